@@ -1,0 +1,1 @@
+"""The decision pipeline and the daily run, and the `fund` command-line interface."""

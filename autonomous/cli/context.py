@@ -1,0 +1,89 @@
+"""What every command shares: settings, a lazily built engine, and the error-to-exit mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from trading.db.engine import make_engine
+from trading.db.migrate import current_revision, head_revision
+from trading.errors import FundError
+from trading.settings import FundSettings, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class AppContext:
+    config_file: Path | None
+    log_level: str | None
+    _settings: FundSettings | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> FundSettings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file)
+            logging.basicConfig(
+                level=self.log_level or self._settings.log_level,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+            # Alembic narrates every connection at INFO; `fund db` prints what matters itself.
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url.get_secret_value())
+        return self._engine
+
+    def migrated_engine(self) -> Engine:
+        """The engine, after checking the schema is at the newest migration."""
+        current, head = current_revision(self.engine), head_revision()
+        if current != head:
+            raise FundError(
+                f"the database {self.settings.database_url_for_display} is at schema revision {current or 'none'}, "
+                f"not {head}: run `fund db upgrade` first"
+            )
+        return self.engine
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's errors into a one-line message and exit status 1, not a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except FundError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+class DateParam(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d").date()
+        except ValueError:
+            self.fail(f"{value!r} is not a date in YYYY-MM-DD form", param, ctx)
+
+
+DATE = DateParam()

@@ -1,0 +1,163 @@
+"""`fund data`: imports, the synthetic demo market, status and the data gate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import click
+
+from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
+from trading.marketdata.bars_import import BarImportRejected, FileProgress, RowProblem, import_bar_files
+from trading.marketdata.demo import load_demo_market
+from trading.marketdata.quality import DataStatus, check_data_gate, data_status
+from trading.marketdata.reference_import import (
+    ReferenceImportRejected,
+    import_fundamentals,
+    import_securities,
+)
+
+SHOWN_PROBLEMS = 20
+
+
+@click.group()
+def data() -> None:
+    """Market data: import, demo, status, check."""
+
+
+def _echo_problems(problems: Sequence[RowProblem], total: int) -> None:
+    for problem in problems[:SHOWN_PROBLEMS]:
+        click.echo(f"  {problem}", err=True)
+    if total > SHOWN_PROBLEMS:
+        click.echo(f"  ... and {total - SHOWN_PROBLEMS:,} more bad row(s)", err=True)
+
+
+@contextmanager
+def _progress_bars(paths: Sequence[Path]) -> Iterator[FileProgress]:
+    """One progress bar over all files' bytes; click hides it when stderr is not a terminal."""
+    sizes = {path: path.stat().st_size if path.is_file() else 0 for path in paths}
+    seen = dict.fromkeys(paths, 0)
+    with click.progressbar(length=sum(sizes.values()) or 1, label="importing", file=click.get_text_stream("stderr")) as bar:
+
+        def advance(path: Path, done: int) -> None:
+            bar.update(done - seen[path])
+            seen[path] = done
+
+        yield advance
+
+
+@data.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--strict", is_flag=True, help="Abort with nothing written if any row is bad.")
+@pass_app
+@fails_cleanly
+def import_bars(app: AppContext, paths: tuple[Path, ...], strict: bool) -> None:
+    """Import long-format bar files (CSV or CSV.gz): date,ticker,open,high,low,close,adj_close,volume[,dividend,split_coef]."""
+    engine = app.migrated_engine()
+    try:
+        with _progress_bars(paths) as progress:
+            report = import_bar_files(
+                engine, paths, strict=strict, chunk_rows=app.settings.data.import_batch_rows, on_progress=progress
+            )
+    except BarImportRejected as exc:
+        _echo_problems(exc.report.problems, exc.report.rows_rejected)
+        raise
+    click.echo(report.summary())
+    if report.rows_rejected:
+        click.echo(f"skipped {report.rows_rejected:,} bad row(s) (use --strict to abort instead):", err=True)
+        _echo_problems(report.problems, report.rows_rejected)
+
+
+@data.command("import-securities")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--strict", is_flag=True, help="Abort with nothing written if any row is bad.")
+@pass_app
+@fails_cleanly
+def import_securities_command(app: AppContext, path: Path, strict: bool) -> None:
+    """Import securities: ticker, name, sector (or gics_sector), asset_type."""
+    try:
+        report = import_securities(app.migrated_engine(), path, strict=strict)
+    except ReferenceImportRejected as exc:
+        _echo_problems(exc.report.problems, exc.report.rows_rejected)
+        raise
+    click.echo(report.summary())
+    _echo_problems(report.problems, report.rows_rejected)
+
+
+@data.command("import-fundamentals")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--as-of", "as_of", type=DATE, required=True, help="First date the snapshot may be used.")
+@click.option("--strict", is_flag=True, help="Abort with nothing written if any row is bad.")
+@pass_app
+@fails_cleanly
+def import_fundamentals_command(app: AppContext, path: Path, as_of: date, strict: bool) -> None:
+    """Import a fundamentals snapshot (ticker + numeric columns), valid from --as-of on, never before."""
+    try:
+        report = import_fundamentals(app.migrated_engine(), path, as_of, strict=strict)
+    except ReferenceImportRejected as exc:
+        _echo_problems(exc.report.problems, exc.report.rows_rejected)
+        raise
+    click.echo(report.summary())
+    _echo_problems(report.problems, report.rows_rejected)
+
+
+@data.command()
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the synthetic market.")
+@pass_app
+@fails_cleanly
+def demo(app: AppContext, seed: int) -> None:
+    """Load the seeded SYNTHETIC demo market (not real prices) into the database."""
+    loaded = load_demo_market(app.migrated_engine(), seed=seed)
+    market = loaded.market
+    first, last = market.bars["date"].min(), market.bars["date"].max()
+    click.echo(f"SYNTHETIC demo market ({loaded.source}): not real prices")
+    click.echo(
+        f"  {market.securities.shape[0]} securities, {first} to {last}, "
+        f"{loaded.fundamentals_snapshots} yearly fundamentals snapshots"
+    )
+    click.echo(f"  bars: {loaded.bars.summary()}")
+
+
+def _echo_status(status: DataStatus, per_ticker: bool) -> None:
+    table = status.per_ticker
+    if status.is_synthetic:
+        click.echo(f"SYNTHETIC DATA ({', '.join(status.synthetic_sources)}): not real market prices")
+    if table.empty:
+        click.echo("no price bars: import some with `fund data import` or `fund data demo`")
+        return
+    click.echo(
+        f"{len(table)} tickers, {status.total_rows:,} bars, {table['first_date'].min()} to {table['last_date'].max()}; "
+        f"benchmark {status.benchmark}; {int(table['gaps'].sum()):,} missing sessions inside tickers' spans"
+    )
+    if per_ticker:
+        click.echo(f"{'ticker':<10}{'first':>12}{'last':>12}{'rows':>9}{'gaps':>7}")
+        for row in table.itertuples(index=False):
+            click.echo(f"{row.ticker:<10}{row.first_date!s:>12}{row.last_date!s:>12}{row.rows:>9,}{row.gaps:>7,}")
+
+
+@data.command()
+@click.option("--summary", "summary_only", is_flag=True, help="Only the totals, not a line per ticker.")
+@pass_app
+@fails_cleanly
+def status(app: AppContext, summary_only: bool) -> None:
+    """Tickers, date ranges, rows, gaps per ticker and the last bar date."""
+    _echo_status(data_status(app.migrated_engine(), app.settings.data.benchmark_ticker), per_ticker=not summary_only)
+
+
+@data.command()
+@click.option("--date", "run_date", type=DATE, required=True, help="The run's date.")
+@pass_app
+@fails_cleanly
+def check(app: AppContext, run_date: date) -> None:
+    """The data gate: exit status 1, with the reasons, when the date's data must not be traded on."""
+    result = check_data_gate(app.migrated_engine(), run_date, app.settings.data)
+    coverage = f"{result.covered}/{result.universe_size} of the active universe ({result.coverage:.1%})"
+    if result.passed:
+        click.echo(f"data gate passed for {run_date}: {coverage}")
+        return
+    click.echo(f"data gate FAILED for {run_date}:", err=True)
+    for reason in result.reasons:
+        click.echo(f"  - {reason}", err=True)
+    raise SystemExit(1)

@@ -1,0 +1,636 @@
+"""Tests of the seeded synthetic market: bar mechanics, regimes, styles, sizes, dividends, splits,
+the benchmark, safe haven and volatility index, fundamentals, determinism and speed."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trading.marketdata.synthetic import (
+    BENCHMARK,
+    SAFE_HAVEN,
+    VOLATILITY_INDEX,
+    SyntheticMarket,
+    generate_synthetic_market,
+)
+
+BAR_COLUMNS = ["date", "ticker", "open", "high", "low", "close", "adj_close", "volume", "dividend", "split_coef"]
+FUNDAMENTAL_COLUMNS = [
+    "ticker",
+    "market_cap",
+    "shares_outstanding",
+    "price_to_book",
+    "pe_ratio",
+    "dividend_yield_pct",
+]
+PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close"]
+GICS_SECTORS = {
+    "Information Technology",
+    "Health Care",
+    "Financials",
+    "Energy",
+    "Consumer Staples",
+    "Utilities",
+    "Industrials",
+    "Consumer Discretionary",
+    "Materials",
+    "Communication Services",
+    "Real Estate",
+}
+# adj_close is rounded to 6 significant digits, so a ratio of two of them is good to ~1e-5.
+ADJ_RATIO_TOLERANCE = 2e-5
+
+
+@pytest.fixture(scope="module")
+def market() -> SyntheticMarket:
+    return generate_synthetic_market()
+
+
+@pytest.fixture(scope="module")
+def wide(market: SyntheticMarket) -> dict[str, pd.DataFrame]:
+    """Each bar column as a (date x ticker) frame."""
+    return {
+        column: market.bars.pivot(index="date", columns="ticker", values=column)
+        for column in BAR_COLUMNS[2:]
+    }
+
+
+@pytest.fixture(scope="module")
+def stock_tickers(market: SyntheticMarket) -> list[str]:
+    securities = market.securities
+    return sorted(securities.loc[securities["asset_type"] == "stock", "ticker"])
+
+
+@pytest.fixture(scope="module")
+def first_snapshot(market: SyntheticMarket) -> pd.DataFrame:
+    return market.fundamentals[min(market.fundamentals)].set_index("ticker")
+
+
+@pytest.fixture(scope="module")
+def is_growth(first_snapshot: pd.DataFrame) -> pd.Series:
+    """Style read off the first snapshot: growth trades at a high multiple of book, value near it."""
+    return first_snapshot["price_to_book"] > 3.0
+
+
+@pytest.fixture(scope="module")
+def size_bucket(first_snapshot: pd.DataFrame) -> pd.Series:
+    cap = first_snapshot["market_cap"]
+    return pd.Series(np.select([cap >= 10e9, cap >= 2e9], ["large", "mid"], "small"), index=cap.index)
+
+
+def total_returns(wide: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    adj = wide["adj_close"]
+    return (adj / adj.shift(1) - 1.0).iloc[1:]
+
+
+def betas_against_benchmark(wide: dict[str, pd.DataFrame], tickers: list[str]) -> pd.Series:
+    returns = total_returns(wide)
+    benchmark = returns[BENCHMARK]
+    return returns[tickers].apply(lambda r: r.cov(benchmark)) / benchmark.var()
+
+
+def segment_return(series: pd.Series, start: date, end: date) -> float:
+    window = series.loc[start:end]
+    return float(window.iloc[-1] / window.iloc[0] - 1.0)
+
+
+def split_events(market: SyntheticMarket) -> pd.DataFrame:
+    return market.bars.loc[market.bars["split_coef"] != 1.0, ["date", "ticker", "split_coef"]]
+
+
+def assert_bar_invariants(market: SyntheticMarket, n_stocks: int) -> None:
+    bars = market.bars
+    assert list(bars.columns) == BAR_COLUMNS
+    assert bars[PRICE_COLUMNS].notna().all().all()
+    assert (bars[PRICE_COLUMNS] > 0).all().all()
+    assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+    assert (bars["high"] >= bars["low"]).all()
+    assert (bars["dividend"] >= 0).all()
+    assert (bars["split_coef"] >= 1).all()
+    vix = bars["ticker"] == VOLATILITY_INDEX
+    assert bars.loc[vix, "volume"].isna().all()
+    traded_volume = bars.loc[~vix, "volume"]
+    assert traded_volume.notna().all() and (traded_volume >= 0).all()
+    assert (traded_volume == np.round(traded_volume)).all()
+    assert bars["ticker"].nunique() == n_stocks + 3
+    assert len(bars) == bars["date"].nunique() * (n_stocks + 3)
+    assert not bars.duplicated(["date", "ticker"]).any()
+    last = bars[bars["date"] == bars["date"].max()]
+    np.testing.assert_allclose(last["adj_close"], last["close"], rtol=1e-6)
+
+
+# --- shape of the data -------------------------------------------------------------------------
+
+
+def test_bars_have_exactly_the_documented_columns_and_dtypes(market: SyntheticMarket) -> None:
+    bars = market.bars
+    assert list(bars.columns) == BAR_COLUMNS
+    for column in BAR_COLUMNS[2:]:
+        assert bars[column].dtype == np.float64, column
+    assert all(type(d) is date for d in bars["date"].iloc[:: 997])
+    assert all(isinstance(t, str) for t in bars["ticker"].unique())
+
+
+def test_bars_are_sorted_by_date_then_ticker_with_one_row_per_pair(market: SyntheticMarket) -> None:
+    keys = market.bars[["date", "ticker"]]
+    assert not keys.duplicated().any()
+    pd.testing.assert_frame_equal(keys, keys.sort_values(["date", "ticker"]))
+
+
+def test_dates_are_the_nyse_sessions_of_the_requested_ten_years(market: SyntheticMarket) -> None:
+    expected = list(xcals.get_calendar("XNYS", start=date(2012, 1, 3), end=date(2022, 1, 2)).sessions.date)
+    dates = sorted(market.bars["date"].unique())
+    assert dates == expected
+    assert dates[0] == date(2012, 1, 3) and dates[-1] == date(2021, 12, 31)
+    assert len(dates) >= 8 * 250
+
+
+def test_every_ticker_has_a_bar_on_every_session(market: SyntheticMarket) -> None:
+    counts = market.bars.groupby("ticker").size()
+    assert counts.nunique() == 1
+    assert counts.iloc[0] == market.bars["date"].nunique()
+
+
+def test_securities_list_the_stocks_benchmark_safe_haven_and_volatility_index(market: SyntheticMarket) -> None:
+    securities = market.securities.set_index("ticker")
+    assert list(market.securities.columns) == ["ticker", "name", "sector", "asset_type"]
+    assert securities.loc[BENCHMARK, "asset_type"] == "etf"
+    assert securities.loc[SAFE_HAVEN, "asset_type"] == "etf"
+    assert securities.loc[VOLATILITY_INDEX, "asset_type"] == "index"
+    assert (securities["asset_type"] == "stock").sum() == 80
+    assert set(securities.index) == set(market.bars["ticker"])
+    assert (BENCHMARK, SAFE_HAVEN, VOLATILITY_INDEX) == ("SPY", "GLD", "^VIX")
+
+
+def test_stock_tickers_are_short_unique_uppercase_and_clearly_synthetic(
+    market: SyntheticMarket, stock_tickers: list[str]
+) -> None:
+    assert len(set(stock_tickers)) == len(stock_tickers) == 80
+    assert all(re.fullmatch(r"[A-Z]{3,4}", ticker) for ticker in stock_tickers)
+    assert not {BENCHMARK, SAFE_HAVEN} & set(stock_tickers)
+    stocks = market.securities[market.securities["asset_type"] == "stock"]
+    assert stocks["name"].str.fullmatch(r"Synthetic [A-Za-z]+ Co [A-Z]").all()
+    assert stocks["name"].is_unique
+
+
+def test_stocks_span_at_least_six_gics_sectors(market: SyntheticMarket) -> None:
+    stocks = market.securities[market.securities["asset_type"] == "stock"]
+    assert set(stocks["sector"]) <= GICS_SECTORS
+    assert stocks["sector"].nunique() >= 6
+    assert stocks["sector"].value_counts().min() >= 5
+
+
+@pytest.mark.parametrize("n_stocks, bound", [(59, "60"), (101, "100"), (0, "60")])
+def test_a_stock_count_outside_sixty_to_one_hundred_is_rejected(n_stocks: int, bound: str) -> None:
+    with pytest.raises(ValueError, match=bound):
+        generate_synthetic_market(n_stocks=n_stocks)
+
+
+# --- bar mechanics -----------------------------------------------------------------------------
+
+
+def test_prices_are_positive_and_ohlc_ranges_are_consistent(market: SyntheticMarket) -> None:
+    assert_bar_invariants(market, 80)
+
+
+def test_raw_prices_are_rounded_to_cents(market: SyntheticMarket) -> None:
+    raw = market.bars[["open", "high", "low", "close"]].to_numpy()
+    np.testing.assert_allclose(raw, np.round(raw, 2), atol=1e-9)
+
+
+def test_adj_close_equals_close_on_the_last_date_and_differs_earlier_for_payers(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    np.testing.assert_allclose(wide["adj_close"].iloc[-1], wide["close"].iloc[-1], rtol=1e-6)
+    first = wide["adj_close"].iloc[0] / wide["close"].iloc[0]
+    payers = wide["dividend"].columns[(wide["dividend"] > 0).any()]
+    assert (first[payers] < 0.99).all()
+    assert first[BENCHMARK] < 0.9
+
+
+def test_adj_close_return_equals_raw_return_on_days_without_events(wide: dict[str, pd.DataFrame]) -> None:
+    close, adj = wide["close"], wide["adj_close"]
+    quiet = ((wide["dividend"] == 0) & (wide["split_coef"] == 1)).iloc[1:]
+    raw_ratio = (close / close.shift(1)).iloc[1:]
+    adj_ratio = (adj / adj.shift(1)).iloc[1:]
+    gap = (adj_ratio - raw_ratio).abs().where(quiet)
+    assert gap.max().max() < ADJ_RATIO_TOLERANCE
+
+
+def test_adj_close_return_on_an_ex_dividend_date_is_the_total_return(wide: dict[str, pd.DataFrame]) -> None:
+    close, adj, dividend = wide["close"], wide["adj_close"], wide["dividend"]
+    ex_dates = (dividend > 0).iloc[1:]
+    assert ex_dates.sum().sum() > 500
+    previous = close.shift(1).iloc[1:]
+    adj_return = (adj / adj.shift(1)).iloc[1:] - 1.0
+    total_return = (close.iloc[1:] + dividend.iloc[1:]) / previous - 1.0
+    # The backward factor (1 - D/previous close) makes the adjusted ratio exactly close/(previous - D).
+    exact = close.iloc[1:] / (previous - dividend.iloc[1:]) - 1.0
+    assert (adj_return - exact).abs().where(ex_dates).max().max() < ADJ_RATIO_TOLERANCE
+    # ... which is the total return (close + D)/previous - 1 up to a second-order term.
+    gap = (adj_return - total_return).abs().where(ex_dates)
+    assert gap.max().max() < 1e-3
+    assert float(np.nanmedian(gap.to_numpy())) < 1e-4
+    price_return = close.iloc[1:] / previous - 1.0
+    assert ((adj_return - price_return).where(ex_dates).stack() > 0).all()
+
+
+def test_split_halves_raw_close_but_not_adjusted_close(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    close, adj = wide["close"], wide["adj_close"]
+    events = split_events(market)
+    assert not events.empty
+    for event in events.itertuples():
+        position = close.index.get_loc(event.date)
+        before, after = position - 1, position
+        raw_ratio = close[event.ticker].iloc[after] / close[event.ticker].iloc[before]
+        adj_ratio = adj[event.ticker].iloc[after] / adj[event.ticker].iloc[before]
+        assert raw_ratio < 0.7, "raw close must drop on the split date"
+        assert 0.8 < raw_ratio * event.split_coef < 1.25, "the drop is the split ratio times a normal day"
+        assert abs(adj_ratio - 1.0) < 0.2, "adjusted close has no split jump"
+        assert adj_ratio == pytest.approx(raw_ratio * event.split_coef, abs=ADJ_RATIO_TOLERANCE)
+
+
+def test_two_to_four_stocks_split_two_or_three_for_one_after_rising_high(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame], stock_tickers: list[str]
+) -> None:
+    events = split_events(market)
+    assert 2 <= len(events) <= 4
+    assert events["ticker"].is_unique
+    assert set(events["split_coef"]) <= {2.0, 3.0}
+    assert set(events["ticker"]) <= set(stock_tickers)
+    adj = wide["adj_close"]
+    for event in events.itertuples():
+        # In today's share terms the price before the split was well above where it started.
+        pre_split_close = wide["close"][event.ticker].shift(1).loc[event.date]
+        assert pre_split_close > 1.5 * wide["close"][event.ticker].iloc[0]
+        assert adj[event.ticker].loc[event.date] > 1.5 * adj[event.ticker].iloc[0]
+
+
+def test_split_multiplies_raw_volume_and_shares_outstanding(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    volume = wide["volume"]
+    snapshots = sorted(market.fundamentals)
+    for event in split_events(market).itertuples():
+        position = volume.index.get_loc(event.date)
+        before = volume[event.ticker].iloc[max(0, position - 60) : position].median()
+        after = volume[event.ticker].iloc[position : position + 60].median()
+        assert event.split_coef / 2 < after / before < event.split_coef * 2
+        earlier = [d for d in snapshots if d < event.date]
+        later = [d for d in snapshots if d >= event.date]
+        if earlier and later:
+            shares = [market.fundamentals[d].set_index("ticker").loc[event.ticker, "shares_outstanding"] for d in (earlier[-1], later[0])]
+            assert shares[1] == pytest.approx(shares[0] * event.split_coef)
+
+
+# --- regimes -----------------------------------------------------------------------------------
+
+
+def test_regime_schedule_covers_every_session_with_segments_of_at_least_sixty(
+    market: SyntheticMarket,
+) -> None:
+    regimes = market.regimes
+    assert list(regimes.columns) == ["start", "end", "regime"]
+    sessions = sorted(market.bars["date"].unique())
+    position = {d: i for i, d in enumerate(sessions)}
+    starts = [position[d] for d in regimes["start"]]
+    ends = [position[d] for d in regimes["end"]]
+    assert starts[0] == 0 and ends[-1] == len(sessions) - 1
+    assert starts[1:] == [end + 1 for end in ends[:-1]]
+    assert min(end - start + 1 for start, end in zip(starts, ends, strict=True)) >= 60
+    assert set(regimes["regime"]) == {"bull", "bear", "sideways"}
+
+
+def test_schedule_has_several_bull_bear_and_sideways_stretches(market: SyntheticMarket) -> None:
+    counts = market.regimes["regime"].value_counts()
+    assert counts["bull"] >= 3 and counts["bear"] >= 2 and counts["sideways"] >= 2
+
+
+def test_benchmark_realises_each_scheduled_regime(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    spy = wide["adj_close"][BENCHMARK]
+    realised = {
+        kind: [segment_return(spy, r.start, r.end) for r in market.regimes.itertuples() if r.regime == kind]
+        for kind in ("bull", "bear", "sideways")
+    }
+    assert min(realised["bull"]) > 0.03
+    assert max(realised["bear"]) < -0.05
+    assert max(abs(r) for r in realised["sideways"]) < 0.06
+    # Clearly worse: every bear stretch loses more than any sideways stretch by a wide margin.
+    assert max(realised["bear"]) < min(realised["sideways"]) - 0.05
+
+
+def test_bear_markets_are_more_volatile_and_include_a_sharp_crash(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    spy = wide["adj_close"][BENCHMARK]
+    log_return = np.log(spy).diff()
+    vol = {}
+    for kind in ("bull", "bear", "sideways"):
+        mask = pd.Series(False, index=spy.index)
+        for r in market.regimes[market.regimes["regime"] == kind].itertuples():
+            mask.loc[r.start : r.end] = True
+        vol[kind] = float(log_return[mask].std() * np.sqrt(252))
+    assert 0.08 < vol["bull"] < 0.18
+    assert vol["bear"] > 1.8 * vol["bull"] and vol["bear"] > vol["sideways"]
+    ten_day = spy / spy.shift(10) - 1.0
+    crash_end = ten_day.idxmin()
+    assert ten_day.min() < -0.12
+    bears = market.regimes[market.regimes["regime"] == "bear"]
+    assert ((bears["start"] <= crash_end) & (bears["end"] >= crash_end)).any()
+
+
+# --- stocks: betas, sizes, styles, dividends, volume -------------------------------------------
+
+
+def test_stock_betas_against_the_benchmark_lie_roughly_between_0_6_and_1_6(
+    wide: dict[str, pd.DataFrame], stock_tickers: list[str]
+) -> None:
+    beta = betas_against_benchmark(wide, stock_tickers)
+    assert beta.between(0.45, 1.8).all()
+    assert beta.between(0.6, 1.6).mean() >= 0.85
+    assert beta.min() < 0.85 and beta.max() > 1.3
+
+
+def test_market_caps_span_large_mid_and_small_at_the_start(
+    first_snapshot: pd.DataFrame, size_bucket: pd.Series
+) -> None:
+    share = size_bucket.value_counts(normalize=True)
+    assert share["large"] >= 0.15 and share["mid"] >= 0.15 and share["small"] >= 0.15
+    shares = first_snapshot["shares_outstanding"]
+    assert np.log10(shares.max() / shares.min()) > 2.0
+
+
+def test_small_caps_have_higher_idiosyncratic_volatility_than_large_caps(
+    wide: dict[str, pd.DataFrame], stock_tickers: list[str], size_bucket: pd.Series
+) -> None:
+    returns = total_returns(wide)
+    beta = betas_against_benchmark(wide, stock_tickers)
+    residual = returns[stock_tickers] - np.outer(returns[BENCHMARK], beta)
+    idio_vol = residual.std() * np.sqrt(252)
+    by_bucket = idio_vol.groupby(size_bucket).median()
+    assert by_bucket["small"] > by_bucket["mid"] > by_bucket["large"]
+    assert by_bucket["small"] > 1.5 * by_bucket["large"]
+
+
+def test_stocks_split_roughly_half_growth_half_value(is_growth: pd.Series, first_snapshot: pd.DataFrame) -> None:
+    assert 0.4 <= is_growth.mean() <= 0.6
+    # The two styles are separate populations, not a continuum cut at 3.
+    pb = first_snapshot["price_to_book"]
+    assert pb[is_growth].min() > 3.5 and pb[~is_growth].max() < 2.5
+
+
+def test_growth_stocks_have_higher_beta_and_return_but_lower_yield_than_value(
+    wide: dict[str, pd.DataFrame], stock_tickers: list[str], is_growth: pd.Series, first_snapshot: pd.DataFrame
+) -> None:
+    beta = betas_against_benchmark(wide, stock_tickers)
+    adj = wide["adj_close"][stock_tickers]
+    annual_return = np.log(adj.iloc[-1] / adj.iloc[0]) / (len(adj) / 252)
+    growth, value = is_growth[stock_tickers], ~is_growth[stock_tickers]
+    assert beta[growth].median() > beta[value].median() + 0.2
+    assert annual_return[growth].median() > annual_return[value].median()
+    yield_pct = first_snapshot["dividend_yield_pct"]
+    assert yield_pct[growth].max() < 1.5 and yield_pct[value].min() > 1.0
+    assert (yield_pct[growth] == 0).mean() > 0.4
+
+
+def test_growth_trades_at_high_price_to_book_and_pe_and_value_at_low(
+    market: SyntheticMarket, is_growth: pd.Series
+) -> None:
+    for as_of, snapshot in market.fundamentals.items():
+        frame = snapshot.set_index("ticker")
+        growth = is_growth[frame.index]
+        assert frame.loc[growth, "price_to_book"].median() > 2.5 * frame.loc[~growth, "price_to_book"].median(), as_of
+        assert frame.loc[growth, "pe_ratio"].median() > 1.8 * frame.loc[~growth, "pe_ratio"].median(), as_of
+        assert frame.loc[~growth, "pe_ratio"].median() < 20, as_of
+
+
+def test_at_least_a_quarter_of_stocks_pay_quarterly_dividends(
+    wide: dict[str, pd.DataFrame], stock_tickers: list[str]
+) -> None:
+    dividend = wide["dividend"][stock_tickers]
+    payers = dividend.columns[(dividend > 0).any()]
+    assert len(payers) >= 0.25 * len(stock_tickers)
+    previous_close = wide["close"][stock_tickers].shift(1)
+    for ticker in payers:
+        ex_positions = np.flatnonzero(dividend[ticker].to_numpy() > 0)
+        assert len(ex_positions) >= 4 * 9
+        assert np.all(np.diff(ex_positions) == 63)
+        # Each payment is about a quarter of a steady annual yield on the price just before it.
+        annual_yield = 4 * dividend[ticker].iloc[ex_positions] / previous_close[ticker].iloc[ex_positions]
+        assert 0.002 < annual_yield.median() < 0.065
+        assert annual_yield.std() / annual_yield.mean() < 0.05
+
+
+def test_a_few_stable_high_yield_payers_yield_three_to_six_percent(
+    wide: dict[str, pd.DataFrame], stock_tickers: list[str]
+) -> None:
+    dividend = wide["dividend"][stock_tickers]
+    annual_yield = (4 * dividend / wide["close"][stock_tickers].shift(1)).where(dividend > 0).median()
+    high_yield = annual_yield[annual_yield.between(0.03, 0.06)].index
+    assert len(high_yield) >= 4
+    vol = total_returns(wide)[list(high_yield)].std() * np.sqrt(252)
+    all_vol = total_returns(wide)[stock_tickers].std() * np.sqrt(252)
+    assert vol.median() < all_vol.median()
+
+
+def test_volume_is_whole_shares_and_large_caps_trade_more(
+    wide: dict[str, pd.DataFrame], stock_tickers: list[str], size_bucket: pd.Series
+) -> None:
+    volume = wide["volume"][stock_tickers]
+    assert (volume == np.round(volume)).all().all()
+    split_free_volume = volume / wide["split_coef"][stock_tickers].cumprod()
+    median_volume = split_free_volume.median().groupby(size_bucket).median()
+    assert median_volume["large"] > 3 * median_volume["small"]
+    dollar_volume = (split_free_volume * wide["close"][stock_tickers] * wide["split_coef"][stock_tickers].cumprod()).median()
+    assert dollar_volume.groupby(size_bucket).median()["large"] > 10 * dollar_volume.groupby(size_bucket).median()["small"]
+
+
+def test_volume_is_higher_on_big_move_days(wide: dict[str, pd.DataFrame], stock_tickers: list[str]) -> None:
+    returns = total_returns(wide)[stock_tickers].abs()
+    volume = (wide["volume"][stock_tickers] / wide["split_coef"][stock_tickers].cumprod()).iloc[1:]
+    big = returns.ge(returns.quantile(0.9))
+    calm = returns.le(returns.quantile(0.5))
+    ratio = volume.where(big).median() / volume.where(calm).median()
+    assert ratio.median() > 1.3
+    assert (ratio > 1.0).mean() > 0.9
+
+
+# --- benchmark, safe haven, volatility index ---------------------------------------------------
+
+
+def test_benchmark_starts_near_130_and_is_the_cap_weighted_total_return_of_the_stocks(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame], stock_tickers: list[str], first_snapshot: pd.DataFrame
+) -> None:
+    assert wide["close"][BENCHMARK].iloc[0] == pytest.approx(130.0, abs=1.0)
+    split_factor = wide["split_coef"][stock_tickers].cumprod()
+    shares = split_factor * first_snapshot["shares_outstanding"][stock_tickers]
+    cap = wide["close"][stock_tickers] * shares
+    weight = cap.div(cap.sum(axis=1), axis=0).shift(1).iloc[1:]
+    returns = total_returns(wide)
+    index_return = (weight * returns[stock_tickers]).sum(axis=1)
+    gap = (returns[BENCHMARK] - index_return).abs()
+    assert gap.max() < 2e-4
+    assert returns[BENCHMARK].corr(index_return) > 0.999
+
+
+def test_benchmark_pays_a_small_quarterly_dividend(wide: dict[str, pd.DataFrame]) -> None:
+    dividend = wide["dividend"][BENCHMARK]
+    ex_dates = dividend[dividend > 0]
+    years = len(dividend) / 252
+    assert 3.5 * years <= len(ex_dates) <= 4.5 * years
+    annual_yield = 4 * ex_dates / wide["close"][BENCHMARK].shift(1)[ex_dates.index]
+    assert annual_yield.between(0.01, 0.03).all()
+    assert (wide["split_coef"][BENCHMARK] == 1).all()
+
+
+def test_safe_haven_is_barely_tied_to_the_market_and_hedges_bear_markets(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    returns = total_returns(wide)
+    assert abs(returns[SAFE_HAVEN].corr(returns[BENCHMARK])) < 0.3
+    bear = pd.Series(False, index=returns.index)
+    for r in market.regimes[market.regimes["regime"] == "bear"].itertuples():
+        bear.loc[r.start : r.end] = True
+    bear_corr = returns.loc[bear, SAFE_HAVEN].corr(returns.loc[bear, BENCHMARK])
+    calm_corr = returns.loc[~bear, SAFE_HAVEN].corr(returns.loc[~bear, BENCHMARK])
+    assert -0.5 < bear_corr < -0.05
+    assert bear_corr < calm_corr
+
+
+def test_safe_haven_has_moderate_volatility_positive_drift_and_no_dividends(
+    wide: dict[str, pd.DataFrame],
+) -> None:
+    gld = wide["close"][SAFE_HAVEN]
+    vol = float(np.log(gld).diff().std() * np.sqrt(252))
+    assert 0.11 < vol < 0.19
+    assert gld.iloc[-1] > gld.iloc[0]
+    assert (wide["dividend"][SAFE_HAVEN] == 0).all()
+    np.testing.assert_allclose(wide["adj_close"][SAFE_HAVEN], gld)
+    assert (wide["volume"][SAFE_HAVEN] > 0).all()
+
+
+def test_volatility_index_tracks_realised_benchmark_volatility(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    vix = wide["close"][VOLATILITY_INDEX]
+    realised = np.log(wide["adj_close"][BENCHMARK]).diff().rolling(20).std() * np.sqrt(252) * 100
+    assert vix.corr(realised) > 0.6
+    assert 8.5 <= vix.min() <= 10.0
+    assert 10 < vix.median() < 25
+    peak = vix.idxmax()
+    bears = market.regimes[market.regimes["regime"] == "bear"]
+    assert ((bears["start"] <= peak) & (bears["end"] >= peak)).any()
+    assert vix.max() > 40
+
+
+def test_volatility_index_has_prices_but_no_volume_dividends_or_splits(market: SyntheticMarket) -> None:
+    vix = market.bars[market.bars["ticker"] == VOLATILITY_INDEX]
+    assert vix[["open", "high", "low", "close"]].notna().all().all()
+    assert (vix["adj_close"] == vix["close"]).all()
+    assert vix["volume"].isna().all()
+    assert (vix["dividend"] == 0).all() and (vix["split_coef"] == 1).all()
+    assert (vix["open"] != vix["close"]).mean() > 0.9
+
+
+# --- fundamentals ------------------------------------------------------------------------------
+
+
+def test_fundamentals_are_yearly_snapshots_on_each_years_first_session(market: SyntheticMarket) -> None:
+    sessions = pd.Series(sorted(market.bars["date"].unique()))
+    first_sessions = sessions.groupby(sessions.map(lambda d: d.year)).min().tolist()
+    assert sorted(market.fundamentals) == first_sessions
+    assert len(first_sessions) == 10
+
+
+def test_fundamental_snapshots_hold_one_numeric_row_per_stock(
+    market: SyntheticMarket, stock_tickers: list[str]
+) -> None:
+    for snapshot in market.fundamentals.values():
+        assert list(snapshot.columns) == FUNDAMENTAL_COLUMNS
+        assert sorted(snapshot["ticker"]) == stock_tickers
+        numbers = snapshot[FUNDAMENTAL_COLUMNS[1:]]
+        assert all(pd.api.types.is_numeric_dtype(dtype) for dtype in numbers.dtypes)
+        assert np.isfinite(numbers.to_numpy()).all()
+        assert (numbers.drop(columns="dividend_yield_pct") > 0).all().all()
+        assert (numbers["dividend_yield_pct"] >= 0).all()
+
+
+def test_fundamental_market_cap_is_the_point_in_time_close_times_shares(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    for as_of, snapshot in market.fundamentals.items():
+        frame = snapshot.set_index("ticker")
+        close = wide["close"].loc[as_of, frame.index]
+        np.testing.assert_allclose(frame["market_cap"], close * frame["shares_outstanding"], rtol=1e-9, atol=1.0)
+        # Shares only change through splits that have already happened by the snapshot date.
+        splits_so_far = wide["split_coef"].loc[:as_of, frame.index].prod()
+        first_shares = market.fundamentals[min(market.fundamentals)].set_index("ticker")["shares_outstanding"]
+        np.testing.assert_allclose(frame["shares_outstanding"], first_shares * splits_so_far)
+
+
+def test_fundamental_dividend_yield_annualises_the_latest_dividend_at_the_snapshot_close(
+    market: SyntheticMarket, wide: dict[str, pd.DataFrame]
+) -> None:
+    dividend, close, split = wide["dividend"], wide["close"], wide["split_coef"]
+    checked = 0
+    for as_of, snapshot in list(market.fundamentals.items())[1:]:
+        frame = snapshot.set_index("ticker")
+        for ticker in frame.index[frame["dividend_yield_pct"] > 0]:
+            paid = dividend.loc[:as_of, ticker]
+            last_ex_date = paid[paid > 0].index[-1]
+            later_splits = split.loc[last_ex_date:as_of, ticker].iloc[1:].prod()
+            expected = 400 * paid[last_ex_date] / later_splits / close.loc[as_of, ticker]
+            assert frame.loc[ticker, "dividend_yield_pct"] == pytest.approx(expected, abs=2e-3)
+            checked += 1
+    assert checked > 100
+
+
+# --- determinism, speed, and any seed ----------------------------------------------------------
+
+
+def test_same_seed_gives_identical_frames(market: SyntheticMarket) -> None:
+    again = generate_synthetic_market(seed=7)
+    assert again.seed == market.seed == 7
+    pd.testing.assert_frame_equal(again.bars, market.bars)
+    pd.testing.assert_frame_equal(again.securities, market.securities)
+    pd.testing.assert_frame_equal(again.regimes, market.regimes)
+    assert list(again.fundamentals) == list(market.fundamentals)
+    for as_of, snapshot in market.fundamentals.items():
+        pd.testing.assert_frame_equal(again.fundamentals[as_of], snapshot)
+
+
+def test_different_seed_gives_different_prices(market: SyntheticMarket) -> None:
+    other = generate_synthetic_market(seed=8)
+    assert other.bars[["date", "ticker"]].equals(market.bars[["date", "ticker"]])
+    differs = ~np.isclose(other.bars["close"], market.bars["close"])
+    assert differs.mean() > 0.9
+
+
+def test_default_generation_takes_under_three_seconds() -> None:
+    generate_synthetic_market(seed=11)  # warm the calendar and imports
+    started = time.perf_counter()
+    generate_synthetic_market()
+    assert time.perf_counter() - started < 3.0
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 40), n_stocks=st.integers(60, 100), years=st.integers(1, 10))
+def test_bar_invariants_hold_for_any_seed_size_and_length(seed: int, n_stocks: int, years: int) -> None:
+    synthetic = generate_synthetic_market(seed=seed, years=years, n_stocks=n_stocks)
+    assert_bar_invariants(synthetic, n_stocks)
+    assert (synthetic.securities["asset_type"] == "stock").sum() == n_stocks
+    assert all(len(snapshot) == n_stocks for snapshot in synthetic.fundamentals.values())
+    assert (synthetic.bars["split_coef"] != 1).sum() >= 1 or years < 3

@@ -1,0 +1,1 @@
+"""The database: one schema module, engines and sessions, and Alembic migrations."""

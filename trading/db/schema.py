@@ -1,0 +1,408 @@
+"""Every table of the fund in one module: the database is the system's center, and a reader
+should see all of it here. Alembic migrations (migrations/) are the only way it is created.
+
+Money, prices and quantities are Numeric (Decimal in Python); analytics numbers (regime
+measures, performance statistics) are Float; timestamps are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that must be timezone-aware going in and is UTC-aware coming out.
+
+    SQLite stores no zone, so naive values read back are UTC by construction.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: Autofund stores timezone-aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+Ticker = Annotated[str, mapped_column(String(16))]
+AccountId = Annotated[str, mapped_column(String(64))]
+Money = Annotated[Decimal, mapped_column(Numeric(20, 4))]
+Price = Annotated[Decimal, mapped_column(Numeric(20, 6))]
+# Nine places: Alpaca accepts fractional quantities to 9 decimals.
+Qty = Annotated[Decimal, mapped_column(Numeric(24, 9))]
+# Market data keeps the vendor's digits exactly (adjusted closes can be 0.0000123...).
+BarNumber = Annotated[Decimal, mapped_column(Numeric)]
+CreatedAt = Annotated[datetime, mapped_column(UTCDateTime, default=utcnow)]
+UpdatedAt = Annotated[datetime, mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)]
+JSONData = Annotated[Any, mapped_column(JSONType)]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+REBALANCE_STATUSES = (
+    "planned", "submitting", "submitted", "completed", "failed", "rejected", "dry_run", "awaiting_approval",
+)
+# A run in any of these states owns its (account, date, mode): a second one must not start.
+REBALANCE_ACTIVE_STATUSES = ("planned", "submitting", "submitted", "completed", "awaiting_approval")
+ORDER_STATUSES = (
+    "planned", "submitted", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired",
+)
+RUN_MODES = ("dry_run", "paper", "live")
+ASSET_TYPES = ("stock", "etf", "index", "fund", "other")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# --- market data -----------------------------------------------------------------------------
+
+
+class Security(Base):
+    """What a ticker is. Bars do not require a row here: a bar file can arrive first."""
+
+    __tablename__ = "securities"
+    __table_args__ = (CheckConstraint(_in("asset_type", ASSET_TYPES), name="asset_type"),)
+
+    ticker: Mapped[Ticker] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    sector: Mapped[str | None] = mapped_column(String(64))
+    asset_type: Mapped[str] = mapped_column(String(16), default="stock")
+    # Where the row came from, e.g. "synthetic-demo seed=7" or a file name: outputs that show
+    # synthetic data say so by reading this.
+    source: Mapped[str | None] = mapped_column(String(200))
+    is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    updated_at: Mapped[UpdatedAt]
+
+
+class PriceBar(Base):
+    """One daily bar. OHLC are raw as-traded prices, adj_close is split and dividend adjusted.
+
+    Rows carrying only adj_close (OHLC and volume empty) are valid: some vendors give no more.
+    """
+
+    __tablename__ = "price_bars"
+    __table_args__ = (
+        CheckConstraint("adj_close > 0", name="adj_close_positive"),
+        CheckConstraint(
+            "(open IS NULL OR open > 0) AND (high IS NULL OR high > 0) "
+            "AND (low IS NULL OR low > 0) AND (close IS NULL OR close > 0)",
+            name="ohlc_positive",
+        ),
+        CheckConstraint("high IS NULL OR low IS NULL OR high >= low", name="high_not_below_low"),
+        CheckConstraint("volume IS NULL OR volume >= 0", name="volume_not_negative"),
+        CheckConstraint("dividend >= 0", name="dividend_not_negative"),
+        CheckConstraint("split_coef > 0", name="split_coef_positive"),
+        # The primary key serves per-ticker reads; this one serves the point-in-time view's
+        # date-range scans over all tickers.
+        Index(None, "date"),
+    )
+
+    ticker: Mapped[Ticker] = mapped_column(primary_key=True)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    open: Mapped[Decimal | None] = mapped_column(Numeric)
+    high: Mapped[Decimal | None] = mapped_column(Numeric)
+    low: Mapped[Decimal | None] = mapped_column(Numeric)
+    close: Mapped[Decimal | None] = mapped_column(Numeric)
+    adj_close: Mapped[BarNumber]
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    dividend: Mapped[BarNumber] = mapped_column(default=Decimal(0), server_default=text("0"))
+    split_coef: Mapped[BarNumber] = mapped_column(default=Decimal(1), server_default=text("1"))
+
+
+class Fundamental(Base):
+    """A point-in-time fundamental value: usable from as_of_date on, never before."""
+
+    __tablename__ = "fundamentals"
+
+    ticker: Mapped[Ticker] = mapped_column(primary_key=True)
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[BarNumber]
+    source: Mapped[str | None] = mapped_column(String(200))
+
+
+class DataImport(Base):
+    """One completed import, so a reader can see when and from where data arrived.
+
+    A rejected import writes nothing, this row included; its reasons go to the log and the caller.
+    """
+
+    __tablename__ = "data_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    sources: Mapped[JSONData]
+    strict: Mapped[bool] = mapped_column(Boolean, default=False)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_updated: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+
+class MarketRegime(Base):
+    __tablename__ = "market_regime"
+    __table_args__ = (
+        CheckConstraint("regime_confidence >= 0 AND regime_confidence <= 1", name="confidence_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    date: Mapped[date] = mapped_column(Date, unique=True)
+    vix: Mapped[float | None] = mapped_column(Float)
+    realized_volatility_20d: Mapped[float | None] = mapped_column(Float)
+    volatility_regime: Mapped[str] = mapped_column(String(16))
+    spy_sma_50: Mapped[float | None] = mapped_column(Float)
+    spy_sma_200: Mapped[float | None] = mapped_column(Float)
+    trend_regime: Mapped[str] = mapped_column(String(16))
+    advance_decline_ratio: Mapped[float | None] = mapped_column(Float)
+    new_highs_lows_ratio: Mapped[float | None] = mapped_column(Float)
+    sector_momentum: Mapped[JSONData | None]
+    regime_label: Mapped[str] = mapped_column(String(32))
+    regime_confidence: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class StrategyPerformance(Base):
+    """Returns by strategy and regime over a period, filled by backtests and live runs."""
+
+    __tablename__ = "strategy_performance"
+    __table_args__ = (
+        UniqueConstraint(
+            "strategy", "regime", "period_start", "period_end", "source", name="uq_strategy_performance_period"
+        ),
+        CheckConstraint("period_end >= period_start", name="period_order"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    strategy: Mapped[str] = mapped_column(String(32))
+    regime: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    total_return: Mapped[float] = mapped_column(Float)
+    sharpe_ratio: Mapped[float | None] = mapped_column(Float)
+    max_drawdown: Mapped[float | None] = mapped_column(Float)
+    # Which backtest or live account produced it, so evidence can be traced and replaced.
+    source: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[CreatedAt]
+
+
+class ModelArtifact(Base):
+    """A trained model (XGBoost ranker, PPO agent) with its training window and its bytes."""
+
+    __tablename__ = "model_artifacts"
+    __table_args__ = (
+        UniqueConstraint("kind", "strategy", "version"),
+        CheckConstraint("train_end >= train_start", name="train_window_order"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    strategy: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(64))
+    train_start: Mapped[date] = mapped_column(Date)
+    train_end: Mapped[date] = mapped_column(Date)
+    feature_set: Mapped[JSONData]
+    metrics: Mapped[JSONData]
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+
+
+# --- the ledger ------------------------------------------------------------------------------
+
+
+class PaperAccount(Base):
+    __tablename__ = "paper_accounts"
+    __table_args__ = (
+        CheckConstraint("cash_balance >= 0", name="cash_not_negative"),
+        CheckConstraint("peak_value >= 0", name="peak_not_negative"),
+    )
+
+    account_id: Mapped[AccountId] = mapped_column(primary_key=True)
+    cash_balance: Mapped[Money]
+    buying_power: Mapped[Money]
+    total_value: Mapped[Money]
+    peak_value: Mapped[Money]
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default=text("'USD'"))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class PaperPosition(Base):
+    __tablename__ = "paper_positions"
+    # Long-only fund: a paper position never goes short.
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    account_id: Mapped[AccountId] = mapped_column(
+        ForeignKey("paper_accounts.account_id", ondelete="CASCADE"), primary_key=True
+    )
+    ticker: Mapped[Ticker] = mapped_column(primary_key=True)
+    quantity: Mapped[Qty]
+    avg_price: Mapped[Price]
+    market_value: Mapped[Money]
+    updated_at: Mapped[UpdatedAt]
+
+
+class RebalancingLog(Base):
+    """The whole decision of one daily run, and the status machine that makes it resumable."""
+
+    __tablename__ = "rebalancing_log"
+    __table_args__ = (
+        CheckConstraint(_in("status", REBALANCE_STATUSES), name="status"),
+        CheckConstraint(_in("mode", RUN_MODES), name="mode"),
+        # At most one live-or-finished run per account, date and mode: a second cron firing
+        # (or a resumed crash) finds the first instead of trading twice.
+        Index(
+            "uq_rebalancing_log_one_active_run",
+            "account_id",
+            "rebalance_date",
+            "mode",
+            unique=True,
+            postgresql_where=text(_in("status", REBALANCE_ACTIVE_STATUSES)),
+            sqlite_where=text(_in("status", REBALANCE_ACTIVE_STATUSES)),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rebalance_date: Mapped[date] = mapped_column(Date)
+    account_id: Mapped[AccountId]
+    mode: Mapped[str] = mapped_column(String(16))
+    strategy_selected: Mapped[str | None] = mapped_column(String(32))
+    meta_model_confidence: Mapped[float | None] = mapped_column(Float)
+    market_regime: Mapped[str | None] = mapped_column(String(32))
+    pre_rebalance_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    post_rebalance_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    num_buys: Mapped[int] = mapped_column(Integer, default=0)
+    num_sells: Mapped[int] = mapped_column(Integer, default=0)
+    total_turnover: Mapped[float | None] = mapped_column(Float)
+    trades: Mapped[JSONData | None]
+    raw_weights: Mapped[JSONData | None]
+    adjusted_weights: Mapped[JSONData | None]
+    risk_verdict: Mapped[str | None] = mapped_column(String(24))
+    risk_reasons: Mapped[JSONData | None]
+    model_versions: Mapped[JSONData | None]
+    status: Mapped[str] = mapped_column(String(24))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class TradeExecution(Base):
+    """One order. Written with its deterministic client order id before it is sent."""
+
+    __tablename__ = "trade_executions"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(_in("side", ("buy", "sell")), name="side"),
+        CheckConstraint(_in("order_type", ("market", "limit")), name="order_type"),
+        CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+        # A broker's order id identifies one order at that broker.
+        UniqueConstraint("broker", "order_id"),
+        Index(None, "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(String(48), unique=True)
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    broker: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[AccountId]
+    rebalance_id: Mapped[int | None] = mapped_column(ForeignKey("rebalancing_log.id"))
+    ticker: Mapped[Ticker]
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Qty]
+    order_type: Mapped[str] = mapped_column(String(8), default="market")
+    limit_price: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    price: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    filled_quantity: Mapped[Decimal | None] = mapped_column(Numeric(24, 9))
+    commission: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    status: Mapped[str] = mapped_column(String(24), default="planned")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[UpdatedAt]
+
+
+class Approval(Base):
+    """A human decision on a run whose risk verdict was needs_approval."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (CheckConstraint(_in("decision", ("pending", "approved", "rejected")), name="decision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rebalance_id: Mapped[int] = mapped_column(ForeignKey("rebalancing_log.id"), unique=True)
+    decision: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[CreatedAt]
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccountEquity(Base):
+    """End-of-day equity per account: the drawdown limit reads its peak from here."""
+
+    __tablename__ = "account_equity_history"
+
+    account_id: Mapped[AccountId] = mapped_column(primary_key=True)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    equity: Mapped[Money]
+    cash: Mapped[Money]
+    positions_value: Mapped[Money]
+    peak_equity: Mapped[Money]
+    recorded_at: Mapped[CreatedAt]

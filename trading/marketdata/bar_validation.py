@@ -1,0 +1,180 @@
+"""Validation of price-bar rows, vectorised over a chunk: parses dates and numbers, applies the
+bar rules, and returns the clean rows plus one reason per problem with its line number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("date", "ticker", "open", "high", "low", "close", "adj_close", "volume")
+OPTIONAL_COLUMNS = ("dividend", "split_coef")
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+NUMBER_COLUMNS = (*PRICE_COLUMNS, "volume", "dividend", "split_coef")
+OUTPUT_COLUMNS = ("ticker", "date", *NUMBER_COLUMNS)
+DEFAULTS = {"dividend": 0.0, "split_coef": 1.0}
+
+# Letters, digits and the punctuation real symbols use (BRK.B, ^VIX, BF-B, EUR/USD, ES=F).
+_TICKER_PATTERN = r"^[A-Za-z0-9.^\-/=]{1,16}$"
+_DAY = np.timedelta64(1, "D")
+
+
+def header_problems(columns: list[str]) -> list[str]:
+    """Why a header cannot be imported; empty when it can."""
+    problems = []
+    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        problems.append(f"missing column(s) {', '.join(map(repr, missing))}")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        problems.append(f"repeated column(s) {', '.join(map(repr, repeated))}")
+    return problems
+
+
+@dataclass
+class KeyRegistry:
+    """The (ticker, date) keys already seen in one file, to reject duplicates across chunks.
+
+    Keys are exact int64s (ticker code, day number), kept sorted with the line that first
+    used them, so a duplicate can name the line it repeats.
+    """
+
+    codes: dict[str, int] = field(default_factory=dict)
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def encode(self, tickers: pd.Series, days: np.ndarray) -> np.ndarray:
+        local_codes, uniques = pd.factorize(tickers)
+        global_codes = np.array([self.codes.setdefault(t, len(self.codes)) for t in uniques], dtype=np.int64)
+        # Days since 1970 fit in 24 bits (with an offset) for any date this fund will see.
+        return (global_codes[local_codes] << 24) | (days.astype(np.int64) + (1 << 23))
+
+    def first_lines(self, keys: np.ndarray, lines: np.ndarray) -> np.ndarray:
+        """For each key, the line that used it first (in earlier chunks or this one), or 0 when
+        this row is the first; then remembers the new keys."""
+        earlier = np.zeros(len(keys), dtype=np.int64)
+        if len(self.keys):
+            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            hit = self.keys[pos] == keys
+            earlier[hit] = self.lines[pos[hit]]
+        frame = pd.DataFrame({"key": keys, "line": lines})
+        first_in_chunk = frame.groupby("key")["line"].transform("first").to_numpy()
+        repeated_in_chunk = (first_in_chunk != lines) & (earlier == 0)
+        earlier[repeated_in_chunk] = first_in_chunk[repeated_in_chunk]
+        new = earlier == 0
+        new_keys, new_idx = np.unique(keys[new], return_index=True)
+        all_keys = np.concatenate([self.keys, new_keys])
+        all_lines = np.concatenate([self.lines, lines[new][new_idx]])
+        order = np.argsort(all_keys, kind="stable")
+        self.keys, self.lines = all_keys[order], all_lines[order]
+        return earlier
+
+
+@dataclass(frozen=True)
+class ValidatedChunk:
+    bars: pd.DataFrame  # OUTPUT_COLUMNS; date as 'YYYY-MM-DD' str, numbers float64 (NaN = empty)
+    problems: pd.DataFrame  # columns: line (int), reason (str)
+    rows_read: int
+
+
+Reasons = Callable[[np.ndarray], "np.ndarray | str"]
+
+
+class _Problems:
+    """Collects (line, reason) pairs; reasons are built only for the rows that fail."""
+
+    def __init__(self, lines: np.ndarray) -> None:
+        self._lines = lines
+        self._parts: list[pd.DataFrame] = []
+        self.bad = np.zeros(len(lines), dtype=bool)
+
+    def add(self, mask: np.ndarray, reasons: str | Reasons) -> None:
+        if not mask.any():
+            return
+        self.bad |= mask
+        text = reasons if isinstance(reasons, str) else reasons(mask)
+        self._parts.append(pd.DataFrame({"line": self._lines[mask], "reason": text}))
+
+    def frame(self) -> pd.DataFrame:
+        if not self._parts:
+            return pd.DataFrame({"line": pd.Series(dtype=np.int64), "reason": pd.Series(dtype=object)})
+        return pd.concat(self._parts, ignore_index=True)
+
+
+def _quoted(values: pd.Series) -> Reasons:
+    return lambda mask: ("'" + values[mask].str.slice(0, 40) + "'").to_numpy()
+
+
+def _shown(values: np.ndarray) -> Callable[[np.ndarray], list[str]]:
+    return lambda mask: [f"{v:g}" for v in values[mask]]
+
+
+def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) -> ValidatedChunk:
+    problems = _Problems(lines)
+    text = {c: raw[c].str.strip() for c in raw.columns}
+
+    tickers = text["ticker"]
+    ticker_ok = tickers.str.match(_TICKER_PATTERN).to_numpy(dtype=bool)
+    problems.add(~ticker_ok & (tickers == "").to_numpy(), "missing ticker")
+    problems.add(~ticker_ok & (tickers != "").to_numpy(), lambda m: "invalid ticker " + _quoted(tickers)(m))
+
+    dates = pd.to_datetime(text["date"], format="%Y-%m-%d", errors="coerce")
+    date_ok = dates.notna().to_numpy()
+    problems.add(~date_ok, lambda m: "unparseable date " + _quoted(text["date"])(m))
+
+    numbers = _parse_numbers(text, problems)
+    _check_bar_rules(numbers, problems)
+
+    key_ok = ticker_ok & date_ok
+    days = (dates[key_ok].to_numpy() - np.datetime64("1970-01-01")) // _DAY
+    first = registry.first_lines(registry.encode(tickers[key_ok], days), lines[key_ok])
+    duplicate = np.zeros(len(lines), dtype=bool)
+    duplicate[key_ok] = first > 0
+    first_line = np.zeros(len(lines), dtype=np.int64)
+    first_line[key_ok] = first
+    problems.add(duplicate, lambda m: [f"duplicate (ticker, date) key; first seen at line {n}" for n in first_line[m]])
+
+    good = ~problems.bad
+    bars = pd.DataFrame({"ticker": tickers[good].to_numpy()})
+    bars["date"] = np.datetime_as_string(dates[good].to_numpy().astype("datetime64[D]"), unit="D")
+    for column in NUMBER_COLUMNS:
+        bars[column] = numbers[column][good]
+    return ValidatedChunk(bars=bars, problems=problems.frame(), rows_read=len(lines))
+
+
+def _parse_numbers(text: dict[str, pd.Series], problems: _Problems) -> dict[str, np.ndarray]:
+    numbers: dict[str, np.ndarray] = {}
+    for column in NUMBER_COLUMNS:
+        if column not in text:
+            numbers[column] = np.full(len(problems.bad), DEFAULTS[column])
+            continue
+        raw = text[column]
+        empty = (raw == "").to_numpy()
+        parsed = pd.to_numeric(raw.where(~empty), errors="coerce").to_numpy(dtype=np.float64)
+        problems.add(~empty & ~np.isfinite(parsed), lambda m, c=column, r=raw: f"unparseable {c} " + _quoted(r)(m))
+        parsed[~np.isfinite(parsed)] = np.nan
+        if column in DEFAULTS:
+            parsed[empty] = DEFAULTS[column]
+        numbers[column] = parsed
+    problems.add(np.isnan(numbers["adj_close"]) & (text["adj_close"] == "").to_numpy(), "missing adj_close")
+    return numbers
+
+
+def _check_bar_rules(numbers: dict[str, np.ndarray], problems: _Problems) -> None:
+    for column in PRICE_COLUMNS:
+        values = numbers[column]
+        problems.add(values <= 0, lambda m, c=column, v=values: [f"{c} <= 0 ({c}={x})" for x in _shown(v)(m)])
+    high, low = numbers["high"], numbers["low"]
+    problems.add(high < low, lambda m: [f"high < low (high={h:g}, low={lo:g})" for h, lo in zip(high[m], low[m])])
+    volume = numbers["volume"]
+    problems.add(volume < 0, lambda m: [f"negative volume ({x})" for x in _shown(volume)(m)])
+    fractional = np.isfinite(volume) & (volume != np.floor(volume))
+    problems.add(fractional, lambda m: [f"volume is not a whole number ({x})" for x in _shown(volume)(m)])
+    dividend, split = numbers["dividend"], numbers["split_coef"]
+    problems.add(dividend < 0, lambda m: [f"negative dividend ({x})" for x in _shown(dividend)(m)])
+    problems.add(split <= 0, lambda m: [f"split_coef <= 0 ({x})" for x in _shown(split)(m)])

@@ -1,0 +1,281 @@
+"""`fund data import`: long-format bar files into price_bars, as one idempotent upsert.
+
+Every file's header is checked before anything is written; rows are validated in chunks and
+written inside one transaction (COPY + INSERT ... ON CONFLICT on PostgreSQL, batched executemany
+on SQLite). Re-importing a file changes nothing; a corrected file updates the rows it corrects.
+Under `strict`, any bad row rolls the whole import back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine
+
+from trading.db.schema import DataImport
+from trading.errors import ImportRejected
+from trading.marketdata.bar_validation import (
+    NUMBER_COLUMNS,
+    OUTPUT_COLUMNS,
+    KeyRegistry,
+    header_problems,
+    validate_chunk,
+)
+from trading.marketdata.csv_source import MalformedLine, read_chunks, read_header
+
+log = logging.getLogger(__name__)
+
+# Keep the first problems in full for the report; beyond that only the count matters.
+MAX_REPORTED_PROBLEMS = 10_000
+FileProgress = Callable[[Path, int], None]
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    files: list[str]
+    strict: bool
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_rejected: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows_read - self.rows_rejected
+
+    @property
+    def rows_unchanged(self) -> int:
+        return self.rows_written - self.rows_inserted - self.rows_updated
+
+    def summary(self) -> str:
+        return (
+            f"{self.rows_read:,} rows read from {len(self.files)} file(s): {self.rows_inserted:,} inserted, "
+            f"{self.rows_updated:,} updated, {self.rows_unchanged:,} unchanged, {self.rows_rejected:,} rejected"
+        )
+
+
+class BarImportRejected(ImportRejected):
+    """Nothing was written; `report` lists the rows that caused it."""
+
+    def __init__(self, message: str, report: ImportReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class _BarWriter(Protocol):
+    def write(self, bars: pd.DataFrame) -> None: ...
+    def finish_file(self) -> None: ...
+    def counts(self) -> tuple[int, int]: ...
+
+
+def import_bar_files(
+    engine: Engine,
+    paths: Sequence[Path],
+    *,
+    strict: bool = False,
+    chunk_rows: int = 200_000,
+    on_progress: FileProgress | None = None,
+) -> ImportReport:
+    """Validate and upsert every file in one transaction; return what happened.
+
+    Raises ImportRejected (nothing written) for a missing or unreadable file or a bad header,
+    and BarImportRejected under `strict` when any row is bad.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ImportRejected("no files to import")
+    for path in paths:
+        problems = header_problems(read_header(path))
+        if problems:
+            raise ImportRejected(f"{path}:1: {'; '.join(problems)}")
+
+    report = ImportReport(files=[str(p) for p in paths], strict=strict)
+    started = datetime.now(UTC)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            writer = _make_writer(connection)
+            for path in paths:
+                _import_file(path, writer, report, strict, chunk_rows, on_progress)
+                writer.finish_file()
+            if strict and report.rows_rejected:
+                raise BarImportRejected(
+                    f"--strict: {report.rows_rejected:,} bad row(s); nothing was written", report
+                )
+            report.rows_inserted, report.rows_updated = writer.counts()
+            _record_import(connection, report, started)
+            transaction.commit()
+        except BaseException:
+            transaction.rollback()
+            raise
+    log.info("bar import: %s", report.summary())
+    return report
+
+
+def _import_file(
+    path: Path,
+    writer: _BarWriter,
+    report: ImportReport,
+    strict: bool,
+    chunk_rows: int,
+    on_progress: FileProgress | None,
+) -> None:
+    registry = KeyRegistry()
+    malformed: list[MalformedLine] = []
+    progress = (lambda done: on_progress(path, done)) if on_progress else None
+    for chunk in read_chunks(path, chunk_rows, malformed, progress):
+        validated = validate_chunk(chunk.frame, chunk.lines, registry)
+        report.rows_read += validated.rows_read
+        problems = validated.problems
+        report.rows_rejected += int(problems["line"].nunique())
+        _keep_problems(report, path, problems)
+        # Under strict the transaction will be rolled back anyway; stop sending rows once bad.
+        if not (strict and report.rows_rejected) and len(validated.bars):
+            writer.write(validated.bars)
+    report.rows_read += len(malformed)
+    report.rows_rejected += len(malformed)
+    _keep_problems(
+        report, path, pd.DataFrame({"line": [m.line for m in malformed], "reason": [m.reason for m in malformed]})
+    )
+
+
+def _keep_problems(report: ImportReport, path: Path, problems: pd.DataFrame) -> None:
+    room = MAX_REPORTED_PROBLEMS - len(report.problems)
+    if room <= 0 or problems.empty:
+        return
+    head = problems.sort_values("line", kind="stable").head(room)
+    report.problems.extend(RowProblem(str(path), int(line), str(reason)) for line, reason in head.itertuples(index=False))
+
+
+def _record_import(connection: Connection, report: ImportReport, started: datetime) -> None:
+    connection.execute(
+        DataImport.__table__.insert().values(
+            kind="bars",
+            sources=report.files,
+            strict=report.strict,
+            rows_read=report.rows_read,
+            rows_inserted=report.rows_inserted,
+            rows_updated=report.rows_updated,
+            rows_rejected=report.rows_rejected,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+    )
+
+
+def _make_writer(connection: Connection) -> _BarWriter:
+    if connection.dialect.name == "postgresql":
+        return _PostgresBarWriter(connection)
+    return _SqliteBarWriter(connection)
+
+
+_ALL_COLUMNS = ", ".join(OUTPUT_COLUMNS)
+_CHANGED = " OR ".join(f"price_bars.{c} IS NOT excluded.{c}" for c in NUMBER_COLUMNS)
+
+
+class _SqliteBarWriter:
+    """executemany of an upsert that only touches rows whose values differ."""
+
+    _UPSERT = (
+        f"INSERT INTO price_bars ({_ALL_COLUMNS}) VALUES ({', '.join('?' * len(OUTPUT_COLUMNS))}) "
+        f"ON CONFLICT (ticker, date) DO UPDATE SET "
+        f"{', '.join(f'{c} = excluded.{c}' for c in NUMBER_COLUMNS)} WHERE {_CHANGED}"
+    )
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._rows_before = self._count()
+        self._changes = 0
+
+    def _count(self) -> int:
+        return int(self._connection.exec_driver_sql("SELECT count(*) FROM price_bars").scalar_one())
+
+    def write(self, bars: pd.DataFrame) -> None:
+        raw = self._connection.connection.driver_connection
+        assert raw is not None
+        before = raw.total_changes
+        self._connection.exec_driver_sql(self._UPSERT, _python_rows(bars))
+        self._changes += raw.total_changes - before
+
+    def finish_file(self) -> None:
+        pass
+
+    def counts(self) -> tuple[int, int]:
+        inserted = self._count() - self._rows_before
+        return inserted, self._changes - inserted
+
+
+def _python_rows(bars: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows as tuples of Python values (None for empty) that the sqlite3 driver binds directly."""
+    columns: list[np.ndarray] = [bars["ticker"].to_numpy(dtype=object), bars["date"].to_numpy(dtype=object)]
+    for column in NUMBER_COLUMNS:
+        values = bars[column].to_numpy(dtype=np.float64)
+        missing = np.isnan(values)
+        as_objects = (np.where(missing, 0, values).astype(np.int64) if column == "volume" else values).astype(object)
+        as_objects[missing] = None
+        columns.append(as_objects)
+    return list(zip(*columns, strict=True))
+
+
+class _PostgresBarWriter:
+    """COPY each file into a temporary staging table, then one INSERT ... ON CONFLICT per file.
+
+    One statement per file (not per import) because two files may carry the same key, and a
+    single ON CONFLICT statement may not touch a row twice; later files win, as on SQLite.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._inserted = 0
+        self._updated = 0
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE price_bars_staging "
+            "(LIKE price_bars INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+
+    def write(self, bars: pd.DataFrame) -> None:
+        frame = bars.loc[:, list(OUTPUT_COLUMNS)].copy()
+        frame["volume"] = frame["volume"].astype("Int64")
+        payload = frame.to_csv(sep="\t", header=False, index=False, na_rep="\\N", lineterminator="\n")
+        raw = self._connection.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(
+            f"COPY price_bars_staging ({_ALL_COLUMNS}) FROM STDIN"
+        ) as copy:
+            copy.write(payload)
+
+    def finish_file(self) -> None:
+        changed = " OR ".join(f"price_bars.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in NUMBER_COLUMNS)
+        # xmax = 0 marks a freshly inserted row; counting in SQL avoids returning every row.
+        row = self._connection.exec_driver_sql(
+            f"WITH upserted AS (INSERT INTO price_bars ({_ALL_COLUMNS}) "
+            f"SELECT {_ALL_COLUMNS} FROM price_bars_staging "
+            f"ON CONFLICT (ticker, date) DO UPDATE SET "
+            f"{', '.join(f'{c} = EXCLUDED.{c}' for c in NUMBER_COLUMNS)} WHERE {changed} "
+            f"RETURNING (xmax = 0) AS inserted) "
+            f"SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+        ).one()
+        self._inserted += int(row[0])
+        self._updated += int(row[1])
+        self._connection.exec_driver_sql("TRUNCATE price_bars_staging")
+
+    def counts(self) -> tuple[int, int]:
+        return self._inserted, self._updated

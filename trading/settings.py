@@ -1,0 +1,207 @@
+"""The one typed settings object: environment variables (prefix FUND_), an optional TOML file,
+and defaults that make a first run work on an embedded SQLite file with no server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+from trading.errors import ConfigurationError
+
+STRATEGIES: tuple[str, ...] = (
+    "growth_largecap",
+    "growth_midcap",
+    "growth_smallcap",
+    "value_largecap",
+    "value_midcap",
+    "value_smallcap",
+    "dividend",
+)
+# Not an equity strategy: cash plus the safe-haven asset, within the risk limits.
+DEFENSIVE = "defensive"
+
+Trend = Literal["bull", "bear", "sideways"]
+Volatility = Literal["low", "medium", "high", "extreme"]
+
+CONFIG_FILE_ENV = "FUND_CONFIG_FILE"
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database lives unless FUND_DATABASE_URL says otherwise.
+
+    Follows the XDG convention so a cron job and an interactive shell find the same file.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "autofund"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'autofund.db'}"
+
+
+def default_config_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "autofund" / "fund.toml"
+
+
+class _Section(BaseModel):
+    # A typo in a TOML key must be an error, not a silently ignored limit.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RiskLimits(_Section):
+    """Hard limits the risk manager projects every target onto (fractions of equity)."""
+
+    max_position_weight: float = Field(0.10, gt=0, le=1)
+    max_top3_weight: float = Field(0.40, gt=0, le=1)
+    min_cash_weight: float = Field(0.02, ge=0, lt=1)
+    max_daily_turnover: float = Field(0.30, gt=0, le=2)
+    max_drawdown: float = Field(0.15, gt=0, lt=1)
+    drift_threshold: float = Field(0.05, ge=0, le=1)
+    max_sector_weight: float = Field(0.35, gt=0, le=1)
+    max_adv_fraction: float = Field(0.05, gt=0, le=1)
+    adv_window_sessions: int = Field(20, ge=1)
+    # manual: only `fund risk resume` lifts a drawdown halt (the default; right for live money).
+    # Paper runs and backtests have nobody to resume them, hence the automatic policies.
+    drawdown_resume: Literal["manual", "after_sessions", "on_recovery"] = "manual"
+    resume_after_sessions: int = Field(20, ge=1)
+    resume_below_drawdown: float = Field(0.05, ge=0, lt=1)
+    # needs_approval when a limit other than turnover moved the portfolio by more than this
+    # (sum of |adjusted - raw| weights), or when the strategy's confidence is below the floor.
+    approval_weight_shift: float = Field(0.25, ge=0, le=2)
+    approval_min_confidence: float = Field(0.30, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _limits_are_consistent(self) -> RiskLimits:
+        if self.max_top3_weight < self.max_position_weight:
+            raise ValueError("risk.max_top3_weight must be >= risk.max_position_weight")
+        return self
+
+
+class RegimeRule(_Section):
+    """One row of the regime -> strategy table; an empty condition matches anything."""
+
+    trend: Trend | None = None
+    volatility: list[Volatility] | None = None
+    benchmark_below_sma200: bool | None = None
+    strategy: str
+    confidence: float = Field(ge=0, le=1)
+    reason: str
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in (*STRATEGIES, DEFENSIVE):
+            raise ValueError(f"unknown strategy {value!r}; expected one of {(*STRATEGIES, DEFENSIVE)}")
+        return value
+
+
+def _default_rules() -> list[RegimeRule]:
+    # First match wins, so the most defensive conditions come first.
+    return [
+        RegimeRule(volatility=["high", "extreme"], benchmark_below_sma200=True, strategy=DEFENSIVE,
+                   confidence=0.7, reason="high volatility with the benchmark under its SMA200"),
+        RegimeRule(volatility=["high", "extreme"], strategy="value_largecap", confidence=0.6,
+                   reason="high volatility favours value"),
+        RegimeRule(trend="bear", strategy="value_smallcap", confidence=0.5,
+                   reason="bear market: contrarian small-cap value"),
+        RegimeRule(benchmark_below_sma200=True, strategy=DEFENSIVE, confidence=0.6,
+                   reason="benchmark under its SMA200"),
+        RegimeRule(trend="bull", volatility=["low"], strategy="growth_largecap", confidence=0.8,
+                   reason="low volatility bull market favours growth"),
+        RegimeRule(trend="bull", volatility=["medium"], strategy="growth_midcap", confidence=0.6,
+                   reason="bull market with medium volatility"),
+        RegimeRule(trend="sideways", strategy="dividend", confidence=0.6,
+                   reason="sideways market favours dividend payers"),
+    ]
+
+
+class StrategySettings(_Section):
+    rules: list[RegimeRule] = Field(default_factory=_default_rules)
+    fallback_strategy: str = "dividend"
+    fallback_confidence: float = Field(0.3, ge=0, le=1)
+    top_n: int = Field(20, ge=1)
+
+
+class DataSettings(_Section):
+    benchmark_ticker: str = "SPY"
+    safe_haven_ticker: str = "GLD"
+    volatility_index_ticker: str = "^VIX"
+    exchange_calendar: str = "XNYS"
+    # The data gate: share of the active universe that must have a bar on the run's date.
+    gate_min_coverage: float = Field(0.90, gt=0, le=1)
+    # A ticker is in the active universe if it has a bar within this many sessions before the date.
+    gate_universe_lookback_sessions: int = Field(20, ge=1)
+    import_batch_rows: int = Field(200_000, ge=1_000)
+
+
+class BrokerCredentials(_Section):
+    schwab_api_key: SecretStr | None = None
+    schwab_app_secret: SecretStr | None = None
+    schwab_callback_url: str = "https://127.0.0.1:8182"
+    schwab_token_path: Path | None = None
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+
+
+class FundSettings(BaseSettings):
+    """Everything configurable. Priority: explicit arguments > FUND_* environment > TOML > defaults.
+
+    Nested fields use a double underscore in the environment: FUND_RISK__MAX_POSITION_WEIGHT=0.08.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="FUND_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    # A SecretStr because a server URL carries a password; `database_url_for_display` masks it.
+    database_url: SecretStr = Field(default_factory=lambda: SecretStr(default_database_url()))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    risk: RiskLimits = Field(default_factory=RiskLimits)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+    brokers: BrokerCredentials = Field(default_factory=BrokerCredentials)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+
+    @property
+    def database_url_for_display(self) -> str:
+        return make_url(self.database_url.get_secret_value()).render_as_string(hide_password=True)
+
+
+def load_settings(config_file: Path | None = None) -> FundSettings:
+    """Settings with the TOML file from the argument, FUND_CONFIG_FILE, or the default location.
+
+    A file named explicitly must exist; the default location is optional.
+    """
+    explicit = config_file or (Path(os.environ[CONFIG_FILE_ENV]) if os.environ.get(CONFIG_FILE_ENV) else None)
+    path = explicit or default_config_file()
+    if explicit is not None and not explicit.is_file():
+        raise ConfigurationError(f"settings file {explicit} does not exist")
+
+    class _FromFile(FundSettings):
+        model_config = SettingsConfigDict(toml_file=path if path.is_file() else None)
+
+    try:
+        return _FromFile()
+    except ValueError as exc:  # pydantic's ValidationError and tomllib's TOMLDecodeError
+        raise ConfigurationError(f"invalid settings (file: {path if path.is_file() else 'none'}):\n{exc}") from exc
