@@ -109,20 +109,42 @@ class RegimeRule(_Section):
 def _default_rules() -> list[RegimeRule]:
     # First match wins, so the most defensive conditions come first.
     return [
-        RegimeRule(volatility=["high", "extreme"], benchmark_below_sma200=True, strategy=DEFENSIVE,
-                   confidence=0.7, reason="high volatility with the benchmark under its SMA200"),
-        RegimeRule(volatility=["high", "extreme"], strategy="value_largecap", confidence=0.6,
-                   reason="high volatility favours value"),
-        RegimeRule(trend="bear", strategy="value_smallcap", confidence=0.5,
-                   reason="bear market: contrarian small-cap value"),
-        RegimeRule(benchmark_below_sma200=True, strategy=DEFENSIVE, confidence=0.6,
-                   reason="benchmark under its SMA200"),
-        RegimeRule(trend="bull", volatility=["low"], strategy="growth_largecap", confidence=0.8,
-                   reason="low volatility bull market favours growth"),
-        RegimeRule(trend="bull", volatility=["medium"], strategy="growth_midcap", confidence=0.6,
-                   reason="bull market with medium volatility"),
-        RegimeRule(trend="sideways", strategy="dividend", confidence=0.6,
-                   reason="sideways market favours dividend payers"),
+        RegimeRule(
+            volatility=["high", "extreme"],
+            benchmark_below_sma200=True,
+            strategy=DEFENSIVE,
+            confidence=0.7,
+            reason="high volatility with the benchmark under its SMA200",
+        ),
+        RegimeRule(
+            volatility=["high", "extreme"],
+            strategy="value_largecap",
+            confidence=0.6,
+            reason="high volatility favours value",
+        ),
+        RegimeRule(
+            trend="bear", strategy="value_smallcap", confidence=0.5, reason="bear market: contrarian small-cap value"
+        ),
+        RegimeRule(
+            benchmark_below_sma200=True, strategy=DEFENSIVE, confidence=0.6, reason="benchmark under its SMA200"
+        ),
+        RegimeRule(
+            trend="bull",
+            volatility=["low"],
+            strategy="growth_largecap",
+            confidence=0.8,
+            reason="low volatility bull market favours growth",
+        ),
+        RegimeRule(
+            trend="bull",
+            volatility=["medium"],
+            strategy="growth_midcap",
+            confidence=0.6,
+            reason="bull market with medium volatility",
+        ),
+        RegimeRule(
+            trend="sideways", strategy="dividend", confidence=0.6, reason="sideways market favours dividend payers"
+        ),
     ]
 
 
@@ -160,9 +182,7 @@ class FundSettings(BaseSettings):
     Nested fields use a double underscore in the environment: FUND_RISK__MAX_POSITION_WEIGHT=0.08.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="FUND_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="FUND_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     # A SecretStr because a server URL carries a password; `database_url_for_display` masks it.
     database_url: SecretStr = Field(default_factory=lambda: SecretStr(default_database_url()))

@@ -12,10 +12,18 @@ from autonomous.cli.db import db
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="TOML settings file (default: $FUND_CONFIG_FILE, then ~/.config/autofund/fund.toml).")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default=None,
-              help="Override the settings' log level.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML settings file (default: $FUND_CONFIG_FILE, then ~/.config/autofund/fund.toml).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default=None,
+    help="Override the settings' log level.",
+)
 @click.pass_context
 def fund(ctx: click.Context, config_file: Path | None, log_level: str | None) -> None:
     """Autofund: a database-centric autonomous fund."""

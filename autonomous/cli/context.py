@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -74,14 +74,14 @@ def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class DateParam(click.ParamType):
+class DateParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     name = "YYYY-MM-DD"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
         if isinstance(value, date):
             return value
         try:
-            return datetime.strptime(str(value), "%Y-%m-%d").date()
+            return date.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not a date in YYYY-MM-DD form", param, ctx)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -37,9 +38,10 @@ def _echo_problems(problems: Sequence[RowProblem], total: int) -> None:
 @contextmanager
 def _progress_bars(paths: Sequence[Path]) -> Iterator[FileProgress]:
     """One progress bar over all files' bytes; click hides it when stderr is not a terminal."""
-    sizes = {path: path.stat().st_size if path.is_file() else 0 for path in paths}
+    total = sum(path.stat().st_size for path in paths if path.is_file())
     seen = dict.fromkeys(paths, 0)
-    with click.progressbar(length=sum(sizes.values()) or 1, label="importing", file=click.get_text_stream("stderr")) as bar:
+    stderr = sys.stderr
+    with click.progressbar(length=max(total, 1), label="importing", file=stderr) as bar:
 
         def advance(path: Path, done: int) -> None:
             bar.update(done - seen[path])
@@ -54,7 +56,10 @@ def _progress_bars(paths: Sequence[Path]) -> Iterator[FileProgress]:
 @pass_app
 @fails_cleanly
 def import_bars(app: AppContext, paths: tuple[Path, ...], strict: bool) -> None:
-    """Import long-format bar files (CSV or CSV.gz): date,ticker,open,high,low,close,adj_close,volume[,dividend,split_coef]."""
+    """Import long-format bar files (CSV or CSV.gz).
+
+    Columns: date,ticker,open,high,low,close,adj_close,volume[,dividend,split_coef].
+    """
     engine = app.migrated_engine()
     try:
         with _progress_bars(paths) as progress:

@@ -86,12 +86,26 @@ NAMING_CONVENTION = {
 }
 
 REBALANCE_STATUSES = (
-    "planned", "submitting", "submitted", "completed", "failed", "rejected", "dry_run", "awaiting_approval",
+    "planned",
+    "submitting",
+    "submitted",
+    "completed",
+    "failed",
+    "rejected",
+    "dry_run",
+    "awaiting_approval",
 )
 # A run in any of these states owns its (account, date, mode): a second one must not start.
 REBALANCE_ACTIVE_STATUSES = ("planned", "submitting", "submitted", "completed", "awaiting_approval")
 ORDER_STATUSES = (
-    "planned", "submitted", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired",
+    "planned",
+    "submitted",
+    "accepted",
+    "partially_filled",
+    "filled",
+    "canceled",
+    "rejected",
+    "expired",
 )
 RUN_MODES = ("dry_run", "paper", "live")
 ASSET_TYPES = ("stock", "etf", "index", "fund", "other")
@@ -197,9 +211,7 @@ class DataImport(Base):
 
 class MarketRegime(Base):
     __tablename__ = "market_regime"
-    __table_args__ = (
-        CheckConstraint("regime_confidence >= 0 AND regime_confidence <= 1", name="confidence_range"),
-    )
+    __table_args__ = (CheckConstraint("regime_confidence >= 0 AND regime_confidence <= 1", name="confidence_range"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     date: Mapped[date] = mapped_column(Date, unique=True)

@@ -3,11 +3,13 @@ bar rules, and returns the clean rows plus one reason per problem with its line 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from trading.marketdata.csv_source import EXTRA_FIELDS
 
 REQUIRED_COLUMNS = ("date", "ticker", "open", "high", "low", "close", "adj_close", "volume")
 OPTIONAL_COLUMNS = ("dividend", "split_coef")
@@ -82,7 +84,7 @@ class ValidatedChunk:
     rows_read: int
 
 
-Reasons = Callable[[np.ndarray], "np.ndarray | str"]
+Reasons = Callable[[np.ndarray], "Sequence[str] | np.ndarray"]
 
 
 class _Problems:
@@ -92,8 +94,11 @@ class _Problems:
         self._lines = lines
         self._parts: list[pd.DataFrame] = []
         self.bad = np.zeros(len(lines), dtype=bool)
+        # Rows already explained in full (an empty line) get no further, derivative reasons.
+        self.explained = np.zeros(len(lines), dtype=bool)
 
     def add(self, mask: np.ndarray, reasons: str | Reasons) -> None:
+        mask = mask & ~self.explained
         if not mask.any():
             return
         self.bad |= mask
@@ -106,26 +111,28 @@ class _Problems:
         return pd.concat(self._parts, ignore_index=True)
 
 
-def _quoted(values: pd.Series) -> Reasons:
-    return lambda mask: ("'" + values[mask].str.slice(0, 40) + "'").to_numpy()
-
-
-def _shown(values: np.ndarray) -> Callable[[np.ndarray], list[str]]:
-    return lambda mask: [f"{v:g}" for v in values[mask]]
+def _described(template: str, values: np.ndarray | pd.Series) -> Reasons:
+    """Reasons that show each failing row's value: template.format(value)."""
+    array = values.to_numpy() if isinstance(values, pd.Series) else values
+    return lambda mask: [template.format(value) for value in array[mask]]
 
 
 def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) -> ValidatedChunk:
     problems = _Problems(lines)
-    text = {c: raw[c].str.strip() for c in raw.columns}
+    text = {c: raw[c].str.strip() for c in raw.columns if c != EXTRA_FIELDS}
+    empty_line = np.logical_and.reduce([(column == "").to_numpy() for column in text.values()])
+    problems.add(empty_line, "empty line")
+    problems.explained |= empty_line
+    problems.add((raw[EXTRA_FIELDS] != "").to_numpy(), f"too many fields: the header has {len(text)}, this line has {len(text) + 1}")
 
     tickers = text["ticker"]
     ticker_ok = tickers.str.match(_TICKER_PATTERN).to_numpy(dtype=bool)
     problems.add(~ticker_ok & (tickers == "").to_numpy(), "missing ticker")
-    problems.add(~ticker_ok & (tickers != "").to_numpy(), lambda m: "invalid ticker " + _quoted(tickers)(m))
+    problems.add(~ticker_ok & (tickers != "").to_numpy(), _described("invalid ticker '{}'", tickers.str.slice(0, 40)))
 
     dates = pd.to_datetime(text["date"], format="%Y-%m-%d", errors="coerce")
     date_ok = dates.notna().to_numpy()
-    problems.add(~date_ok, lambda m: "unparseable date " + _quoted(text["date"])(m))
+    problems.add(~date_ok, _described("unparseable date '{}'", text["date"].str.slice(0, 40)))
 
     numbers = _parse_numbers(text, problems)
     _check_bar_rules(numbers, problems)
@@ -137,7 +144,7 @@ def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) 
     duplicate[key_ok] = first > 0
     first_line = np.zeros(len(lines), dtype=np.int64)
     first_line[key_ok] = first
-    problems.add(duplicate, lambda m: [f"duplicate (ticker, date) key; first seen at line {n}" for n in first_line[m]])
+    problems.add(duplicate, _described("duplicate (ticker, date) key; first seen at line {}", first_line))
 
     good = ~problems.bad
     bars = pd.DataFrame({"ticker": tickers[good].to_numpy()})
@@ -156,7 +163,7 @@ def _parse_numbers(text: dict[str, pd.Series], problems: _Problems) -> dict[str,
         raw = text[column]
         empty = (raw == "").to_numpy()
         parsed = pd.to_numeric(raw.where(~empty), errors="coerce").to_numpy(dtype=np.float64)
-        problems.add(~empty & ~np.isfinite(parsed), lambda m, c=column, r=raw: f"unparseable {c} " + _quoted(r)(m))
+        problems.add(~empty & ~np.isfinite(parsed), _described(f"unparseable {column} '{{}}'", raw.str.slice(0, 40)))
         parsed[~np.isfinite(parsed)] = np.nan
         if column in DEFAULTS:
             parsed[empty] = DEFAULTS[column]
@@ -167,14 +174,14 @@ def _parse_numbers(text: dict[str, pd.Series], problems: _Problems) -> dict[str,
 
 def _check_bar_rules(numbers: dict[str, np.ndarray], problems: _Problems) -> None:
     for column in PRICE_COLUMNS:
-        values = numbers[column]
-        problems.add(values <= 0, lambda m, c=column, v=values: [f"{c} <= 0 ({c}={x})" for x in _shown(v)(m)])
+        problems.add(numbers[column] <= 0, _described(f"{column} <= 0 ({column}={{:g}})", numbers[column]))
     high, low = numbers["high"], numbers["low"]
-    problems.add(high < low, lambda m: [f"high < low (high={h:g}, low={lo:g})" for h, lo in zip(high[m], low[m])])
+    problems.add(
+        high < low, lambda m: [f"high < low (high={h:g}, low={lo:g})" for h, lo in zip(high[m], low[m], strict=True)]
+    )
     volume = numbers["volume"]
-    problems.add(volume < 0, lambda m: [f"negative volume ({x})" for x in _shown(volume)(m)])
+    problems.add(volume < 0, _described("negative volume ({:g})", volume))
     fractional = np.isfinite(volume) & (volume != np.floor(volume))
-    problems.add(fractional, lambda m: [f"volume is not a whole number ({x})" for x in _shown(volume)(m)])
-    dividend, split = numbers["dividend"], numbers["split_coef"]
-    problems.add(dividend < 0, lambda m: [f"negative dividend ({x})" for x in _shown(dividend)(m)])
-    problems.add(split <= 0, lambda m: [f"split_coef <= 0 ({x})" for x in _shown(split)(m)])
+    problems.add(fractional, _described("volume is not a whole number ({:g})", volume))
+    problems.add(numbers["dividend"] < 0, _described("negative dividend ({:g})", numbers["dividend"]))
+    problems.add(numbers["split_coef"] <= 0, _described("split_coef <= 0 ({:g})", numbers["split_coef"]))

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, insert
 
 from trading.db.schema import DataImport
 from trading.errors import ImportRejected
@@ -102,8 +102,9 @@ def import_bar_files(
     paths = [Path(p) for p in paths]
     if not paths:
         raise ImportRejected("no files to import")
-    for path in paths:
-        problems = header_problems(read_header(path))
+    headers = {path: read_header(path) for path in paths}
+    for path, columns in headers.items():
+        problems = header_problems(columns)
         if problems:
             raise ImportRejected(f"{path}:1: {'; '.join(problems)}")
 
@@ -114,12 +115,10 @@ def import_bar_files(
         try:
             writer = _make_writer(connection)
             for path in paths:
-                _import_file(path, writer, report, strict, chunk_rows, on_progress)
+                _import_file(path, headers[path], writer, report, strict, chunk_rows, on_progress)
                 writer.finish_file()
             if strict and report.rows_rejected:
-                raise BarImportRejected(
-                    f"--strict: {report.rows_rejected:,} bad row(s); nothing was written", report
-                )
+                raise BarImportRejected(f"--strict: {report.rows_rejected:,} bad row(s); nothing was written", report)
             report.rows_inserted, report.rows_updated = writer.counts()
             _record_import(connection, report, started)
             transaction.commit()
@@ -132,6 +131,7 @@ def import_bar_files(
 
 def _import_file(
     path: Path,
+    columns: list[str],
     writer: _BarWriter,
     report: ImportReport,
     strict: bool,
@@ -141,7 +141,7 @@ def _import_file(
     registry = KeyRegistry()
     malformed: list[MalformedLine] = []
     progress = (lambda done: on_progress(path, done)) if on_progress else None
-    for chunk in read_chunks(path, chunk_rows, malformed, progress):
+    for chunk in read_chunks(path, columns, chunk_rows, malformed, progress):
         validated = validate_chunk(chunk.frame, chunk.lines, registry)
         report.rows_read += validated.rows_read
         problems = validated.problems
@@ -150,6 +150,7 @@ def _import_file(
         # Under strict the transaction will be rolled back anyway; stop sending rows once bad.
         if not (strict and report.rows_rejected) and len(validated.bars):
             writer.write(validated.bars)
+    # Lines the parser had to skip were never rows of a chunk: count and report them here.
     report.rows_read += len(malformed)
     report.rows_rejected += len(malformed)
     _keep_problems(
@@ -162,12 +163,14 @@ def _keep_problems(report: ImportReport, path: Path, problems: pd.DataFrame) -> 
     if room <= 0 or problems.empty:
         return
     head = problems.sort_values("line", kind="stable").head(room)
-    report.problems.extend(RowProblem(str(path), int(line), str(reason)) for line, reason in head.itertuples(index=False))
+    report.problems.extend(
+        RowProblem(str(path), int(line), str(reason)) for line, reason in head.itertuples(index=False)
+    )
 
 
 def _record_import(connection: Connection, report: ImportReport, started: datetime) -> None:
     connection.execute(
-        DataImport.__table__.insert().values(
+        insert(DataImport).values(
             kind="bars",
             sources=report.files,
             strict=report.strict,
@@ -247,8 +250,7 @@ class _PostgresBarWriter:
         self._inserted = 0
         self._updated = 0
         connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE price_bars_staging "
-            "(LIKE price_bars INCLUDING DEFAULTS) ON COMMIT DROP"
+            "CREATE TEMPORARY TABLE price_bars_staging (LIKE price_bars INCLUDING DEFAULTS) ON COMMIT DROP"
         )
 
     def write(self, bars: pd.DataFrame) -> None:
@@ -257,9 +259,7 @@ class _PostgresBarWriter:
         payload = frame.to_csv(sep="\t", header=False, index=False, na_rep="\\N", lineterminator="\n")
         raw = self._connection.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(
-            f"COPY price_bars_staging ({_ALL_COLUMNS}) FROM STDIN"
-        ) as copy:
+        with raw.cursor() as cursor, cursor.copy(f"COPY price_bars_staging ({_ALL_COLUMNS}) FROM STDIN") as copy:
             copy.write(payload)
 
     def finish_file(self) -> None:

@@ -24,9 +24,11 @@ class TradingCalendar:
     @classmethod
     def from_database(cls, engine: Engine, benchmark: str, exchange: str = "XNYS") -> TradingCalendar:
         with engine.connect() as connection:
-            dates = connection.execute(
-                select(PriceBar.date).where(PriceBar.ticker == benchmark).order_by(PriceBar.date)
-            ).scalars().all()
+            dates = (
+                connection.execute(select(PriceBar.date).where(PriceBar.ticker == benchmark).order_by(PriceBar.date))
+                .scalars()
+                .all()
+            )
         return cls(history=pd.DatetimeIndex(pd.to_datetime(list(dates)), name="date"), exchange=exchange)
 
     @property
@@ -57,19 +59,24 @@ class TradingCalendar:
         last = self.last_session
         if last is None or end > last:
             tail_start = max(start, last + timedelta(days=1)) if last else start
-            tail = self._exchange_calendar(end, tail_start).sessions_in_range(pd.Timestamp(tail_start), pd.Timestamp(end))
-            known = known.append(pd.DatetimeIndex(tail.tz_localize(None) if tail.tz is not None else tail))
+            tail = self._exchange_calendar(end, tail_start).sessions_in_range(
+                pd.Timestamp(tail_start), pd.Timestamp(end)
+            )
+            known = pd.DatetimeIndex(known.append(pd.DatetimeIndex(tail.tz_localize(None) if tail.tz is not None else tail)))
         return pd.DatetimeIndex(known, name="date")
 
     def previous_session(self, day: date) -> date | None:
         """The last session strictly before `day` in the benchmark's history."""
         position = np.searchsorted(self._history_days, np.datetime64(day, "D")) - 1
-        return self.history[position].date() if position >= 0 else None
+        return self.history[int(position)].date() if position >= 0 else None
 
     def sessions_between(self, start: date, end: date) -> int:
         """Number of historical sessions s with start < s <= end."""
         days = self._history_days
-        return int(np.searchsorted(days, np.datetime64(end, "D"), side="right") - np.searchsorted(days, np.datetime64(start, "D"), side="right"))
+        return int(
+            np.searchsorted(days, np.datetime64(end, "D"), side="right")
+            - np.searchsorted(days, np.datetime64(start, "D"), side="right")
+        )
 
     def _exchange_calendar(self, day: date, other: date | None = None) -> Any:
         import exchange_calendars as xcals  # slow import, only needed past the data

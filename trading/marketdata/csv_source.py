@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -20,13 +20,11 @@ from trading.errors import ImportRejected
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes of the file (as stored, compressed or not) read so far."""
 
-_SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.*)")
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected \d+ fields, saw (\d+)")
 
-
-@dataclass(frozen=True)
-class CsvChunk:
-    frame: pd.DataFrame  # every column as str; empty string for an empty field
-    lines: np.ndarray  # 1-based line number in the file of each row of `frame`
+# A sentinel column past the header's: a line with too many fields fills it (and is reported)
+# instead of silently shifting pandas' columns or becoming an index.
+EXTRA_FIELDS = "__extra_fields__"
 
 
 @dataclass(frozen=True)
@@ -35,14 +33,20 @@ class MalformedLine:
     reason: str
 
 
-def _open_binary(path: Path) -> tuple[BinaryIO, BinaryIO]:
+@dataclass(frozen=True)
+class CsvChunk:
+    frame: pd.DataFrame  # every header column as str ('' when empty), plus EXTRA_FIELDS
+    lines: np.ndarray  # 1-based line number in the file of each row of `frame`
+
+
+def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     """The stream to parse and the raw file under it (whose position measures progress)."""
     raw = path.open("rb")
     magic = raw.read(2)
     raw.seek(0)
     # Decide by content, not by name: a .csv that is really gzip (or the reverse) still imports.
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), raw
     return raw, raw
 
 
@@ -65,18 +69,25 @@ def read_header(path: Path) -> list[str]:
 
 def read_chunks(
     path: Path,
+    columns: list[str],
     chunk_rows: int,
     malformed: list[MalformedLine],
     on_progress: ProgressCallback | None = None,
 ) -> Iterator[CsvChunk]:
-    """Yield the file's rows as string frames. Lines with too many fields are appended to
-    `malformed` (with their line numbers) instead of stopping the read."""
+    """Yield the file's rows (after the header, whose names are `columns`) as string frames.
+
+    A line one field too long fills EXTRA_FIELDS; longer ones are skipped by the parser and
+    appended to `malformed` with their line numbers.
+    """
     stream, raw = _open_binary(path)
     skipped: list[int] = []
     try:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         reader = pd.read_csv(
             text,
+            names=[*columns, EXTRA_FIELDS],
+            header=None,
+            skiprows=1,  # the header, already read and checked by read_header
             dtype=str,
             na_filter=False,
             keep_default_na=False,
@@ -89,11 +100,10 @@ def read_chunks(
             for frame in reader:
                 for warning in caught:
                     for match in _SKIPPED_LINE.finditer(str(warning.message)):
-                        line = int(match.group(1))
-                        skipped.append(line)
-                        malformed.append(MalformedLine(line, match.group(2).strip()))
+                        skipped.append(int(match.group(1)))
+                        reason = f"too many fields: the header has {len(columns)}, this line has {match.group(2)}"
+                        malformed.append(MalformedLine(int(match.group(1)), reason))
                 caught.clear()
-                frame.columns = [str(c).strip().lower() for c in frame.columns]
                 yield CsvChunk(frame=frame, lines=_true_lines(frame.index.to_numpy(), sorted(skipped)))
                 if on_progress is not None:
                     on_progress(raw.tell())

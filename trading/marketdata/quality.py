@@ -50,9 +50,11 @@ def data_status(engine: Engine, benchmark: str) -> DataStatus:
             ).all(),
             columns=["ticker", "first_date", "last_date", "rows", "rows_on_sessions"],
         )
-        synthetic = connection.execute(
-            select(Security.source).where(Security.is_synthetic.is_(True)).distinct()
-        ).scalars().all()
+        synthetic = (
+            connection.execute(select(Security.source).where(Security.is_synthetic.is_(True)).distinct())
+            .scalars()
+            .all()
+        )
     per_ticker["gaps"] = _gaps(per_ticker, sessions)
     return DataStatus(
         per_ticker=per_ticker.drop(columns="rows_on_sessions"),
@@ -65,10 +67,10 @@ def _gaps(per_ticker: pd.DataFrame, sessions: pd.DatetimeIndex) -> np.ndarray:
     if per_ticker.empty or len(sessions) == 0:
         return np.zeros(len(per_ticker), dtype=np.int64)
     days = sessions.values.astype("datetime64[D]")
-    first = pd.to_datetime(per_ticker["first_date"]).values.astype("datetime64[D]")
-    last = pd.to_datetime(per_ticker["last_date"]).values.astype("datetime64[D]")
+    first = np.asarray(pd.to_datetime(per_ticker["first_date"]), dtype="datetime64[D]")
+    last = np.asarray(pd.to_datetime(per_ticker["last_date"]), dtype="datetime64[D]")
     expected = np.searchsorted(days, last, side="right") - np.searchsorted(days, first, side="left")
-    return np.maximum(expected - per_ticker["rows_on_sessions"].to_numpy(dtype=np.int64), 0)
+    return np.asarray(np.maximum(expected - per_ticker["rows_on_sessions"].to_numpy(dtype=np.int64), 0))
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,10 @@ def check_data_gate(engine: Engine, run_date: date, settings: DataSettings) -> G
         behind = len(calendar.sessions_in(calendar.last_session, run_date)) - 1
         return GateResult(
             run_date,
-            [f"stale data: the benchmark {benchmark}'s last bar is {calendar.last_session}, "
-             f"{behind} session(s) before {run_date}"],
+            [
+                f"stale data: the benchmark {benchmark}'s last bar is {calendar.last_session}, "
+                f"{behind} session(s) before {run_date}"
+            ],
         )
     lookback_start = _lookback_start(calendar, run_date, settings.gate_universe_lookback_sessions)
     today, universe = _bars_on(engine, run_date, lookback_start, settings)
@@ -118,7 +122,10 @@ def check_data_gate(engine: Engine, run_date: date, settings: DataSettings) -> G
     missing = sorted(set(universe) - set(today.index))
     coverage = len(covered) / len(universe) if universe else 0.0
     if not universe:
-        reasons.append(f"no active universe: no stock has a bar in the {settings.gate_universe_lookback_sessions} sessions before {run_date}")
+        reasons.append(
+            f"no active universe: no stock has a bar in the "
+            f"{settings.gate_universe_lookback_sessions} sessions before {run_date}"
+        )
     elif coverage < settings.gate_min_coverage:
         reasons.append(
             f"coverage {coverage:.1%} of the active universe on {run_date} is below {settings.gate_min_coverage:.0%} "
@@ -132,7 +139,9 @@ def _lookback_start(calendar: TradingCalendar, run_date: date, sessions: int) ->
     return days[-sessions].date() if len(days) >= sessions else (days[0].date() if len(days) else run_date)
 
 
-def _bars_on(engine: Engine, run_date: date, lookback_start: date, settings: DataSettings) -> tuple[pd.DataFrame, list[str]]:
+def _bars_on(
+    engine: Engine, run_date: date, lookback_start: date, settings: DataSettings
+) -> tuple[pd.DataFrame, list[str]]:
     """Bars on the date (indexed by ticker) and the active universe: stocks (or unclassified
     tickers) with a bar in the lookback window before the date."""
     not_stocks = select(Security.ticker).where(Security.asset_type != "stock")
@@ -144,10 +153,14 @@ def _bars_on(engine: Engine, run_date: date, lookback_start: date, settings: Dat
             ).all(),
             columns=["ticker", "adj_close", "close"],
         ).set_index("ticker")
-        universe = connection.execute(
-            select(PriceBar.ticker)
-            .where(PriceBar.date >= lookback_start, PriceBar.date < run_date, PriceBar.ticker.not_in(not_stocks))
-            .distinct()
-        ).scalars().all()
+        universe = (
+            connection.execute(
+                select(PriceBar.ticker)
+                .where(PriceBar.date >= lookback_start, PriceBar.date < run_date, PriceBar.ticker.not_in(not_stocks))
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
     today = today.astype(float)
     return today, sorted(set(universe) - special)

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Insert, Table, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trading.db.schema import ASSET_TYPES, DataImport, Fundamental, Security
+from trading.db.schema import ASSET_TYPES, Base, DataImport, Fundamental, Security
 from trading.errors import ImportRejected
 from trading.marketdata.bars_import import RowProblem
 from trading.marketdata.csv_source import read_header
@@ -63,7 +63,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ImportRejected(f"{path}: unreadable CSV ({exc})") from exc
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    return frame.apply(lambda column: column.str.strip())
+    for column in frame.columns:
+        frame[column] = frame[column].str.strip()
+    return frame
 
 
 def _ticker_problems(path: Path, tickers: pd.Series) -> list[RowProblem]:
@@ -76,33 +78,50 @@ def _ticker_problems(path: Path, tickers: pd.Series) -> list[RowProblem]:
     first_line = dict[str, int]()
     for line, ticker in zip(lines, tickers, strict=True):
         if ticker in first_line:
-            problems.append(RowProblem(str(path), int(line), f"duplicate ticker '{ticker}'; first seen at line {first_line[ticker]}"))
+            problems.append(
+                RowProblem(
+                    str(path), int(line), f"duplicate ticker '{ticker}'; first seen at line {first_line[ticker]}"
+                )
+            )
         else:
             first_line[ticker] = int(line)
     return problems
 
 
-def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+def _upsert(connection: Connection, entity: type[Base], rows: list[dict[str, Any]], keys: list[str]) -> None:
     if not rows:
         return
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement: Insert = dialect_insert(table)
-    updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+    columns = [c.name for c in entity.__table__.columns if c.name not in keys]
+    if connection.dialect.name == "postgresql":
+        pg_statement = postgresql.insert(entity)
+        updates = {c: pg_statement.excluded[c] for c in columns}
+        connection.execute(pg_statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+    else:
+        lite_statement = sqlite.insert(entity)
+        updates = {c: lite_statement.excluded[c] for c in columns}
+        connection.execute(lite_statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
 
 def _finish(
     engine: Engine, report: ReferenceImportReport, strict: bool, write: Any, started: datetime
 ) -> ReferenceImportReport:
     if strict and report.problems:
-        raise ReferenceImportRejected(f"--strict: {report.rows_rejected} bad row(s) in {report.path}; nothing was written", report)
+        raise ReferenceImportRejected(
+            f"--strict: {report.rows_rejected} bad row(s) in {report.path}; nothing was written", report
+        )
     with engine.begin() as connection:
         write(connection)
         connection.execute(
-            DataImport.__table__.insert().values(
-                kind=report.kind, sources=[report.path], strict=strict, rows_read=report.rows_read,
-                rows_inserted=report.rows_written, rows_updated=0, rows_rejected=report.rows_rejected,
-                started_at=started, finished_at=datetime.now(UTC),
+            insert(DataImport).values(
+                kind=report.kind,
+                sources=[report.path],
+                strict=strict,
+                rows_read=report.rows_read,
+                rows_inserted=report.rows_written,
+                rows_updated=0,
+                rows_rejected=report.rows_rejected,
+                started_at=started,
+                finished_at=datetime.now(UTC),
             )
         )
     log.info("%s", report.summary())
@@ -127,20 +146,26 @@ def import_securities(
     report.problems = _ticker_problems(path, frame["ticker"])
     unknown_type = ~frame["asset_type"].isin(ASSET_TYPES)
     report.problems += [
-        RowProblem(str(path), int(i) + 2, f"unknown asset_type '{t}'; expected one of {', '.join(ASSET_TYPES)}")
-        for i, t in frame.loc[unknown_type, "asset_type"].items()
+        RowProblem(str(path), position + 2, f"unknown asset_type '{t}'; expected one of {', '.join(ASSET_TYPES)}")
+        for position, (t, unknown) in enumerate(zip(frame["asset_type"], unknown_type, strict=True))
+        if unknown
     ]
     bad_lines = {p.line for p in report.problems}
     good = frame[[i + 2 not in bad_lines for i in range(len(frame))]]
     rows = [
         {
-            "ticker": r.ticker, "name": r.name or None, "sector": r.sector or None, "asset_type": r.asset_type,
-            "source": source or path.name, "is_synthetic": synthetic, "updated_at": started,
+            "ticker": r.ticker,
+            "name": r.name or None,
+            "sector": r.sector or None,
+            "asset_type": r.asset_type,
+            "source": source or path.name,
+            "is_synthetic": synthetic,
+            "updated_at": started,
         }
         for r in good.itertuples(index=False)
     ]
     report.rows_written = len(rows)
-    return _finish(engine, report, strict, lambda c: _upsert(c, Security.__table__, rows, ["ticker"]), started)
+    return _finish(engine, report, strict, lambda c: _upsert(c, Security, rows, ["ticker"]), started)
 
 
 def import_fundamentals(engine: Engine, path: Path, as_of: date, *, strict: bool = False) -> ReferenceImportReport:
@@ -160,7 +185,8 @@ def import_fundamentals(engine: Engine, path: Path, as_of: date, *, strict: bool
     fields = _numeric_fields(frame, report)
     rows: list[dict[str, Any]] = []
     bad_lines = {p.line for p in report.problems}
-    for position, record in enumerate(frame.to_dict("records")):
+    records = cast(list[dict[str, str]], frame.to_dict("records"))
+    for position, record in enumerate(records):
         line = position + 2
         values, cell_problems = _parse_fields(record, fields)
         report.problems += [RowProblem(str(path), line, reason) for reason in cell_problems]
@@ -172,7 +198,7 @@ def import_fundamentals(engine: Engine, path: Path, as_of: date, *, strict: bool
         ]
     report.rows_written = len(rows)
     keys = ["ticker", "field", "as_of_date"]
-    return _finish(engine, report, strict, lambda c: _upsert(c, Fundamental.__table__, rows, keys), started)
+    return _finish(engine, report, strict, lambda c: _upsert(c, Fundamental, rows, keys), started)
 
 
 def _refuse_look_ahead(path: Path, frame: pd.DataFrame, as_of: date) -> None:
@@ -223,9 +249,8 @@ def _parse_fields(record: dict[str, str], fields: list[str]) -> tuple[dict[str, 
 
 def fundamentals_as_of(engine: Engine, as_of: date, fields: list[str] | None = None) -> pd.DataFrame:
     """The latest value of each (ticker, field) known on `as_of`: tickers x fields, float64."""
-    latest = (
-        select(Fundamental.ticker, Fundamental.field, Fundamental.value, Fundamental.as_of_date)
-        .where(Fundamental.as_of_date <= as_of)
+    latest = select(Fundamental.ticker, Fundamental.field, Fundamental.value, Fundamental.as_of_date).where(
+        Fundamental.as_of_date <= as_of
     )
     if fields:
         latest = latest.where(Fundamental.field.in_(fields))

@@ -106,7 +106,7 @@ _SECTORS = (
 
 @dataclass(frozen=True)
 class _RegimeSpec:
-    drift: float  # annualised log drift of the market factor
+    drift: float  # annualised expected (simple) return of the market factor
     vol: float  # annualised market-factor volatility
     min_sessions: int
     max_sessions: int
@@ -114,8 +114,8 @@ class _RegimeSpec:
 
 
 _REGIME_SPECS = {
-    "bull": _RegimeSpec(0.15, 0.12, 180, 420, 0.05),
-    "bear": _RegimeSpec(-0.35, 0.32, 80, 160, -0.30),
+    "bull": _RegimeSpec(0.18, 0.12, 250, 500, 0.05),
+    "bear": _RegimeSpec(-0.30, 0.32, 80, 160, -0.30),
     "sideways": _RegimeSpec(0.0, 0.15, 90, 200, 0.05),
 }
 # Bull markets are the most common state; cycling through this pattern guarantees all three
@@ -150,7 +150,7 @@ class _Universe:
     start_price: FloatArray
     shares: FloatArray
     beta: FloatArray
-    alpha: FloatArray  # annualised log drift beyond the market exposure
+    alpha: FloatArray  # annualised expected return beyond the market exposure
     idio_vol: FloatArray
     dividend_yield: FloatArray
     price_to_book: FloatArray
@@ -210,7 +210,8 @@ def _validate_arguments(years: int, n_stocks: int) -> None:
 
 def _nyse_sessions(start: date, years: int) -> pd.DatetimeIndex:
     end = (pd.Timestamp(start) + pd.DateOffset(years=years) - pd.Timedelta(days=1)).date()
-    return xcals.get_calendar("XNYS", start=start, end=end).sessions
+    sessions: pd.DatetimeIndex = xcals.get_calendar("XNYS", start=start, end=end).sessions
+    return sessions
 
 
 # --- regimes and the market factor -------------------------------------------------------------
@@ -269,7 +270,9 @@ def _market_factor(segments: list[_Segment], rng: np.random.Generator) -> _Marke
     for segment in segments:
         spec = _REGIME_SPECS[segment.regime]
         window = slice(segment.start, segment.end + 1)
-        drift[window] = spec.drift / _TRADING_DAYS
+        # Log drift is the expected return less half the variance (Ito), so the realised
+        # compounded return matches the stated annual drift.
+        drift[window] = (spec.drift - 0.5 * spec.vol**2) / _TRADING_DAYS
         base_vol[window] = spec.vol / _SQRT_DAYS
         safe_haven_correlation[window] = spec.safe_haven_correlation
     # Persistent stochastic volatility gives volatility clustering inside each regime.
@@ -386,7 +389,7 @@ def _draw_universe(n_stocks: int, rng: np.random.Generator) -> _Universe:
     raw_beta = 1.0 + (raw_beta - 1.0) * (0.35 + 0.65 * smallness)
     beta = _unit_cap_weighted_beta(raw_beta, 10.0**log10_cap)
 
-    idio_vol = 0.13 + 0.27 * smallness + rng.uniform(-0.02, 0.02, n_stocks)
+    idio_vol = 0.12 + 0.23 * smallness + rng.uniform(-0.02, 0.02, n_stocks)
     idio_vol = np.where(high_yield, np.minimum(idio_vol, 0.16), idio_vol)
     return _Universe(
         tickers=tickers,
@@ -396,7 +399,7 @@ def _draw_universe(n_stocks: int, rng: np.random.Generator) -> _Universe:
         start_price=start_price,
         shares=shares,
         beta=beta,
-        alpha=np.where(is_growth, 0.03, -0.01) + rng.normal(0.0, 0.02, n_stocks),
+        alpha=np.where(is_growth, 0.03, 0.0) + rng.normal(0.0, 0.02, n_stocks),
         idio_vol=idio_vol,
         dividend_yield=dividend_yield,
         price_to_book=np.where(
@@ -416,12 +419,17 @@ def _reflect_below(path: FloatArray, floor: float) -> FloatArray:
 
 
 def _cap_weighted_neutral(
-    own_return: FloatArray, market_return: FloatArray, start_cap: FloatArray, segments: list[_Segment]
+    own_return: FloatArray,
+    own_variance: FloatArray,
+    market_return: FloatArray,
+    start_cap: FloatArray,
+    segments: list[_Segment],
 ) -> FloatArray:
-    """Sector and stock-specific returns with their cap-weighted daily mean removed.
+    """Sector and stock-specific log returns whose cap-weighted mean simple return is zero each day.
 
     The market is by definition the cap-weighted sum of its stocks, so what is not market must
     average out under cap weights; otherwise a few mega caps' own luck would blur the regimes.
+    The simple return of a log return r with variance v is about r + v/2, hence the variance term.
     Weights are refreshed at each segment start (dividends ignored), close enough within a segment.
     """
     neutral = own_return.copy()
@@ -430,7 +438,7 @@ def _cap_weighted_neutral(
         window = slice(segment.start, segment.end + 1)
         weight = np.exp(log_cap - log_cap.max())
         weight /= weight.sum()
-        neutral[window] -= (neutral[window] @ weight)[:, None]
+        neutral[window] -= ((neutral[window] + 0.5 * own_variance) @ weight)[:, None]
         log_cap = log_cap + (market_return[window] + neutral[window]).sum(axis=0)
     return neutral
 
@@ -442,21 +450,21 @@ def _stock_log_returns(
     n_sessions = len(market.log_return)
     n_stocks = len(universe.tickers)
     sector_vol = np.array([s.vol for s in _SECTORS]) / _SQRT_DAYS
-    sector_return = rng.standard_normal((n_sessions, len(_SECTORS))) * sector_vol
+    # Shocks carry the -variance/2 log drift so that on average they add no simple return.
+    sector_return = rng.standard_normal((n_sessions, len(_SECTORS))) * sector_vol - 0.5 * sector_vol**2
     idio_daily_vol = universe.idio_vol / _SQRT_DAYS
-    idio_step = rng.standard_normal((n_sessions, n_stocks)) * idio_daily_vol
+    idio_step = rng.standard_normal((n_sessions, n_stocks)) * idio_daily_vol - 0.5 * idio_daily_vol**2
     idio_step[0] = 0.0
     # Without a floor a volatile small cap could drift to fractions of a cent over ten years.
     idio_path = _reflect_below(np.cumsum(idio_step, axis=0), np.log(0.3))
     idio_return = np.diff(idio_path, axis=0, prepend=np.zeros((1, n_stocks)))
     market_return = np.outer(market.log_return, universe.beta)
     own_return = sector_return[:, universe.sector] + idio_return + universe.alpha / _TRADING_DAYS
+    own_variance = sector_vol[universe.sector] ** 2 + idio_daily_vol**2
     start_cap = universe.start_price * universe.shares
-    log_return = market_return + _cap_weighted_neutral(own_return, market_return, start_cap, segments)
+    log_return = market_return + _cap_weighted_neutral(own_return, own_variance, market_return, start_cap, segments)
     log_return[0] = 0.0
-    daily_vol = np.sqrt(
-        np.outer(market.daily_vol**2, universe.beta**2) + sector_vol[universe.sector] ** 2 + idio_daily_vol**2
-    )
+    daily_vol = np.sqrt(np.outer(market.daily_vol**2, universe.beta**2) + own_variance)
     return log_return, daily_vol
 
 
@@ -465,12 +473,10 @@ def _ex_dividend_mask(n_sessions: int, pays: BoolArray, rng: np.random.Generator
     phase = rng.integers(1, _QUARTER_SESSIONS + 1, len(pays))
     session = np.arange(n_sessions)[:, None]
     on_cycle = (session >= phase) & ((session - phase) % _QUARTER_SESSIONS == 0)
-    return on_cycle & pays[None, :]
+    return np.asarray(on_cycle & pays[None, :], dtype=np.bool_)
 
 
-def _split_coefficients(
-    unsplit_close: FloatArray, ex_dividend: BoolArray, rng: np.random.Generator
-) -> FloatArray:
+def _split_coefficients(unsplit_close: FloatArray, ex_dividend: BoolArray, rng: np.random.Generator) -> FloatArray:
     """2:1 or 3:1 splits for the 2-4 biggest risers, on the day their price is well up its climb."""
     n_sessions, n_stocks = unsplit_close.shape
     split_coef = np.ones((n_sessions, n_stocks))
@@ -537,9 +543,7 @@ def _round_significant(values: FloatArray, digits: int) -> FloatArray:
     return np.asarray(np.round(values * scale) / scale, dtype=np.float64)
 
 
-def _session_volume(
-    base: FloatArray, move_size: FloatArray, rng: np.random.Generator
-) -> FloatArray:
+def _session_volume(base: FloatArray, move_size: FloatArray, rng: np.random.Generator) -> FloatArray:
     """Lognormal volume around a base, boosted on days with large standardised moves."""
     noise = np.exp(rng.normal(0.0, 0.3, move_size.shape) - 0.045)
     return np.round(base * noise * (1.0 + 0.6 * move_size))
@@ -616,9 +620,7 @@ def _single_asset_panel(
     )
 
 
-def _benchmark_panel(
-    stocks: _Panel, shares: FloatArray, market: _MarketFactor, rng: np.random.Generator
-) -> _Panel:
+def _benchmark_panel(stocks: _Panel, shares: FloatArray, market: _MarketFactor, rng: np.random.Generator) -> _Panel:
     """SPY: cap-weighted total return of the synthetic stocks, paying a small quarterly dividend."""
     cap = stocks.close * shares
     weight = _previous(cap) / _previous(cap).sum(axis=1, keepdims=True)
@@ -657,7 +659,7 @@ def _volatility_index_level(benchmark_close: FloatArray, market: _MarketFactor, 
     raw_level = 100.0 * _VIX_PREMIUM * np.sqrt(_TRADING_DAYS * blended_variance) * np.exp(noise)
     # Implied volatility reacts quickly but not instantly; a short EWM gives that persistence.
     smoothed = pd.Series(raw_level).ewm(halflife=1.5).mean().to_numpy(dtype=np.float64)
-    return np.maximum(smoothed, _VIX_FLOOR)
+    return np.asarray(np.maximum(smoothed, _VIX_FLOOR), dtype=np.float64)
 
 
 def _volatility_index_panel(benchmark: _Panel, market: _MarketFactor, rng: np.random.Generator) -> _Panel:
@@ -750,7 +752,7 @@ def _indicated_annual_dividend(stocks: _Panel, split_divisor: FloatArray) -> Flo
         .ffill()
         .to_numpy(dtype=np.float64)
     )
-    return 4.0 * last_paid_unsplit / split_divisor
+    return np.asarray(4.0 * last_paid_unsplit / split_divisor, dtype=np.float64)
 
 
 def _fundamental_snapshots(
@@ -770,7 +772,7 @@ def _fundamental_snapshots(
     # deviation from it: valuation ratios keep their style level yet stretch when prices run away.
     expected_growth = universe.beta * 0.06 + universe.alpha - universe.dividend_yield
     earnings_noise = rng.normal(0.0, 0.15, (len(snapshot_rows), len(universe.tickers)))
-    indicated_dividend = _indicated_annual_dividend(stocks, np.cumprod(stocks.split_coef, axis=0))
+    indicated_dividend = _indicated_annual_dividend(stocks, np.cumprod(stocks.split_coef, axis=0, dtype=np.float64))
     pays = universe.dividend_yield > 0
 
     snapshots: dict[date, pd.DataFrame] = {}

@@ -78,7 +78,9 @@ def _read_long_postgres(
         conditions.append(sql.SQL("date >= {}").format(sql.Literal(start)))
     if tickers is not None:
         conditions.append(sql.SQL("ticker = ANY({})").format(sql.Literal(tickers)))
-    query = sql.SQL("COPY (SELECT date, ticker, {fields} FROM price_bars WHERE {where}) TO STDOUT WITH (FORMAT csv)").format(
+    query = sql.SQL(
+        "COPY (SELECT date, ticker, {fields} FROM price_bars WHERE {where}) TO STDOUT WITH (FORMAT csv)"
+    ).format(
         fields=sql.SQL(", ").join(sql.SQL("{}::float8").format(sql.Identifier(f)) for f in fields),
         where=sql.SQL(" AND ").join(conditions),
     )

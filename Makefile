@@ -1,0 +1,40 @@
+# The two set-up commands of the README. Each creates .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+# torch is pinned and installed first, on its own: this exact version resolves to a local CPU
+# build here, while letting pip resolve torch through stable-baselines3 pulls GBs of CUDA.
+TORCH := torch==2.13.0
+
+.PHONY: demo test install lint typecheck unit clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the embedded default (a SQLite file, no server): schema, synthetic market, coverage.
+demo: $(STAMP)
+	$(BIN)/fund db upgrade
+	$(BIN)/fund data demo
+	$(BIN)/fund data status
+
+## The whole suite: lint, types, tests (PostgreSQL cases need FUND_TEST_POSTGRES_URL or Docker).
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+clean-venv:
+	rm -rf $(VENV)
