@@ -157,7 +157,7 @@ def test_line_numbers_stay_true_after_a_malformed_line(engine: Engine, tmp_path:
     )
     report = import_bar_files(engine, [path])
     assert sorted(str(p) for p in report.problems) == [
-        f"{path}:2: too many fields: the header has 10",
+        f"{path}:2: too many fields: the header has 10, this line has 11",
         f"{path}:4: adj_close <= 0 (adj_close=-1)",
     ]
 
