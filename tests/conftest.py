@@ -143,9 +143,7 @@ def engine(
 
 
 @pytest.fixture(params=BACKENDS)
-def blank_engine(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer
-) -> Iterator[Engine]:
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer) -> Iterator[Engine]:
     """A brand-new empty database with no schema at all, on each backend."""
     if request.param == "sqlite":
         new_engine = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")

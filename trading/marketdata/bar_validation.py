@@ -123,7 +123,10 @@ def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) 
     empty_line = np.logical_and.reduce([(column == "").to_numpy() for column in text.values()])
     problems.add(empty_line, "empty line")
     problems.explained |= empty_line
-    problems.add((raw[EXTRA_FIELDS] != "").to_numpy(), f"too many fields: the header has {len(text)}, this line has {len(text) + 1}")
+    problems.add(
+        (raw[EXTRA_FIELDS] != "").to_numpy(),
+        f"too many fields: the header has {len(text)}, this line has {len(text) + 1}",
+    )
 
     tickers = text["ticker"]
     ticker_ok = tickers.str.match(_TICKER_PATTERN).to_numpy(dtype=bool)

@@ -62,7 +62,9 @@ class TradingCalendar:
             tail = self._exchange_calendar(end, tail_start).sessions_in_range(
                 pd.Timestamp(tail_start), pd.Timestamp(end)
             )
-            known = pd.DatetimeIndex(known.append(pd.DatetimeIndex(tail.tz_localize(None) if tail.tz is not None else tail)))
+            known = pd.DatetimeIndex(
+                known.append(pd.DatetimeIndex(tail.tz_localize(None) if tail.tz is not None else tail))
+            )
         return pd.DatetimeIndex(known, name="date")
 
     def previous_session(self, day: date) -> date | None:

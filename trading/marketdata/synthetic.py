@@ -1,7 +1,5 @@
-"""Seeded, deterministic synthetic US-equity market (stocks, SPY, GLD, ^VIX, fundamentals, regimes).
-
-Feeds the embedded demo so that a first run needs no real data; everything lives in memory.
-"""
+"""Seeded, deterministic synthetic US-equity market (stocks, SPY, GLD, ^VIX, fundamentals, regimes)
+for the embedded demo, so that a first run needs no real data; built in memory, nothing is written."""
 
 from __future__ import annotations
 
@@ -521,7 +519,10 @@ def _round_prices(values: FloatArray) -> FloatArray:
 def _rounded_ohlc(
     open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Round to cents, then restore low <= open/close <= high, which rounding can break."""
+    """Round to cents keeping low <= open/close <= high.
+
+    Rounding is monotone so the ordering already survives; the max/min state it rather than rely on it.
+    """
     open_r, close_r = _round_prices(open_), _round_prices(close)
     high_r = np.maximum(_round_prices(high), np.maximum(open_r, close_r))
     low_r = np.minimum(_round_prices(low), np.minimum(open_r, close_r))
@@ -764,8 +765,7 @@ def _fundamental_snapshots(
 ) -> dict[date, pd.DataFrame]:
     """Yearly point-in-time snapshots: only prices, dividends and shares up to each snapshot date."""
     session_dates = np.asarray(sessions.date, dtype=object)
-    years = np.array([d.year for d in session_dates])
-    snapshot_rows = np.unique(years, return_index=True)[1]
+    snapshot_rows = np.unique(sessions.year.to_numpy(), return_index=True)[1]
     market_cap = stocks.close * shares
     start_cap = market_cap[0]
     # Book value and earnings grow along the stock's expected path and follow half of the price's

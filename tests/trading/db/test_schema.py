@@ -44,8 +44,14 @@ def _session(engine: Engine) -> Session:
 
 def _order(client_order_id: str, **overrides: object) -> TradeExecution:
     fields: dict[str, object] = {
-        "client_order_id": client_order_id, "broker": "paper", "account_id": "A", "ticker": "AAA",
-        "side": "buy", "quantity": Decimal("10"), "order_type": "market", "status": "planned",
+        "client_order_id": client_order_id,
+        "broker": "paper",
+        "account_id": "A",
+        "ticker": "AAA",
+        "side": "buy",
+        "quantity": Decimal("10"),
+        "order_type": "market",
+        "status": "planned",
     }
     return TradeExecution(**(fields | overrides))
 
@@ -91,13 +97,23 @@ def test_failed_runs_do_not_block_a_retry_and_modes_are_independent(engine: Engi
         (_order("x", side="hold"), "unknown side"),
         (_run("exploded"), "unknown run status"),
         (
-            PaperAccount(account_id="A", cash_balance=Decimal("-0.01"), buying_power=Decimal(0),
-                         total_value=Decimal(0), peak_value=Decimal(0)),
+            PaperAccount(
+                account_id="A",
+                cash_balance=Decimal("-0.01"),
+                buying_power=Decimal(0),
+                total_value=Decimal(0),
+                peak_value=Decimal(0),
+            ),
             "negative cash",
         ),
         (
-            MarketRegime(date=date(2024, 1, 2), volatility_regime="low", trend_regime="bull",
-                         regime_label="bull_low_vol", regime_confidence=1.5),
+            MarketRegime(
+                date=date(2024, 1, 2),
+                volatility_regime="low",
+                trend_regime="bull",
+                regime_label="bull_low_vol",
+                regime_confidence=1.5,
+            ),
             "confidence above 1",
         ),
     ],
@@ -111,19 +127,36 @@ def test_the_database_refuses_rows_that_break_the_ledger_rules(engine: Engine, r
 
 def test_a_paper_position_never_goes_short(engine: Engine) -> None:
     with _session(engine) as session:
-        session.add(PaperAccount(account_id="A", cash_balance=Decimal(100), buying_power=Decimal(100),
-                                 total_value=Decimal(100), peak_value=Decimal(100)))
+        session.add(
+            PaperAccount(
+                account_id="A",
+                cash_balance=Decimal(100),
+                buying_power=Decimal(100),
+                total_value=Decimal(100),
+                peak_value=Decimal(100),
+            )
+        )
         session.commit()
-        session.add(PaperPosition(account_id="A", ticker="AAA", quantity=Decimal(-1), avg_price=Decimal(1),
-                                  market_value=Decimal(-1)))
+        session.add(
+            PaperPosition(
+                account_id="A", ticker="AAA", quantity=Decimal(-1), avg_price=Decimal(1), market_value=Decimal(-1)
+            )
+        )
         with pytest.raises(IntegrityError):
             session.commit()
 
 
 def test_money_round_trips_as_exact_decimals(engine: Engine) -> None:
     with _session(engine) as session:
-        session.add(PaperAccount(account_id="A", cash_balance=Decimal("100000.0123"), buying_power=Decimal("0.1"),
-                                 total_value=Decimal("100000.0123"), peak_value=Decimal("100000.0123")))
+        session.add(
+            PaperAccount(
+                account_id="A",
+                cash_balance=Decimal("100000.0123"),
+                buying_power=Decimal("0.1"),
+                total_value=Decimal("100000.0123"),
+                peak_value=Decimal("100000.0123"),
+            )
+        )
         session.commit()
     with _session(engine) as session:
         account = session.get(PaperAccount, "A")
@@ -140,12 +173,13 @@ def test_timestamps_are_stored_and_returned_as_utc(engine: Engine) -> None:
     with _session(engine) as session:
         order = session.scalars(select(TradeExecution)).one()
         assert order.filled_at == filled
-        assert order.filled_at is not None and order.filled_at.tzinfo is not None
+        assert order.filled_at is not None
+        assert order.filled_at.tzinfo is not None
         assert order.created_at.tzinfo is not None
 
 
 def test_naive_timestamps_are_refused(engine: Engine) -> None:
     with _session(engine) as session:
-        session.add(_order("c1", filled_at=datetime(2024, 1, 2, 21, 0)))  # noqa: DTZ001
+        session.add(_order("c1", filled_at=datetime(2024, 1, 2, 21, 0)))
         with pytest.raises(StatementError, match="naive datetime"):
             session.commit()

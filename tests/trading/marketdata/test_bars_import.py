@@ -211,7 +211,9 @@ def test_a_truncated_gzip_file_rejects_the_import_with_nothing_written(engine: E
 def test_header_names_are_matched_without_case_or_spaces_and_optional_columns_default(
     engine: Engine, tmp_path: Path
 ) -> None:
-    path = write_text(tmp_path / "bars.csv", " Date , Ticker,Open,High,Low,Close,Adj_Close,Volume\n2024-01-02,AAA,1,2,1,2,2,5")
+    path = write_text(
+        tmp_path / "bars.csv", " Date , Ticker,Open,High,Low,Close,Adj_Close,Volume\n2024-01-02,AAA,1,2,1,2,2,5"
+    )
     import_bar_files(engine, [path])
     bar = _bar(engine, "AAA", DAY)
     assert (bar.high, bar.dividend, bar.split_coef) == (Decimal(2), Decimal(0), Decimal(1))

@@ -227,6 +227,11 @@ def test_a_stock_count_outside_sixty_to_one_hundred_is_rejected(n_stocks: int, b
         generate_synthetic_market(n_stocks=n_stocks)
 
 
+def test_a_history_shorter_than_one_year_is_rejected() -> None:
+    with pytest.raises(ValueError, match="years"):
+        generate_synthetic_market(years=0)
+
+
 # --- bar mechanics -----------------------------------------------------------------------------
 
 
@@ -672,4 +677,4 @@ def test_bar_invariants_hold_for_any_seed_size_and_length(seed: int, n_stocks: i
     assert_bar_invariants(synthetic, n_stocks)
     assert (synthetic.securities["asset_type"] == "stock").sum() == n_stocks
     assert all(len(snapshot) == n_stocks for snapshot in synthetic.fundamentals.values())
-    assert (synthetic.bars["split_coef"] != 1).sum() >= 1 or years < 3
+    assert (synthetic.bars["split_coef"] != 1).sum() >= 1
