@@ -92,6 +92,7 @@ def read_chunks(
             na_filter=False,
             keep_default_na=False,
             skip_blank_lines=False,  # a blank line is a bad row with a line number, not nothing
+            skipinitialspace=True,
             on_bad_lines="warn",
             chunksize=chunk_rows,
         )
