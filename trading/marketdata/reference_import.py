@@ -124,7 +124,7 @@ def _finish(
                 finished_at=datetime.now(UTC),
             )
         )
-    log.info("%s", report.summary())
+    log.debug("%s", report.summary())
     return report
 
 
