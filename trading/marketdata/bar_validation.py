@@ -19,7 +19,7 @@ OUTPUT_COLUMNS = ("ticker", "date", *NUMBER_COLUMNS)
 DEFAULTS = {"dividend": 0.0, "split_coef": 1.0}
 
 # Letters, digits and the punctuation real symbols use (BRK.B, ^VIX, BF-B, EUR/USD, ES=F).
-_TICKER_PATTERN = r"^[A-Za-z0-9.^\-/=]{1,16}$"
+TICKER_PATTERN = r"^[A-Za-z0-9.^\-/=]{1,16}$"
 _DAY = np.timedelta64(1, "D")
 
 
@@ -134,7 +134,7 @@ def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) 
     tickers = text["ticker"]
     # A file holds a few hundred distinct tickers: match the pattern once per ticker, not per row.
     codes, distinct = pd.factorize(tickers)
-    ticker_ok = pd.Series(distinct).str.match(_TICKER_PATTERN).to_numpy(dtype=bool)[codes]
+    ticker_ok = pd.Series(distinct).str.match(TICKER_PATTERN).to_numpy(dtype=bool)[codes]
     problems.add(~ticker_ok & (tickers == "").to_numpy(), "missing ticker")
     problems.add(~ticker_ok & (tickers != "").to_numpy(), _described("invalid ticker '{}'", tickers))
 

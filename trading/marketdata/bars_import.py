@@ -116,7 +116,8 @@ def import_bar_files(
             writer = _make_writer(connection)
             for path in paths:
                 _import_file(path, headers[path], writer, report, strict, chunk_rows, on_progress)
-                writer.finish_file()
+                if not (strict and report.rows_rejected):  # else it all rolls back: skip the upsert
+                    writer.finish_file()
             if strict and report.rows_rejected:
                 raise BarImportRejected(f"--strict: {report.rows_rejected:,} bad row(s); nothing was written", report)
             report.rows_inserted, report.rows_updated = writer.counts()

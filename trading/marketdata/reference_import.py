@@ -17,12 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from trading.db.schema import ASSET_TYPES, Base, DataImport, Fundamental, Security
 from trading.errors import ImportRejected
+from trading.marketdata.bar_validation import TICKER_PATTERN
 from trading.marketdata.bars_import import RowProblem
 from trading.marketdata.csv_source import read_header
 
 log = logging.getLogger(__name__)
 
-_TICKER_PATTERN = r"^[A-Za-z0-9.^\-/=]{1,16}$"
 SECURITY_ALIASES = {"gics_sector": "sector", "type": "asset_type", "symbol": "ticker"}
 SECURITY_COLUMNS = ("ticker", "name", "sector", "asset_type")
 # Columns of a fundamentals snapshot that describe the row rather than measure the company.
@@ -70,7 +70,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
 def _ticker_problems(path: Path, tickers: pd.Series) -> list[RowProblem]:
     lines = np.arange(len(tickers)) + 2
-    valid = tickers.str.match(_TICKER_PATTERN).to_numpy(dtype=bool)
+    valid = tickers.str.match(TICKER_PATTERN).to_numpy(dtype=bool)
     problems = [
         RowProblem(str(path), int(line), f"invalid ticker '{ticker}'" if ticker else "missing ticker")
         for line, ticker in zip(lines[~valid], tickers[~valid], strict=True)

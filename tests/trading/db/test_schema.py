@@ -65,6 +65,12 @@ def test_a_client_order_id_can_be_used_only_once(engine: Engine) -> None:
             session.commit()
 
 
+def _account(cash: Decimal, **overrides: Decimal) -> PaperAccount:
+    """Account "A" whose cash, buying power, value and peak all equal `cash` unless overridden."""
+    fields = {"cash_balance": cash, "buying_power": cash, "total_value": cash, "peak_value": cash}
+    return PaperAccount(account_id="A", **(fields | overrides))
+
+
 def _run(status: str, mode: str = "paper") -> RebalancingLog:
     return RebalancingLog(rebalance_date=date(2024, 1, 2), account_id="A", mode=mode, status=status)
 
@@ -97,13 +103,7 @@ def test_failed_runs_do_not_block_a_retry_and_modes_are_independent(engine: Engi
         (_order("x", side="hold"), "unknown side"),
         (_run("exploded"), "unknown run status"),
         (
-            PaperAccount(
-                account_id="A",
-                cash_balance=Decimal("-0.01"),
-                buying_power=Decimal(0),
-                total_value=Decimal(0),
-                peak_value=Decimal(0),
-            ),
+            _account(Decimal("-0.01"), peak_value=Decimal(0)),
             "negative cash",
         ),
         (
@@ -127,15 +127,7 @@ def test_the_database_refuses_rows_that_break_the_ledger_rules(engine: Engine, r
 
 def test_a_paper_position_never_goes_short(engine: Engine) -> None:
     with _session(engine) as session:
-        session.add(
-            PaperAccount(
-                account_id="A",
-                cash_balance=Decimal(100),
-                buying_power=Decimal(100),
-                total_value=Decimal(100),
-                peak_value=Decimal(100),
-            )
-        )
+        session.add(_account(Decimal(100)))
         session.commit()
         session.add(
             PaperPosition(
@@ -148,15 +140,7 @@ def test_a_paper_position_never_goes_short(engine: Engine) -> None:
 
 def test_money_round_trips_as_exact_decimals(engine: Engine) -> None:
     with _session(engine) as session:
-        session.add(
-            PaperAccount(
-                account_id="A",
-                cash_balance=Decimal("100000.0123"),
-                buying_power=Decimal("0.1"),
-                total_value=Decimal("100000.0123"),
-                peak_value=Decimal("100000.0123"),
-            )
-        )
+        session.add(_account(Decimal("100000.0123"), buying_power=Decimal("0.1")))
         session.commit()
     with _session(engine) as session:
         account = session.get(PaperAccount, "A")
