@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on the embedded default (a SQLite file, no server): schema, synthetic market, coverage.
+## The main job on the embedded default (a SQLite file, no server): schema, synthetic market, coverage,
+## regimes, universes and the strategy choice.
 demo: $(STAMP)
 	$(BIN)/fund db upgrade
 	$(BIN)/fund data demo
 	$(BIN)/fund data status
+	$(BIN)/fund regime backfill --start 2013-01-01
+	$(BIN)/fund strategy universes
+	$(BIN)/fund strategy select
 
 ## The whole suite: lint, types, tests (PostgreSQL cases need FUND_TEST_POSTGRES_URL or Docker).
 test: $(STAMP) lint typecheck unit

@@ -164,7 +164,7 @@ def database_url(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     if not (REAL_DATA_DIR / "prices_stocks.csv.gz").is_file():
         pytest.skip(f"the shared real data set is absent ({REAL_DATA_DIR})")

@@ -31,6 +31,8 @@ STRATEGIES: tuple[str, ...] = (
 DEFENSIVE = "defensive"
 
 Trend = Literal["bull", "bear", "sideways"]
+# How a drawdown halt is lifted: by a person, after N sessions, or once the drawdown recovers.
+DrawdownResume = Literal["manual", "after_sessions", "on_recovery"]
 Volatility = Literal["low", "medium", "high", "extreme"]
 
 CONFIG_FILE_ENV = "FUND_CONFIG_FILE"
@@ -73,7 +75,7 @@ class RiskLimits(_Section):
     adv_window_sessions: int = Field(20, ge=1)
     # manual: only `fund risk resume` lifts a drawdown halt (the default; right for live money).
     # Paper runs and backtests have nobody to resume them, hence the automatic policies.
-    drawdown_resume: Literal["manual", "after_sessions", "on_recovery"] = "manual"
+    drawdown_resume: DrawdownResume = "manual"
     resume_after_sessions: int = Field(20, ge=1)
     resume_below_drawdown: float = Field(0.05, ge=0, lt=1)
     # needs_approval when a limit other than turnover moved the portfolio by more than this
@@ -153,6 +155,43 @@ class StrategySettings(_Section):
     fallback_strategy: str = "dividend"
     fallback_confidence: float = Field(0.3, ge=0, le=1)
     top_n: int = Field(20, ge=1)
+    # Matching rules whose confidence is within this margin of the first match are a tie that
+    # strategy_performance evidence may break (autonomous/selector.py).
+    tie_margin: float = Field(0.05, ge=0, le=1)
+    # Evidence counts only with at least this many recorded periods for the strategy in the regime.
+    min_evidence_periods: int = Field(3, ge=1)
+
+    @field_validator("fallback_strategy")
+    @classmethod
+    def _known_fallback(cls, value: str) -> str:
+        if value not in (*STRATEGIES, DEFENSIVE):
+            raise ValueError(f"unknown strategy {value!r}; expected one of {(*STRATEGIES, DEFENSIVE)}")
+        return value
+
+
+class RegimeSettings(_Section):
+    """Thresholds of the regime detector (autonomous/regime.py documents how each is used)."""
+
+    # Volatility is ranked against this trailing window (5 years) once min_history sessions exist.
+    volatility_lookback_sessions: int = Field(1260, ge=60)
+    volatility_min_history: int = Field(252, ge=20)
+    # Percentile cut-offs of the volatility score: below low -> low, below high -> medium,
+    # below extreme -> high, else extreme.
+    low_volatility_below: float = Field(0.35, gt=0, lt=1)
+    high_volatility_above: float = Field(0.80, gt=0, lt=1)
+    extreme_volatility_above: float = Field(0.95, gt=0, lt=1)
+    # Within this distance of its SMA200 (with SMA50 as close) the benchmark is moving sideways.
+    sideways_band: float = Field(0.02, ge=0, lt=1)
+    # A benchmark this far from its SMA200 gives full trend strength in the confidence.
+    full_trend_distance: float = Field(0.10, gt=0, lt=1)
+    breadth_window_sessions: int = Field(21, ge=1)
+    sector_momentum_sessions: int = Field(63, ge=1)
+
+    @model_validator(mode="after")
+    def _cut_offs_ascend(self) -> RegimeSettings:
+        if not self.low_volatility_below < self.high_volatility_above < self.extreme_volatility_above:
+            raise ValueError("regime volatility cut-offs must ascend: low_below < high_above < extreme_above")
+        return self
 
 
 class DataSettings(_Section):
@@ -165,6 +204,22 @@ class DataSettings(_Section):
     # A ticker is in the active universe if it has a bar within this many sessions before the date.
     gate_universe_lookback_sessions: int = Field(20, ge=1)
     import_batch_rows: int = Field(200_000, ge=1_000)
+
+
+class UniverseSettings(_Section):
+    """How the seven strategy universes are cut from the eligible stocks at a date (autonomous/universes.py)."""
+
+    # Every strategy universe holds at least this many names; smaller buckets are widened.
+    min_bucket_size: int = Field(10, ge=1)
+    # Share of the eligible stocks that must have a point-in-time value before fundamentals replace
+    # the price-based proxies (market cap for size; book-to-price and earnings yield for style).
+    fundamentals_min_coverage: float = Field(0.80, gt=0, le=1)
+    # Dividend stability: trailing-year dividends at least this share of the year before's.
+    dividend_min_stability: float = Field(0.75, gt=0)
+    # Yield traps: payers above this quantile of 60-session volatility are left out.
+    dividend_max_vol_quantile: float = Field(0.90, gt=0, le=1)
+    # The dividend universe is this share of the eligible stocks (at least min_bucket_size).
+    dividend_top_fraction: float = Field(0.20, gt=0, le=1)
 
 
 class BrokerCredentials(_Section):
@@ -190,6 +245,8 @@ class FundSettings(BaseSettings):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    universe: UniverseSettings = Field(default_factory=UniverseSettings)
+    regime: RegimeSettings = Field(default_factory=RegimeSettings)
     brokers: BrokerCredentials = Field(default_factory=BrokerCredentials)
 
     @classmethod

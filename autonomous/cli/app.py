@@ -9,6 +9,9 @@ import click
 from autonomous.cli.context import AppContext
 from autonomous.cli.data import data
 from autonomous.cli.db import db
+from autonomous.cli.regime import regime
+from autonomous.cli.risk import risk
+from autonomous.cli.strategy import strategy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,3 +35,6 @@ def fund(ctx: click.Context, config_file: Path | None, log_level: str | None) ->
 
 fund.add_command(db)
 fund.add_command(data)
+fund.add_command(regime)
+fund.add_command(strategy)
+fund.add_command(risk)

@@ -254,6 +254,51 @@ class StrategyPerformance(Base):
     created_at: Mapped[CreatedAt]
 
 
+class RiskHalt(Base):
+    """A drawdown breach: the account may only reduce risk until the halt is lifted.
+
+    resumed_at is empty while the halt is active; a lifted halt records when, by whom, why and
+    under which policy (manual, after_sessions, on_recovery), all four together.
+    """
+
+    __tablename__ = "risk_halts"
+    __table_args__ = (
+        CheckConstraint("drawdown >= 0 AND drawdown <= 1", name="drawdown_range"),
+        CheckConstraint(
+            "resume_policy IS NULL OR " + _in("resume_policy", ("manual", "after_sessions", "on_recovery")),
+            name="resume_policy",
+        ),
+        CheckConstraint(
+            "(resumed_at IS NULL AND resumed_by IS NULL AND resume_reason IS NULL AND resume_policy IS NULL) OR "
+            "(resumed_at IS NOT NULL AND resumed_by IS NOT NULL AND resume_reason IS NOT NULL "
+            "AND resume_policy IS NOT NULL)",
+            name="resume_complete",
+        ),
+        # At most one active halt per account: a second breach while halted is the same halt,
+        # and two daily runs racing to open one cannot both succeed.
+        Index(
+            "uq_risk_halts_one_active",
+            "account_id",
+            unique=True,
+            postgresql_where=text("resumed_at IS NULL"),
+            sqlite_where=text("resumed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[AccountId]
+    triggered_on: Mapped[date] = mapped_column(Date)
+    drawdown: Mapped[float] = mapped_column(Float)
+    equity: Mapped[Money]
+    peak_equity: Mapped[Money]
+    reason: Mapped[str] = mapped_column(Text)
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resumed_by: Mapped[str | None] = mapped_column(String(100))
+    resume_reason: Mapped[str | None] = mapped_column(Text)
+    resume_policy: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[CreatedAt]
+
+
 class ModelArtifact(Base):
     """A trained model (XGBoost ranker, PPO agent) with its training window and its bytes."""
 

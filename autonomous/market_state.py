@@ -1,0 +1,99 @@
+"""The state of the market at a date, read through the point-in-time views and run through the
+pure decision modules: regimes, features and universes. The CLI and the daily run share it, so a
+regime or a universe shown by `fund` is the one a run would use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from autonomous.features import SESSIONS_PER_YEAR, FeaturePanel, compute_features
+from autonomous.regime import SMA_LONG, RegimeHistory, RegimeSnapshot, detect_regimes
+from autonomous.universes import Universe, build_universes
+from trading.errors import DataError
+from trading.marketdata.decision_view import DecisionMarket, history_start, latest_bar_date, load_decision_market
+from trading.marketdata.reference_import import fundamentals_as_of
+from trading.settings import FundSettings
+
+# Dividend stability compares two trailing years; a little more for the rolling windows to fill.
+FEATURE_HISTORY_SESSIONS = 2 * SESSIONS_PER_YEAR + 30
+
+
+def regime_history_sessions(settings: FundSettings) -> int:
+    """Sessions before a date that make its regime identical to one computed over all history."""
+    return settings.regime.volatility_lookback_sessions + SMA_LONG + 30
+
+
+def decision_date(engine: Engine, settings: FundSettings, day: date | None) -> date:
+    """`day`, or the benchmark's latest bar; an error when `day` has no benchmark bar."""
+    latest = latest_bar_date(engine, settings.data.benchmark_ticker)
+    if latest is None:
+        raise DataError(f"no bars for the benchmark {settings.data.benchmark_ticker}: import market data first")
+    return latest if day is None else day
+
+
+def regimes_between(engine: Engine, settings: FundSettings, start: date, end: date) -> RegimeHistory:
+    """Regimes of the sessions in [start, end], each computed from its own trailing history only."""
+    if start > end:
+        raise ValueError(f"start {start} is after end {end}")
+    market = load_decision_market(
+        engine, end, start=history_start(start, regime_history_sessions(settings)), data=settings.data
+    )
+    history = detect_regimes(
+        market.benchmark,
+        market.stock_prices,
+        sectors=market.sectors,
+        settings=settings.regime,
+        volatility_index=market.volatility_index,
+    )
+    dates = history.frame.index
+    return RegimeHistory(frame=history.frame.loc[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))])
+
+
+def regime_on(engine: Engine, settings: FundSettings, day: date) -> RegimeSnapshot:
+    history = regimes_between(engine, settings, day, day)
+    if history.frame.empty:
+        raise DataError(
+            f"no regime for {day}: it is not a session of the benchmark {settings.data.benchmark_ticker}, "
+            f"or fewer than {SMA_LONG} sessions of its history precede it"
+        )
+    return history.snapshot(day)
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """Features and universes at one date, with the market they came from."""
+
+    day: date
+    market: DecisionMarket
+    features: FeaturePanel
+    universes: dict[str, Universe]
+
+    @property
+    def close(self) -> pd.Series:
+        return self.market.close_on(self.day)
+
+
+def market_state_on(engine: Engine, settings: FundSettings, day: date) -> MarketState:
+    market = load_decision_market(engine, day, start=history_start(day, FEATURE_HISTORY_SESSIONS), data=settings.data)
+    if pd.Timestamp(day) not in market.panel.dates:
+        raise DataError(f"no bars on {day}: not a session of the imported data")
+    tickers = [*market.stocks, *([market.safe_haven] if market.safe_haven in market.panel.tickers else [])]
+    features = compute_features(
+        market.frame("adj_close", tickers),
+        benchmark=market.benchmark,
+        close=market.frame("close", tickers),
+        volume=market.frame("volume", tickers),
+        dividend=market.frame("dividend", tickers),
+    )
+    universes = build_universes(
+        features.cross_section(day),
+        stocks=market.stocks,
+        close=market.close_on(day),
+        fundamentals=fundamentals_as_of(engine, day),
+        settings=settings.universe,
+    )
+    return MarketState(day=day, market=market, features=features, universes=universes)

@@ -1,0 +1,88 @@
+"""What a decision at a date reads from the database, in one call: the point-in-time panel of every
+ticker, which of them are stocks, their sectors, the benchmark and the volatility index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from trading.db.schema import PriceBar, Security
+from trading.errors import DataError
+from trading.marketdata.view import DEFAULT_FIELDS, MarketPanel, load_panel
+from trading.settings import DataSettings
+
+# Calendar days per session, with room for holidays: 252 sessions take about 365 days.
+CALENDAR_DAYS_PER_SESSION = 1.5
+
+
+@dataclass(frozen=True)
+class DecisionMarket:
+    as_of: date
+    panel: MarketPanel
+    stocks: list[str]
+    sectors: dict[str, str]
+    benchmark: pd.Series
+    volatility_index: pd.Series | None
+    safe_haven: str
+
+    @property
+    def stock_prices(self) -> pd.DataFrame:
+        return self.panel.adj_close[self.stocks]
+
+    def frame(self, field: str, tickers: list[str]) -> pd.DataFrame:
+        return self.panel[field][tickers]
+
+    def close_on(self, day: date) -> pd.Series:
+        """Raw closes of the day (NaN where a ticker has no bar that day)."""
+        stamp = pd.Timestamp(day)
+        if stamp not in self.panel.dates:
+            raise DataError(f"no bars on {day}: it is not a session of the loaded data")
+        return pd.Series(self.panel["close"].loc[stamp])
+
+
+def history_start(as_of: date, sessions: int) -> date:
+    """A first date far enough back to hold `sessions` sessions before `as_of`."""
+    return as_of - timedelta(days=int(sessions * CALENDAR_DAYS_PER_SESSION) + 10)
+
+
+def latest_bar_date(engine: Engine, ticker: str) -> date | None:
+    with engine.connect() as connection:
+        latest: date | None = connection.scalar(select(func.max(PriceBar.date)).where(PriceBar.ticker == ticker))
+    return latest
+
+
+def load_decision_market(engine: Engine, as_of: date, *, start: date, data: DataSettings) -> DecisionMarket:
+    """Bars from `start` to `as_of` (never later). Fails with a DataError naming what is missing
+    when the benchmark has no bars or no stock is known."""
+    securities = _security_master(engine)
+    if securities.empty:
+        raise DataError("the securities table is empty: import securities (or run `fund data demo`) first")
+    panel = load_panel(engine, as_of, start=start, fields=DEFAULT_FIELDS)
+    adj_close = panel.adj_close
+    if data.benchmark_ticker not in adj_close.columns or adj_close[data.benchmark_ticker].notna().sum() == 0:
+        raise DataError(f"no bars for the benchmark {data.benchmark_ticker} between {start} and {as_of}")
+    stock_tickers = set(securities.index[securities["asset_type"] == "stock"])
+    stocks = sorted(stock_tickers.intersection(adj_close.columns))
+    if not stocks:
+        raise DataError(f"no stock has bars between {start} and {as_of}")
+    vix_ticker = data.volatility_index_ticker
+    vix = panel["close"][vix_ticker].dropna() if vix_ticker in adj_close.columns else None
+    sectors = {ticker: sector for ticker, sector in securities["sector"].dropna().items()}
+    return DecisionMarket(
+        as_of=as_of,
+        panel=panel,
+        stocks=stocks,
+        sectors={str(ticker): str(sector) for ticker, sector in sectors.items()},
+        benchmark=adj_close[data.benchmark_ticker],
+        volatility_index=vix if vix is not None and not vix.empty else None,
+        safe_haven=data.safe_haven_ticker,
+    )
+
+
+def _security_master(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Security.ticker, Security.sector, Security.asset_type)).all()
+    return pd.DataFrame(rows, columns=["ticker", "sector", "asset_type"]).set_index("ticker")
