@@ -230,7 +230,7 @@ def upsert_regimes(bind: Bind, frame: pd.DataFrame) -> int:
     with connection_for(bind) as connection:
         for start in range(0, len(rows), _BATCH_ROWS):
             _upsert_batch(connection, rows[start : start + _BATCH_ROWS])
-    log.info("wrote %d market regime row(s), %s to %s", len(rows), rows[0]["date"], rows[-1]["date"])
+    log.debug("wrote %d market regime row(s), %s to %s", len(rows), rows[0]["date"], rows[-1]["date"])
     return len(rows)
 
 
