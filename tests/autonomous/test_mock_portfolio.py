@@ -8,6 +8,7 @@ import pytest
 
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.universes import Universe, build_universes
+from tests.autonomous.builders import cross_section
 from trading.settings import DEFENSIVE, STRATEGIES, RiskLimits, UniverseSettings
 
 
@@ -15,24 +16,6 @@ def universe(n: int, strategy: str = "growth_midcap", *, available: bool = True)
     tickers = tuple(f"T{i:02d}" for i in range(n))
     scores = pd.Series(np.linspace(1.0, 0.0, n), index=list(tickers), name="momentum_quality", dtype=float)
     return Universe(strategy, tickers, scores, "market_cap", "fundamentals", available, "test universe")
-
-
-def cross_section(n: int = 60) -> pd.DataFrame:
-    rng = np.random.default_rng(4)
-    pays = rng.uniform(size=n) < 0.8
-    return pd.DataFrame(
-        {
-            "size": rng.normal(18.0, 1.5, n),
-            "mom_63": rng.normal(0.02, 0.1, n),
-            "mom_252": rng.normal(0.1, 0.3, n),
-            "mom_12_1": rng.normal(0.1, 0.3, n),
-            "dist_sma200": rng.normal(0.03, 0.1, n),
-            "vol_60": rng.uniform(0.12, 0.45, n),
-            "div_yield_ttm": np.where(pays, rng.uniform(0.005, 0.06, n), 0.0),
-            "div_stability": np.where(pays, rng.uniform(0.9, 1.2, n), np.nan),
-        },
-        index=[f"S{i:03d}" for i in range(n)],
-    )
 
 
 def test_the_mock_holds_the_top_n_of_the_universe_in_equal_weight() -> None:
