@@ -150,12 +150,18 @@ def _volume_features(close: pd.DataFrame, volume: pd.DataFrame) -> dict[str, pd.
     }
 
 
-def _dividend_features(close: pd.DataFrame, dividend: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _dividend_features(
+    close: pd.DataFrame, dividend: pd.DataFrame, split_coef: pd.DataFrame | None
+) -> dict[str, pd.DataFrame]:
     # A missing dividend cell on a day with a bar means "no dividend that day".
     paid = dividend.fillna(0.0).where(close.notna(), 0.0)
-    trailing = paid.rolling(SESSIONS_PER_YEAR, min_periods=1).sum()
-    # The year before the trailing year: the stability filter compares the two.
-    earlier = trailing.shift(SESSIONS_PER_YEAR)
+    # Dividends are per share as of their ex-date: after a 4:1 split, an earlier 0.82 is 0.205 per
+    # today's share. Scale each payment by the splits since (up to t only, a cumulative product).
+    splits = 1.0 if split_coef is None else split_coef.where(split_coef > 0).fillna(1.0).cumprod()
+    in_base_shares = paid * splits
+    trailing = in_base_shares.rolling(SESSIONS_PER_YEAR, min_periods=1).sum() / splits
+    # The year before the trailing year, in today's shares too: the stability filter compares the two.
+    earlier = in_base_shares.rolling(SESSIONS_PER_YEAR, min_periods=1).sum().shift(SESSIONS_PER_YEAR) / splits
     history = close.notna().cumsum()
     trailing = trailing.where(history >= SESSIONS_PER_YEAR // 2)
     return {
@@ -171,12 +177,13 @@ def compute_features(
     close: pd.DataFrame | None = None,
     volume: pd.DataFrame | None = None,
     dividend: pd.DataFrame | None = None,
+    split_coef: pd.DataFrame | None = None,
 ) -> FeaturePanel:
     """All features over the panel. `adj_close` (dates x tickers) drives returns; raw `close`,
-    `volume` and `dividend` (same shape, optional) drive dollar volume, size and yield;
-    `benchmark` is the benchmark's adjusted close (for beta)."""
+    `volume`, `dividend` and `split_coef` (same shape, optional) drive dollar volume, size and
+    yield; `benchmark` is the benchmark's adjusted close (for beta)."""
     prices = adj_close.astype(np.float64)
-    _check_aligned(prices, {"close": close, "volume": volume, "dividend": dividend})
+    _check_aligned(prices, {"close": close, "volume": volume, "dividend": dividend, "split_coef": split_coef})
     returns = daily_returns(prices)
     nan_frame = pd.DataFrame(np.nan, index=prices.index, columns=prices.columns)
     raw_close = nan_frame if close is None else close.astype(np.float64)
@@ -193,7 +200,8 @@ def compute_features(
     if dividend is None:  # no dividend column is "unknown", not "pays nothing"
         frames |= {"div_yield_ttm": nan_frame, "div_stability": nan_frame}
     else:
-        frames |= _dividend_features(raw_close, dividend.astype(np.float64))
+        splits = None if split_coef is None else split_coef.astype(np.float64)
+        frames |= _dividend_features(raw_close, dividend.astype(np.float64), splits)
     return FeaturePanel(frames={name: frames[name].replace([np.inf, -np.inf], np.nan) for name in FEATURE_NAMES})
 
 

@@ -54,8 +54,12 @@ def regimes_between(engine: Engine, settings: FundSettings, start: date, end: da
 
 
 def regime_on(engine: Engine, settings: FundSettings, day: date) -> RegimeSnapshot:
-    history = regimes_between(engine, settings, day, day)
-    if history.frame.empty:
+    return snapshot_of(regimes_between(engine, settings, day, day), day, settings)
+
+
+def snapshot_of(history: RegimeHistory, day: date, settings: FundSettings) -> RegimeSnapshot:
+    """The regime of `day` in `history`, or a DataError saying why there is none."""
+    if pd.Timestamp(day) not in history.frame.index:
         raise DataError(
             f"no regime for {day}: it is not a session of the benchmark {settings.data.benchmark_ticker}, "
             f"or fewer than {SMA_LONG} sessions of its history precede it"
@@ -88,6 +92,7 @@ def market_state_on(engine: Engine, settings: FundSettings, day: date) -> Market
         close=market.frame("close", tickers),
         volume=market.frame("volume", tickers),
         dividend=market.frame("dividend", tickers),
+        split_coef=market.frame("split_coef", tickers),
     )
     universes = build_universes(
         features.cross_section(day),

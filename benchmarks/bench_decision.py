@@ -40,7 +40,7 @@ BACKFILL_END = date(2021, 4, 21)
 
 
 def _wide_stock_frames(folder: Path) -> dict[str, pd.DataFrame]:
-    fields = ["adj_close", "close", "volume", "dividend"]
+    fields = ["adj_close", "close", "volume", "dividend", "split_coef"]
     long = pd.read_csv(
         folder / "prices_stocks.csv.gz",
         usecols=["date", "ticker", *fields],
@@ -66,6 +66,7 @@ def feature_measures(folder: Path) -> list[Measure]:
             close=frames["close"],
             volume=frames["volume"],
             dividend=frames["dividend"],
+            split_coef=frames["split_coef"],
         )
     )
     peak = peak_rss_kib()

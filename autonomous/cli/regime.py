@@ -10,7 +10,7 @@ import click
 import pandas as pd
 
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
-from autonomous.market_state import decision_date, regime_on, regimes_between
+from autonomous.market_state import decision_date, regimes_between, snapshot_of
 from trading.errors import DataError
 from trading.store.regimes import load_regimes, upsert_regimes
 
@@ -29,7 +29,7 @@ def detect(app: AppContext, day: date | None) -> None:
     engine = app.migrated_engine()
     day = decision_date(engine, app.settings, day)
     history = regimes_between(engine, app.settings, day, day)
-    snapshot = history.snapshot(day) if not history.frame.empty else regime_on(engine, app.settings, day)
+    snapshot = snapshot_of(history, day, app.settings)
     upsert_regimes(engine, history.table_rows())
     click.echo(snapshot.describe())
     if snapshot.sector_momentum:

@@ -98,6 +98,27 @@ def test_trailing_dividend_yield_and_stability_come_from_the_dividend_column() -
     assert features["div_stability"].loc[last, "X"] == pytest.approx(paid_last_year / paid_year_before)
 
 
+def test_dividends_before_a_split_are_restated_in_todays_shares() -> None:
+    days = 600
+    split_day = 450
+    # A quarterly 1.00 on a 100 share price; a 2:1 split halves both, so the yield never changes.
+    close = [100.0 if day < split_day else 50.0 for day in range(days)]
+    dividend = [0.0] * days
+    for day in range(5, days, 63):
+        dividend[day] = 1.0 if day < split_day else 0.5
+    split = [1.0] * days
+    split[split_day] = 2.0
+    frames = {name: _frame({"X": values}) for name, values in (("c", close), ("d", dividend), ("s", split))}
+    features = compute_features(
+        frames["c"], benchmark=frames["c"]["X"], close=frames["c"], dividend=frames["d"], split_coef=frames["s"]
+    )
+    yields = features["div_yield_ttm"]["X"]
+    assert yields.iloc[split_day - 1] == pytest.approx(0.04)
+    assert yields.iloc[split_day + 1] == pytest.approx(0.04), "not 0.08: the earlier 1.00s are 0.50 per today's share"
+    assert yields.iloc[-1] == pytest.approx(0.04)
+    assert features["div_stability"]["X"].iloc[-1] == pytest.approx(1.0)
+
+
 def test_dollar_volume_uses_raw_close_times_volume_and_size_is_its_log() -> None:
     close = _frame({"A": [20.0] * 100})
     volume = _frame({"A": [1_000.0] * 100})

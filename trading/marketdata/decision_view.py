@@ -14,6 +14,9 @@ from trading.errors import DataError
 from trading.marketdata.view import DEFAULT_FIELDS, MarketPanel, load_panel
 from trading.settings import DataSettings
 
+# Splits too: trailing dividends are restated in today's shares.
+DECISION_FIELDS = (*DEFAULT_FIELDS, "split_coef")
+
 # Calendar days per session, with room for holidays: 252 sessions take about 365 days.
 CALENDAR_DAYS_PER_SESSION = 1.5
 
@@ -60,7 +63,7 @@ def load_decision_market(engine: Engine, as_of: date, *, start: date, data: Data
     securities = _security_master(engine)
     if securities.empty:
         raise DataError("the securities table is empty: import securities (or run `fund data demo`) first")
-    panel = load_panel(engine, as_of, start=start, fields=DEFAULT_FIELDS)
+    panel = load_panel(engine, as_of, start=start, fields=DECISION_FIELDS)
     adj_close = panel.adj_close
     if data.benchmark_ticker not in adj_close.columns or adj_close[data.benchmark_ticker].notna().sum() == 0:
         raise DataError(f"no bars for the benchmark {data.benchmark_ticker} between {start} and {as_of}")
