@@ -4,6 +4,7 @@ and defaults that make a first run work on an embedded SQLite file with no serve
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -222,6 +223,18 @@ class UniverseSettings(_Section):
     dividend_top_fraction: float = Field(0.20, gt=0, le=1)
 
 
+class ExecutionSettings(_Section):
+    """Costs of paper and backtest fills (trading/execution/) and the order planner's floors."""
+
+    # Decimal, not float: these enter ledger arithmetic. Pydantic builds them from the text form.
+    slippage_bps: Decimal = Field(Decimal("5"), ge=0, le=1000)
+    commission_per_share: Decimal = Field(Decimal("0"), ge=0)
+    commission_minimum: Decimal = Field(Decimal("0"), ge=0)
+    min_order_value: Decimal = Field(Decimal("50"), ge=0)
+    # Share of equity the planner leaves uninvested so slippage and commissions never overdraw cash.
+    cash_buffer: Decimal = Field(Decimal("0.002"), ge=0, lt=1)
+
+
 class BrokerCredentials(_Section):
     schwab_api_key: SecretStr | None = None
     schwab_app_secret: SecretStr | None = None
@@ -248,6 +261,7 @@ class FundSettings(BaseSettings):
     universe: UniverseSettings = Field(default_factory=UniverseSettings)
     regime: RegimeSettings = Field(default_factory=RegimeSettings)
     brokers: BrokerCredentials = Field(default_factory=BrokerCredentials)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     @classmethod
     def settings_customise_sources(

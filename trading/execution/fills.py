@@ -1,0 +1,158 @@
+"""How a market order fills against the next session's bar and what the fill does to cash and a position.
+
+Pure Decimal functions: the paper broker and the backtest call them unchanged, so paper results and
+backtests price trades identically. Rounding rules are in trading/execution/costs.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, localcontext
+
+from trading.brokers.base import QUANTITY_PLACES, OrderSide, decimal_places
+from trading.errors import DataError, InsufficientFunds, OrderRejected
+from trading.execution.costs import (
+    LEDGER_CONTEXT,
+    CostModels,
+    round_money,
+    round_price,
+    round_quantity,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BarPrices:
+    """The raw (as-traded) prices of the bar an order fills against.
+
+    A bar with neither open nor close cannot price a fill: the caller treats it like a missing
+    bar and leaves the order waiting.
+    """
+
+    ticker: str
+    session: date
+    open: Decimal | None
+    close: Decimal
+
+    def __post_init__(self) -> None:
+        for field in ("open", "close"):
+            value = getattr(self, field)
+            if value is not None and not (isinstance(value, Decimal) and value.is_finite() and value > 0):
+                raise DataError(f"bar {self.ticker} {self.session}: {field} must be a positive Decimal, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One executed market order. `net_cash_change` is what the account's cash moves by (negative for a buy)."""
+
+    ticker: str
+    session: date
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    gross: Decimal
+    net_cash_change: Decimal
+    # The bar had no open, so the fill used its close: a worse proxy a reviewer should see.
+    flagged_no_open: bool
+
+
+def fill_market_order(side: OrderSide, quantity: Decimal, next_bar: BarPrices, models: CostModels) -> Fill:
+    """Fill a market order sent after a close at `next_bar`, the next session's bar.
+
+    The fill takes the bar's open (its close, flagged, when the vendor gave no open), moved by
+    the slippage model against the order; the commission model adds its charge. The bar is not
+    optional: while the next session's bar does not exist, the caller keeps the order submitted.
+    """
+    where = f"{side} {quantity} {next_bar.ticker} on {next_bar.session}"
+    if not (quantity.is_finite() and quantity > 0):
+        raise ValueError(f"{where}: quantity must be positive")
+    if decimal_places(quantity) > QUANTITY_PLACES:
+        raise ValueError(f"{where}: quantity has more than {QUANTITY_PLACES} decimal places")
+    flagged = next_bar.open is None
+    reference = next_bar.close if next_bar.open is None else next_bar.open
+    if flagged:
+        logger.warning("%s: the bar has no open; filling at the close %s", where, reference)
+    price = models.slippage.execution_price(side, reference)
+    commission = models.commission.commission(quantity)
+    with localcontext(LEDGER_CONTEXT):
+        gross = round_money(quantity * price)
+        net = -(gross + commission) if side is OrderSide.BUY else gross - commission
+    return Fill(
+        ticker=next_bar.ticker,
+        session=next_bar.session,
+        side=side,
+        quantity=quantity,
+        price=price,
+        commission=commission,
+        gross=gross,
+        net_cash_change=net,
+        flagged_no_open=flagged,
+    )
+
+
+def cash_after_fill(cash: Decimal, fill: Fill) -> Decimal:
+    """The account's cash after `fill`; InsufficientFunds if it would go negative (no margin, ever)."""
+    after = cash + fill.net_cash_change
+    if after < 0:
+        raise InsufficientFunds(_insufficient_funds_message(cash, fill))
+    return after
+
+
+def _insufficient_funds_message(cash: Decimal, fill: Fill) -> str:
+    order = f"{fill.side} {fill.quantity} {fill.ticker} at {fill.price} on {fill.session}"
+    if fill.side is OrderSide.BUY:
+        return (
+            f"{order}: needs {-fill.net_cash_change} (gross {fill.gross} + commission {fill.commission}) "
+            f"but only {cash} cash is available"
+        )
+    # A tiny sale under a minimum commission can cost more than it brings in.
+    return f"{order}: commission {fill.commission} exceeds proceeds {fill.gross} and cash {cash} cannot cover it"
+
+
+def apply_fill_to_position(quantity: Decimal, average_price: Decimal, fill: Fill) -> tuple[Decimal, Decimal]:
+    """A held position (quantity, average price) after `fill`.
+
+    Buys move the average price to the volume-weighted mean of the old holding and the fill
+    price (commissions are not in it: trade_executions records them). Sells keep the average
+    price, and selling more than is held raises OrderRejected: the fund never goes short.
+    """
+    if quantity < 0:
+        raise ValueError(f"{fill.ticker}: a held quantity cannot be negative, got {quantity}")
+    with localcontext(LEDGER_CONTEXT):
+        if fill.side is OrderSide.SELL:
+            if fill.quantity > quantity:
+                raise OrderRejected(
+                    f"sell {fill.quantity} {fill.ticker} on {fill.session}: only {quantity} held (no short selling)"
+                )
+            return quantity - fill.quantity, average_price
+        new_quantity = quantity + fill.quantity
+        cost = quantity * average_price + fill.quantity * fill.price
+        return new_quantity, round_price(cost / new_quantity)
+
+
+def apply_split(quantity: Decimal, average_price: Decimal, split_coef: Decimal) -> tuple[Decimal, Decimal]:
+    """A position after a split with the bar's `split_coef` (2 for 2-for-1, 0.1 for 1-for-10).
+
+    The cost basis (quantity x average price) is kept: the average price is recomputed from it
+    after the quantity is rounded. Fractional shares from an odd split stay in the position;
+    brokers pay cash in lieu, which the paper ledger does not model.
+    """
+    if not split_coef > 0:
+        raise ValueError(f"split coefficient must be positive, got {split_coef}")
+    with localcontext(LEDGER_CONTEXT):
+        new_quantity = round_quantity(quantity * split_coef)
+        if new_quantity == 0:
+            return new_quantity, round_price(average_price / split_coef)
+        return new_quantity, round_price(quantity * average_price / new_quantity)
+
+
+def dividend_cash(quantity: Decimal, dividend: Decimal) -> Decimal:
+    """Cash a holding of `quantity` shares receives from a per-share cash `dividend` on its ex-date."""
+    if dividend < 0:
+        raise ValueError(f"a dividend cannot be negative, got {dividend}")
+    with localcontext(LEDGER_CONTEXT):
+        return round_money(quantity * dividend)
