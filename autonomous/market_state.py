@@ -14,7 +14,8 @@ from autonomous.features import SESSIONS_PER_YEAR, FeaturePanel, compute_feature
 from autonomous.regime import SMA_LONG, RegimeHistory, RegimeSnapshot, detect_regimes
 from autonomous.universes import Universe, build_universes
 from trading.errors import DataError
-from trading.marketdata.decision_view import DecisionMarket, history_start, latest_bar_date, load_decision_market
+from trading.marketdata.calendar import TradingCalendar
+from trading.marketdata.decision_view import DecisionMarket, history_start, load_decision_market
 from trading.marketdata.reference_import import fundamentals_as_of
 from trading.settings import FundSettings
 
@@ -29,7 +30,7 @@ def regime_history_sessions(settings: FundSettings) -> int:
 
 def decision_date(engine: Engine, settings: FundSettings, day: date | None) -> date:
     """`day`, or the benchmark's latest bar; an error when `day` has no benchmark bar."""
-    latest = latest_bar_date(engine, settings.data.benchmark_ticker)
+    latest = TradingCalendar.from_database(engine, settings.data.benchmark_ticker).last_session
     if latest is None:
         raise DataError(f"no bars for the benchmark {settings.data.benchmark_ticker}: import market data first")
     return latest if day is None else day

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
-from trading.brokers.base import OrderSide
+from autonomous.portfolio import WEIGHT_SUM_TOLERANCE
+from trading.brokers.base import QUANTITY_PLACES, OrderSide
 
 logger = logging.getLogger(__name__)
 
-# Float weights from the risk projection may sum to 1 plus rounding noise.
-WEIGHT_SUM_TOLERANCE = 1e-9
 # A gap under a cent is float noise in the weights (an unchanged name), not a trade worth reporting.
 NEGLIGIBLE_VALUE = Decimal("0.01")
 # Fixed precision so that a caller's decimal context cannot change a plan (34 digits: decimal128).
@@ -108,7 +107,7 @@ def plan_orders(
     fractional: bool,
     min_order_value: Decimal,
     cash_buffer: float,
-    quantity_places: int = 9,
+    quantity_places: int = QUANTITY_PLACES,
 ) -> OrderPlan:
     """Orders that move `positions` (shares) and `cash` to `target_weights` (fractions of equity
     valued at `prices`). A held name missing from the target is sold. Quantities round down, in

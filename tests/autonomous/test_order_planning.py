@@ -367,7 +367,7 @@ def test_orders_are_positive_broker_sized_and_never_cross_the_target(book: Book)
 
 @PROPERTY_SETTINGS
 @given(books(max_total_weight=0.8))
-def test_after_the_plan_every_weight_is_within_one_share_or_the_minimum_of_its_target(book: Book) -> None:
+def test_after_the_plan_every_weight_is_within_one_share_plus_the_minimum_of_its_target(book: Book) -> None:
     result = book.plan()
     assume(not result.notes)  # the cash cap did not bind (tested above), so every trade was sized freely
     held_after = after(book, result)
@@ -376,7 +376,8 @@ def test_after_the_plan_every_weight_is_within_one_share_or_the_minimum_of_its_t
         price = book.prices[ticker]
         value = held_after.get(ticker, D(0)) * price
         target = D(repr(book.weights.get(ticker, 0.0))) * result.equity
-        tolerance = max(step_of(book) * price, book.min_order_value) + D("0.01")
+        # Rounding down costs up to one step; a trade that rounds below the minimum is skipped.
+        tolerance = step_of(book) * price + book.min_order_value + D("0.01")
         assert abs(value - target) <= tolerance, ticker
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
-from trading.db.schema import PriceBar, Security
+from trading.db.schema import Security
 from trading.errors import DataError
 from trading.marketdata.view import DEFAULT_FIELDS, MarketPanel, load_panel
 from trading.settings import DataSettings
@@ -49,12 +49,6 @@ class DecisionMarket:
 def history_start(as_of: date, sessions: int) -> date:
     """A first date far enough back to hold `sessions` sessions before `as_of`."""
     return as_of - timedelta(days=int(sessions * CALENDAR_DAYS_PER_SESSION) + 10)
-
-
-def latest_bar_date(engine: Engine, ticker: str) -> date | None:
-    with engine.connect() as connection:
-        latest: date | None = connection.scalar(select(func.max(PriceBar.date)).where(PriceBar.ticker == ticker))
-    return latest
 
 
 def load_decision_market(engine: Engine, as_of: date, *, start: date, data: DataSettings) -> DecisionMarket:
