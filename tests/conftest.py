@@ -16,12 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from trading.db import migrate
 from trading.db.engine import make_engine, normalise_url
 from trading.db.schema import Base
+
+# CI replays the same examples every run (HYPOTHESIS_PROFILE=ci in .ci/run): a CI result changes
+# only when the code does. Local runs stay random, so new examples keep being explored.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 BACKENDS = ("sqlite", "postgresql")
 REAL_DATA_DIR = Path(
