@@ -96,7 +96,10 @@ REBALANCE_STATUSES = (
     "awaiting_approval",
 )
 # A run in any of these states owns its (account, date, mode): a second one must not start.
-REBALANCE_ACTIVE_STATUSES = ("planned", "submitting", "submitted", "completed", "awaiting_approval")
+# A dry run counts too: a repeated dry run of the same session is refused like any other unless forced.
+REBALANCE_ACTIVE_STATUSES = ("planned", "submitting", "submitted", "completed", "awaiting_approval", "dry_run")
+# A run in one of these has a plan whose orders may be in flight: the next run must finish it.
+REBALANCE_UNFINISHED_STATUSES = ("planned", "submitting", "submitted")
 ORDER_STATUSES = (
     "planned",
     "submitted",
@@ -108,6 +111,7 @@ ORDER_STATUSES = (
     "expired",
 )
 RUN_MODES = ("dry_run", "paper", "live")
+APPROVAL_DECISIONS = ("pending", "approved", "rejected", "expired")
 ASSET_TYPES = ("stock", "etf", "index", "fund", "other")
 
 
@@ -337,6 +341,11 @@ class PaperAccount(Base):
     total_value: Mapped[Money]
     peak_value: Mapped[Money]
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default=text("'USD'"))
+    # Whether orders may be for fractions of a share (Alpaca-like) or whole shares only (Schwab-like).
+    fractional_shares: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The last session whose bars (fills, splits, dividends, closing prices) the ledger has applied;
+    # None until the account is first brought up to date.
+    settled_through: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
@@ -365,11 +374,15 @@ class RebalancingLog(Base):
         CheckConstraint(_in("mode", RUN_MODES), name="mode"),
         # At most one live-or-finished run per account, date and mode: a second cron firing
         # (or a resumed crash) finds the first instead of trading twice.
+        # `attempt` is in the key so that a forced re-run (attempt 2, 3, ...) can sit beside the run it
+        # repeats. The daily run's lock serialises runs and refuses an unforced second one; this index
+        # still makes two runs of the same attempt impossible if two processes got past that check.
         Index(
             "uq_rebalancing_log_one_active_run",
             "account_id",
             "rebalance_date",
             "mode",
+            "attempt",
             unique=True,
             postgresql_where=text(_in("status", REBALANCE_ACTIVE_STATUSES)),
             sqlite_where=text(_in("status", REBALANCE_ACTIVE_STATUSES)),
@@ -380,6 +393,8 @@ class RebalancingLog(Base):
     rebalance_date: Mapped[date] = mapped_column(Date)
     account_id: Mapped[AccountId]
     mode: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     strategy_selected: Mapped[str | None] = mapped_column(String(32))
     meta_model_confidence: Mapped[float | None] = mapped_column(Float)
     market_regime: Mapped[str | None] = mapped_column(String(32))
@@ -394,6 +409,10 @@ class RebalancingLog(Base):
     risk_verdict: Mapped[str | None] = mapped_column(String(24))
     risk_reasons: Mapped[JSONData | None]
     model_versions: Mapped[JSONData | None]
+    # Why the strategy and the target portfolio are what they are, in words.
+    strategy_reason: Mapped[str | None] = mapped_column(Text)
+    # One entry per finished step of the run (step, time, message): the run's own log, in the database.
+    steps: Mapped[JSONData | None]
     status: Mapped[str] = mapped_column(String(24))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[CreatedAt]
@@ -419,6 +438,8 @@ class TradeExecution(Base):
     order_id: Mapped[str | None] = mapped_column(String(64))
     broker: Mapped[str] = mapped_column(String(16))
     account_id: Mapped[AccountId]
+    # The session after whose close the order was sent: a market order fills at the next session's open.
+    session_date: Mapped[date | None] = mapped_column(Date)
     rebalance_id: Mapped[int | None] = mapped_column(ForeignKey("rebalancing_log.id"))
     ticker: Mapped[Ticker]
     side: Mapped[str] = mapped_column(String(4))
@@ -440,7 +461,7 @@ class Approval(Base):
     """A human decision on a run whose risk verdict was needs_approval."""
 
     __tablename__ = "approvals"
-    __table_args__ = (CheckConstraint(_in("decision", ("pending", "approved", "rejected")), name="decision"),)
+    __table_args__ = (CheckConstraint(_in("decision", APPROVAL_DECISIONS), name="decision"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     rebalance_id: Mapped[int] = mapped_column(ForeignKey("rebalancing_log.id"), unique=True)
@@ -448,6 +469,8 @@ class Approval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[CreatedAt]
+    # The next session's open: a plan priced at one close must not trade after the market has moved on.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
