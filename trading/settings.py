@@ -235,6 +235,15 @@ class ExecutionSettings(_Section):
     cash_buffer: Decimal = Field(Decimal("0.002"), ge=0, lt=1)
 
 
+class RunSettings(_Section):
+    """The daily run: which account it trades by default and how it waits for a concurrent run."""
+
+    account_id: str = Field("PAPER_AUTONOMOUS_FUND", min_length=1, max_length=64)
+    # A second run of the same account and mode waits this long for the first to finish (then it
+    # usually finds the session done and exits 0); after that it gives up with a clear message.
+    lock_wait_seconds: float = Field(60.0, ge=0)
+
+
 class BrokerCredentials(_Section):
     schwab_api_key: SecretStr | None = None
     schwab_app_secret: SecretStr | None = None
@@ -262,6 +271,7 @@ class FundSettings(BaseSettings):
     regime: RegimeSettings = Field(default_factory=RegimeSettings)
     brokers: BrokerCredentials = Field(default_factory=BrokerCredentials)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @classmethod
     def settings_customise_sources(

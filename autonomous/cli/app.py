@@ -6,9 +6,12 @@ from pathlib import Path
 
 import click
 
+from autonomous.cli.accounts import accounts
+from autonomous.cli.approvals import approvals
 from autonomous.cli.context import AppContext
 from autonomous.cli.data import data
 from autonomous.cli.db import db
+from autonomous.cli.rebalance import rebalance
 from autonomous.cli.regime import regime
 from autonomous.cli.risk import risk
 from autonomous.cli.strategy import strategy
@@ -38,3 +41,6 @@ fund.add_command(data)
 fund.add_command(regime)
 fund.add_command(strategy)
 fund.add_command(risk)
+fund.add_command(accounts)
+fund.add_command(rebalance)
+fund.add_command(approvals)

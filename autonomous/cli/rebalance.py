@@ -1,0 +1,100 @@
+"""`fund rebalance`: the daily run. Cron calls it after the close (scripts/run_daily_rebalance.sh)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, datetime
+
+import click
+
+from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
+from autonomous.daily_run.brokers import broker_factory
+from autonomous.daily_run.run import DailyRun, RunMode, RunRequest
+from trading.brokers.paper import EXCHANGE_TIME_ZONE
+
+LIVE_ARMED_VARIABLE = "FUND_LIVE_ARMED"
+_MODES = {"dry-run": RunMode.DRY_RUN, "paper": RunMode.PAPER, "live": RunMode.LIVE}
+
+
+def today_in_new_york() -> date:
+    """The session a run after today's close decides at: the exchange's date, not the server's."""
+    return datetime.now(EXCHANGE_TIME_ZONE).date()
+
+
+def _mode(mode: str | None, dry_run: bool, paper: bool, live: bool) -> RunMode:
+    chosen = {name for name, flag in (("dry-run", dry_run), ("paper", paper), ("live", live)) if flag}
+    if mode is not None:
+        chosen.add(mode)
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one mode, got {', '.join(sorted(chosen))}")
+    return _MODES[chosen.pop()] if chosen else RunMode.PAPER
+
+
+def _arm_live(account_id: str, yes: bool) -> None:
+    """Live trading needs the account id typed at a prompt, or --yes with FUND_LIVE_ARMED=1 (for cron)."""
+    if yes:
+        if os.environ.get(LIVE_ARMED_VARIABLE) != "1":
+            raise click.ClickException(f"--live --yes also needs {LIVE_ARMED_VARIABLE}=1 in the environment")
+        return
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"live mode is not armed: run it at a terminal and type the account id, or pass --yes with "
+            f"{LIVE_ARMED_VARIABLE}=1"
+        )
+    typed = click.prompt(f"Live trading with real money. Type the account id ({account_id}) to go on")
+    if typed != account_id:
+        raise click.ClickException("the typed account id does not match: nothing was done")
+
+
+@click.command()
+@click.option("--mode", type=click.Choice(sorted(_MODES)), default=None, help="Run mode (default: paper).")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Plan and log (status dry_run); send nothing.")
+@click.option("--paper-trading", "paper", is_flag=True, help="Trade the database paper account (the default).")
+@click.option("--live", is_flag=True, help="Trade a live broker account (must be armed).")
+@click.option("--account-id", default=None, help="The account (default: settings run.account_id).")
+@click.option("--use-mock", is_flag=True, help="Target from the rule-based mock generator.")
+@click.option("--force", is_flag=True, help="Run again although this session already has a run (recorded).")
+@click.option("--date", "day", type=DATE, default=None, help="Session whose close to decide at (default: today).")
+@click.option("--resume", is_flag=True, help="Only finish an interrupted or approved run; plan nothing new.")
+@click.option("--yes", is_flag=True, help=f"Arm live mode without a prompt (needs {LIVE_ARMED_VARIABLE}=1).")
+@pass_app
+@click.pass_context
+@fails_cleanly
+def rebalance(
+    ctx: click.Context,
+    app: AppContext,
+    mode: str | None,
+    dry_run: bool,
+    paper: bool,
+    live: bool,
+    account_id: str | None,
+    use_mock: bool,
+    force: bool,
+    day: date | None,
+    resume: bool,
+    yes: bool,
+) -> None:
+    """Run the daily rebalance for one account and session.
+
+    Exit status: 0 done (or nothing to do: not a session, already done, awaiting approval), 1 failed
+    (nothing was traded on bad data; an interrupted plan is resumed by the next run), 3 the risk
+    manager rejected the target.
+    """
+    run_mode = _mode(mode, dry_run, paper, live)
+    account = account_id or app.settings.run.account_id
+    if run_mode is RunMode.LIVE:
+        _arm_live(account, yes)
+    engine = app.migrated_engine()
+    brokers = broker_factory(engine, app.settings, run_mode, account)
+    request = RunRequest(
+        account_id=account,
+        mode=run_mode,
+        session=day or today_in_new_york(),
+        use_mock=use_mock,
+        force=force,
+        resume_only=resume,
+    )
+    result = DailyRun(engine, app.settings, brokers).run(request)
+    click.echo(f"{result.session} {account} {run_mode.value}: {result.outcome.value}: {result.message}")
+    ctx.exit(result.exit_code)

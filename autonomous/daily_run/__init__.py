@@ -1,0 +1,1 @@
+"""The daily autonomous run: lock, finish earlier runs, decide, persist, send, record."""
