@@ -257,7 +257,7 @@ class DailyRun:
             logger.error("run for %s failed before anything was sent: %s", session, exc)
             return RunResult(Outcome.FAILED, session, f"failed, nothing sent: {exc}", run_id=run_id)
         run_id, outcome = self._persist(request, attempt, decision, broker)
-        self._note(decision, Step.PERSIST, f"rebalancing_log {run_id}: {outcome}")
+        self._append_step(run_id, Step.PERSIST, f"rebalancing_log {run_id} written")
         if outcome is not Outcome.COMPLETED or decision.plan is None or not decision.plan.orders:
             return RunResult(outcome, session, self._summary(outcome, decision, run_id), run_id=run_id)
         return self._execute(run_id, session, broker, request.account_id)
@@ -682,5 +682,7 @@ class DailyRun:
 
 
 def _reason_summary(risk: RiskDecision) -> str:
-    notable = [r.message for r in risk.reasons if r.severity.value in ("breach", "reject", "adjusted")]
+    notable = [
+        r.message for r in risk.reasons if r.severity.value in ("breach", "reject", "adjusted") or r.rule == "approval"
+    ]
     return "; ".join(notable[:4]) or "within every limit"

@@ -37,7 +37,7 @@ from trading.brokers.base import (
     OrderStatus,
 )
 from trading.db.schema import PaperAccount, PaperPosition, PriceBar, TradeExecution, utcnow
-from trading.errors import FundError, OrderNotFound, OrderRejected
+from trading.errors import DataError, FundError, OrderNotFound, OrderRejected
 from trading.execution.costs import CostModels, round_money, round_quantity
 from trading.execution.fills import (
     BarPrices,
@@ -127,17 +127,13 @@ class PaperBroker:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         record = get_paper_account(engine, account_id)
-        if record.settled_through is not None and record.settled_through > session:
-            raise LedgerAhead(
-                f"paper account {account_id} is settled through {record.settled_through}; "
-                f"it cannot trade after the earlier close of {session}"
-            )
         self._engine = engine
         self._account_id = account_id
         self._session = session
         self._costs = costs
         self._benchmark = benchmark
         self._clock = clock
+        self._check_not_behind(record.settled_through)
         self._capabilities = BrokerCapabilities(
             fractional_shares=record.fractional_shares,
             notional_orders=False,
@@ -163,10 +159,8 @@ class PaperBroker:
         """Apply every session up to this broker's session (see the module docstring), in one transaction."""
         with self._engine.begin() as connection:
             account = get_paper_account(connection, self._account_id, for_update=True)
-            if account.settled_through is not None and account.settled_through > self._session:
-                raise LedgerAhead(
-                    f"paper account {self._account_id} was settled through {account.settled_through} meanwhile"
-                )
+            self._check_not_behind(account.settled_through)
+            self._require_session_bar(connection)
             orders = self._open_order_rows(connection)
             ledger = _Ledger(cash=account.cash, holdings=self._holdings(connection))
             sessions = self._sessions_to_apply(connection, account.settled_through, orders)
@@ -191,6 +185,25 @@ class PaperBroker:
         )
         logger.info("%s", settlement.describe())
         return settlement
+
+    def _require_session_bar(self, connection: Connection) -> None:
+        """Settling moves `settled_through` forward for good, so it must wait until the session's bars exist:
+        an order due at a session settled without its bar would never fill."""
+        found = connection.execute(
+            select(PriceBar.date).where(PriceBar.ticker == self._benchmark, PriceBar.date == self._session)
+        ).first()
+        if found is None:
+            raise DataError(
+                f"paper account {self._account_id}: no {self._benchmark} bar on {self._session} yet; "
+                "import the session's bars before settling it"
+            )
+
+    def _check_not_behind(self, settled_through: date | None) -> None:
+        if settled_through is not None and settled_through > self._session:
+            raise LedgerAhead(
+                f"paper account {self._account_id} is settled through {settled_through}; "
+                f"it cannot trade after the earlier close of {self._session}"
+            )
 
     def _open_order_rows(self, connection: Connection) -> list[Row[Any]]:
         query = (
@@ -289,7 +302,7 @@ class PaperBroker:
         if coef != 1:
             # Exchanges adjust resting orders for a split; so does the paper broker.
             quantity = self._split_adjusted(quantity, coef)
-            note = f"quantity adjusted for the {coef} split on {day}; "
+            note = f"quantity adjusted from {Decimal(order.quantity).normalize():f} for the {coef} split on {day}; "
             if quantity <= 0:
                 self._refuse(order, f"{note}nothing left to trade", ledger)
                 return
@@ -312,6 +325,7 @@ class PaperBroker:
         ledger.order_changes[order.id] = {
             "status": OrderStatus.FILLED.value,
             "price": fill.price,
+            "quantity": fill.quantity,  # differs from the order's only after a split adjustment
             "filled_quantity": fill.quantity,
             "commission": fill.commission,
             "filled_at": session_open_utc(day),
@@ -420,18 +434,17 @@ class PaperBroker:
         is held after the sales already waiting.
         """
         with self._engine.begin() as connection:
-            get_paper_account(connection, self._account_id, for_update=True)
+            # A broker opened before another settled a later session would file an order whose fill
+            # session has already been settled, so it would never fill.
+            self._check_not_behind(get_paper_account(connection, self._account_id, for_update=True).settled_through)
             row = self._row_by_client_id(connection, request.client_order_id)
+            intent = (request.ticker, request.side.value, request.quantity)
+            if row is not None and (row.ticker, row.side, Decimal(row.quantity)) != intent:
+                raise OrderRejected(
+                    f"client order id {request.client_order_id} belongs to {row.side} {row.quantity} {row.ticker}, "
+                    f"not {request.side} {request.quantity} {request.ticker}"
+                )
             if row is not None and row.status != "planned":
-                if (row.ticker, row.side, Decimal(row.quantity)) != (
-                    request.ticker,
-                    request.side.value,
-                    request.quantity,
-                ):
-                    raise OrderRejected(
-                        f"client order id {request.client_order_id} was already used for "
-                        f"{row.side} {row.quantity} {row.ticker}"
-                    )
                 return _broker_order(row)
             problem = self._refusal(connection, request)
             now = self._clock()
@@ -499,7 +512,10 @@ class PaperBroker:
             ).scalar_one()
             available = Decimal(held) - Decimal(waiting)
             if request.quantity > available:
-                return f"sell {request.quantity} {request.ticker}: only {available} held and not already being sold"
+                return (
+                    f"sell {request.quantity} {request.ticker}: only {available.normalize():f} held "
+                    "and not already being sold"
+                )
         return None
 
     def _row_by_client_id(self, connection: Connection, client_order_id: str) -> Row[Any] | None:

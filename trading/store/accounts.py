@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from trading.db.schema import AccountEquity, PaperAccount, PaperPosition
@@ -169,7 +169,7 @@ def _upsert_equity(connection: Connection, values: dict[str, Any]) -> None:
 
 def record_equity(bind: Bind, account_id: str, day: date, *, cash: Decimal, positions_value: Decimal) -> EquityRecord:
     """Write (or overwrite) the account's equity at the close of `day`; the peak is the highest
-    equity on any earlier day or today."""
+    equity on any earlier day or today, and later days' peaks rise to it if a back-filled day exceeds them."""
     equity = round_money(cash + positions_value)
     with connection_for(bind) as connection:
         earlier = connection.execute(
@@ -189,6 +189,15 @@ def record_equity(bind: Bind, account_id: str, day: date, *, cash: Decimal, posi
                 "positions_value": record.positions_value,
                 "peak_equity": record.peak_equity,
             },
+        )
+        connection.execute(
+            update(AccountEquity)
+            .where(
+                AccountEquity.account_id == account_id,
+                AccountEquity.date > day,
+                AccountEquity.peak_equity < record.equity,
+            )
+            .values(peak_equity=record.equity)
         )
     return record
 

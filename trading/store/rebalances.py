@@ -219,6 +219,8 @@ def record_broker_order(bind: Bind, order_row_id: int, order: BrokerOrder) -> No
     values: dict[str, Any] = {
         "order_id": order.order_id,
         "status": order.status.value,
+        # A broker adjusts a resting order for a split; the ledger follows (the reason says so).
+        "quantity": order.quantity,
         "submitted_at": order.submitted_at,
         "filled_at": order.filled_at,
         "reason": order.reason,

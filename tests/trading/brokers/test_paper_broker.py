@@ -19,7 +19,7 @@ from tests.factories import BAR_HEADER, weekdays, write_text
 from trading.brokers.base import OrderRequest, OrderSide, OrderStatus, deterministic_client_order_id
 from trading.brokers.paper import LedgerAhead, PaperBroker, session_open_utc
 from trading.db.schema import TradeExecution
-from trading.errors import OrderNotFound, OrderRejected
+from trading.errors import DataError, OrderNotFound, OrderRejected
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel, round_money
 from trading.marketdata.bars_import import import_bar_files
 from trading.store.accounts import create_paper_account, get_paper_account, paper_positions
@@ -208,28 +208,27 @@ def test_an_order_stays_submitted_while_the_ledger_is_at_the_close_it_was_sent_a
     assert row(engine, request.client_order_id).status == "filled"
 
 
-def test_an_order_stays_submitted_while_the_next_sessions_bars_are_absent(engine: Engine, tmp_path: Path) -> None:
+def test_a_session_without_its_bars_cannot_be_settled_and_its_orders_stay_submitted(
+    engine: Engine, tmp_path: Path
+) -> None:
     load(engine, tmp_path, without=after(T0))
     create_paper_account(engine, "A", D("10000"))
     request = order(BUY, "AAA", "10")
     broker(engine, T0).submit(request)
-    settlement = broker(engine, T1).settle()
-    assert (settlement.fills, settlement.expired, settlement.rejected) == ((), (), ())
+    with pytest.raises(DataError, match=f"no SPY bar on {T1} yet"):
+        broker(engine, T1).settle()
     assert row(engine, request.client_order_id).status == "submitted"
     assert (cash(engine), holdings(engine)) == (D("10000"), {})
+    assert get_paper_account(engine, "A").settled_through is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settle() at a session without a benchmark bar still advances settled_through, "
-    "so when that bar arrives later the order sent before it never fills (it stays submitted)",
-)
 def test_an_order_waiting_for_a_late_bar_fills_at_its_open_once_the_bar_arrives(engine: Engine, tmp_path: Path) -> None:
     load(engine, tmp_path, without=after(T0))
     create_paper_account(engine, "A", D("10000"))
     request = order(BUY, "AAA", "10")
     broker(engine, T0).submit(request)
-    broker(engine, T1).settle()
+    with pytest.raises(DataError):
+        broker(engine, T1).settle()
     load(engine, tmp_path)
     broker(engine, T1).settle()
     stored = row(engine, request.client_order_id)
@@ -350,11 +349,6 @@ def test_a_sale_resting_across_a_split_is_adjusted_by_the_split(engine: Engine, 
     assert cash(engine) == D("8987.99") + D("514.485") - D("1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_fill stores the split-adjusted filled_quantity (10) beside the original quantity (5), so "
-    "_broker_order builds a BrokerOrder with filled_quantity > quantity and it raises ValueError",
-)
 def test_an_order_adjusted_for_a_split_can_still_be_read_back(engine: Engine, tmp_path: Path) -> None:
     load(engine, tmp_path, Bar("AAA", T2, "51.5", "52", split="2"))
     bought_ten_aaa(engine)
@@ -449,7 +443,7 @@ def test_a_client_order_id_reused_for_a_different_order_is_refused(engine: Engin
     create_paper_account(engine, "A", D("10000"))
     request = order(BUY, "AAA", "10")
     broker(engine, T0).submit(request)
-    with pytest.raises(OrderRejected, match="already used for buy 10"):
+    with pytest.raises(OrderRejected, match="belongs to buy 10"):
         broker(engine, T0).submit(OrderRequest(request.client_order_id, "AAA", BUY, D("11")))
     assert order_rows(engine) == 1
     assert row(engine, request.client_order_id).quantity == D("10")
@@ -492,22 +486,15 @@ def test_a_planned_row_is_taken_over_by_the_submit_not_duplicated(engine: Engine
     assert row(engine, request.client_order_id).status == "filled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="submit over a planned row keeps the planned row's ticker/side/quantity without comparing them "
-    "with the request (a submitted row's mismatch is refused); the broker then trades what the row says",
-)
 def test_a_planned_row_that_differs_from_the_request_is_not_silently_kept(engine: Engine, tmp_path: Path) -> None:
     load(engine, tmp_path)
     create_paper_account(engine, "A", D("10000"))
     planned = order(BUY, "AAA", "10")
     insert_planned(engine, planned)
     request = OrderRequest(planned.client_order_id, "AAA", BUY, D("12"))
-    try:
-        sent = broker(engine, T0).submit(request)
-    except OrderRejected:
-        return
-    assert (sent.ticker, sent.side, sent.quantity) == (request.ticker, request.side, request.quantity)
+    with pytest.raises(OrderRejected, match="belongs to buy 10"):
+        broker(engine, T0).submit(request)
+    assert row(engine, planned.client_order_id).status == "planned"
 
 
 def test_find_by_client_order_id_is_none_for_an_unknown_id_and_for_another_accounts_order(
@@ -645,23 +632,19 @@ def test_a_broker_whose_session_the_ledger_passed_meanwhile_refuses_to_settle(en
     create_paper_account(engine, "A", D("10000"))
     stale = broker(engine, T1)
     broker(engine, T2).settle()
-    with pytest.raises(LedgerAhead, match=f"settled through {T2} meanwhile"):
+    with pytest.raises(LedgerAhead, match=f"settled through {T2}"):
         stale.settle()
     assert get_paper_account(engine, "A").settled_through == T2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="submit() does not re-check settled_through (settle() does): an order sent after the close of a "
-    "session the ledger has since settled past is accepted, and its fill session is never applied",
-)
 def test_an_order_sent_for_a_session_the_ledger_passed_meanwhile_is_refused(engine: Engine, tmp_path: Path) -> None:
     load(engine, tmp_path)
     create_paper_account(engine, "A", D("10000"))
     stale = broker(engine, T0)
     broker(engine, T1).settle()
-    with pytest.raises((LedgerAhead, OrderRejected)):
+    with pytest.raises(LedgerAhead, match=f"settled through {T1}"):
         stale.submit(order(BUY, "AAA", "10"))
+    assert order_rows(engine) == 0
 
 
 def test_the_broker_names_itself_paper_and_deduplicates_client_ids(engine: Engine) -> None:

@@ -209,10 +209,6 @@ def test_peak_equity_between_reads_only_the_window(engine: Engine) -> None:
     assert peak_equity_between(engine, "NOBODY", None, FRI) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record_equity for a day before the latest recorded one leaves later rows' peak_equity stale",
-)
 def test_every_stored_peak_is_the_running_maximum_even_when_days_arrive_out_of_order(engine: Engine) -> None:
     record(engine, TUE, "100")
     record(engine, MON, "300")

@@ -1,0 +1,235 @@
+"""Benchmark of the daily run on the shared real data set: one paper rebalance through the `fund` CLI
+(wall time from process start, peak RSS), and a year of consecutive daily runs in one process."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+from autonomous.daily_run.brokers import broker_factory
+from autonomous.daily_run.run import DailyRun, Outcome, RunMode, RunRequest
+from benchmarks.common import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_PG_URL,
+    REPO_ROOT,
+    Measure,
+    exit_status,
+    peak_rss_kib,
+    postgres_database,
+    print_table,
+    timed,
+)
+from trading.db import migrate
+from trading.db.engine import make_engine
+from trading.marketdata.bars_import import import_bar_files
+from trading.marketdata.reference_import import import_fundamentals, import_securities
+from trading.settings import load_settings
+from trading.store.accounts import create_paper_account
+
+RUN_SECONDS_TARGET = 5.0
+DEFAULT_DATE = date(2021, 4, 21)
+DEFAULT_RUNS = 250
+STARTING_CASH = Decimal("100000")
+BAR_FILES = ("prices_stocks.csv.gz", "benchmarks.csv.gz")
+SECURITIES_FILE = "tickers.csv"
+# Loaded as scripts/load_shared_data.sh loads it: the daily run's universes read fundamentals.
+FUNDAMENTALS_FILE = "fundamentals_snapshot_2018-02-08.csv"
+FUNDAMENTALS_AS_OF = date(2018, 2, 8)
+# One fresh account per measure, so no measure finds another's run already done or its positions.
+CLI_ACCOUNT = "BENCH_CLI"
+CLI_AGAIN_ACCOUNT = "BENCH_CLI_AGAIN"
+LOOP_ACCOUNT = "BENCH_LOOP"
+PROFILE_ACCOUNT = "BENCH_PROFILE"
+# The loop's first and last runs, compared to see whether a run slows down as the ledger grows.
+DRIFT_WINDOW = 25
+
+
+def benchmark_sessions(folder: Path, benchmark: str) -> list[date]:
+    """The benchmark's bar dates in the data file: the sessions the calendar will know after the import."""
+    bars = pd.read_csv(folder / "benchmarks.csv.gz", usecols=["date", "ticker"], parse_dates=["date"])
+    return sorted(d.date() for d in bars.loc[bars["ticker"] == benchmark, "date"])
+
+
+def prepare_database(url: str, folder: Path) -> None:
+    """Schema, securities, bars, fundamentals and the paper accounts: what a deployment has before cron runs."""
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        import_securities(engine, folder / SECURITIES_FILE)
+        import_bar_files(engine, [folder / name for name in BAR_FILES])
+        import_fundamentals(engine, folder / FUNDAMENTALS_FILE, FUNDAMENTALS_AS_OF)
+        for account in (CLI_ACCOUNT, CLI_AGAIN_ACCOUNT, LOOP_ACCOUNT, PROFILE_ACCOUNT):
+            create_paper_account(engine, account, STARTING_CASH)
+    finally:
+        engine.dispose()
+
+
+def rebalance_command(fund: Path, day: date, account: str) -> list[str]:
+    return [str(fund), "rebalance", "--paper-trading", "--use-mock", "--date", day.isoformat(), "--account-id", account]
+
+
+def run_cli(command: list[str], url: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    environment = {**os.environ, "FUND_DATABASE_URL": url}
+    started = time.perf_counter()
+    completed = subprocess.run(command, env=environment, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    return completed, time.perf_counter() - started
+
+
+def _completed(process: subprocess.CompletedProcess[str]) -> bool:
+    return process.returncode == 0 and f": {Outcome.COMPLETED.value}:" in process.stdout
+
+
+def _outcome(process: subprocess.CompletedProcess[str]) -> str:
+    """The outcome word of the command's one line: `<date> <account> <mode>: <outcome>: <message>`."""
+    parts = process.stdout.strip().split(": ")
+    return parts[1] if len(parts) > 1 else f"exit status {process.returncode}"
+
+
+def _show_failure(label: str, process: subprocess.CompletedProcess[str]) -> None:
+    print(f"{label}: exit status {process.returncode}", file=sys.stderr)
+    print(process.stdout[-2000:], process.stderr[-4000:], sep="\n", file=sys.stderr)
+
+
+def cli_measures(fund: Path, url: str, day: date) -> list[Measure]:
+    # ru_maxrss of RUSAGE_CHILDREN is the largest of all waited-for children: this must be the first child.
+    cold, seconds = run_cli(rebalance_command(fund, day, CLI_ACCOUNT), url)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # The same run again on another account: the first one may pay for cold caches (pages, the server's buffers).
+    again, seconds_again = run_cli(rebalance_command(fund, day, CLI_AGAIN_ACCOUNT), url)
+    for label, process in (("first CLI run", cold), ("second CLI run", again)):
+        if not _completed(process):
+            _show_failure(label, process)
+    return [
+        Measure(f"CLI rebalance {day}: outcome", _outcome(cold), Outcome.COMPLETED.value, _completed(cold)),
+        Measure(
+            "CLI rebalance: wall time from process start",
+            f"{seconds:.2f} s",
+            f"<= {RUN_SECONDS_TARGET:.0f} s",
+            seconds <= RUN_SECONDS_TARGET,
+        ),
+        Measure("CLI rebalance: peak RSS", f"{peak_kib / 1024:,.0f} MiB", "", None),
+        Measure("CLI rebalance again (another account): wall time", f"{seconds_again:.2f} s", "", _completed(again)),
+    ]
+
+
+def run_loop(url: str, account: str, sessions: list[date]) -> tuple[list[float], list[str], int, int]:
+    """Consecutive paper runs, one DailyRun, as a backtest drives it: seconds and outcome of each run,
+    peak RSS (KiB) before the first run and at the end. Runs in its own process (see loop_measures)."""
+    settings = load_settings()
+    engine = make_engine(url)
+    try:
+        daily = DailyRun(engine, settings, broker_factory(engine, settings, RunMode.PAPER, account))
+        peak_before = peak_rss_kib()
+        seconds: list[float] = []
+        outcomes: list[str] = []
+        for day in sessions:
+            request = RunRequest(account, RunMode.PAPER, day, use_mock=True)
+            result, elapsed = timed(partial(daily.run, request))
+            seconds.append(elapsed)
+            outcome = result.outcome.value
+            outcomes.append(outcome if result.outcome is Outcome.COMPLETED else f"{outcome} on {day}: {result.message}")
+        return seconds, outcomes, peak_before, peak_rss_kib()
+    finally:
+        engine.dispose()
+
+
+def loop_measures(url: str, sessions: list[date]) -> list[Measure]:
+    # A fresh interpreter, so its peak RSS is the loop's and not this process's bar import.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        seconds, outcomes, peak_before, peak = pool.submit(run_loop, url, LOOP_ACCOUNT, sessions).result()
+    failed = [o for o in outcomes if o != Outcome.COMPLETED.value]
+    for line in failed[:10]:
+        print(f"loop run not completed: {line}", file=sys.stderr)
+    runs = len(seconds)
+    ordered = sorted(seconds)
+    p90 = ordered[min(runs - 1, int(0.9 * runs))]
+    window = min(DRIFT_WINDOW, runs)
+    first, last = statistics.median(seconds[:window]), statistics.median(seconds[-window:])
+    span = f"{sessions[0]} .. {sessions[-1]}"
+    return [
+        Measure(f"loop {span}: runs completed", f"{runs - len(failed)} of {runs}", f"{runs}", not failed),
+        Measure("loop: time per run, median", f"{statistics.median(seconds):.2f} s", "", None),
+        Measure("loop: time per run, p90", f"{p90:.2f} s", "", None),
+        Measure("loop: first run", f"{seconds[0]:.2f} s", "", None),
+        Measure(f"loop: median of first / last {window}", f"{first:.2f} / {last:.2f} s", "", None),
+        Measure("loop: total", f"{sum(seconds):.0f} s", "", None),
+        Measure("loop: peak RSS before the first run", f"{peak_before / 1024:,.0f} MiB", "", None),
+        Measure("loop: peak RSS", f"{peak / 1024:,.0f} MiB", "", None),
+    ]
+
+
+def profile_cli(fund: Path, url: str, day: date, output: Path) -> None:
+    """The measured CLI run once more under cProfile (imports included), on its own account."""
+    command = [sys.executable, "-m", "cProfile", "-o", str(output), *rebalance_command(fund, day, PROFILE_ACCOUNT)]
+    process, seconds = run_cli(command, url)
+    if not _completed(process):
+        _show_failure("profiled CLI run", process)
+    print(f"\nprofile of one CLI rebalance ({seconds:.2f} s under cProfile), written to {output}:")
+    pstats.Stats(str(output)).sort_stats("cumulative").print_stats(25)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL server URL (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="the data folder (default: %(default)s)")
+    parser.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=DEFAULT_DATE,
+        help="the session to rebalance at (default: %(default)s)",
+    )
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="sessions in the loop (default: %(default)s)")
+    parser.add_argument("--skip-loop", action="store_true", help="measure the CLI run only")
+    parser.add_argument("--profile", type=Path, default=None, help="also profile one CLI run into this pstats file")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+
+    paths = [args.data / name for name in (*BAR_FILES, SECURITIES_FILE, FUNDAMENTALS_FILE)]
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        print(f"missing data file(s): {', '.join(absent)}", file=sys.stderr)
+        return 2
+    fund = Path(sys.executable).with_name("fund")
+    if not fund.is_file():
+        print(f"no `fund` command next to {sys.executable}: install the package into this environment", file=sys.stderr)
+        return 2
+    benchmark = load_settings().data.benchmark_ticker
+    sessions = [d for d in benchmark_sessions(args.data, benchmark) if d <= args.date]
+    if not sessions or sessions[-1] != args.date:
+        print(f"{args.date} is not a {benchmark} session in {args.data}", file=sys.stderr)
+        return 2
+    if len(sessions) < args.runs:
+        print(f"only {len(sessions)} {benchmark} sessions up to {args.date}, not {args.runs}", file=sys.stderr)
+        return 2
+
+    with postgres_database(args.pg_url) as server_url:
+        url = server_url.render_as_string(hide_password=False)
+        print("importing the shared data into a throw-away database (about a minute, not timed)...", flush=True)
+        prepare_database(url, args.data)
+        measures = cli_measures(fund, url, args.date)
+        if not args.skip_loop:
+            print(f"running {args.runs} consecutive daily runs (several minutes)...", flush=True)
+            measures += loop_measures(url, sessions[-args.runs :])
+        if args.profile is not None:
+            profile_cli(fund, url, args.date, args.profile)
+    print_table(f"bench_rebalance on postgresql, {args.date}", measures)
+    return exit_status(measures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

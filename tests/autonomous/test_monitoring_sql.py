@@ -1,0 +1,196 @@
+"""The monitoring queries in sql/ read what real paper trading wrote: a week of daily runs on the
+synthetic market, a 2-for-1 split of a held stock on the last session, and a last run that waits
+for approval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, RowMapping, text
+
+from autonomous.daily_run.brokers import broker_factory
+from autonomous.daily_run.run import DailyRun, Outcome, RunMode, RunRequest
+from tests.factories import BAR_HEADER, write_text
+from trading.db.schema import utcnow
+from trading.marketdata.bars_import import import_bar_files
+from trading.marketdata.calendar import TradingCalendar
+from trading.settings import FundSettings, load_settings
+from trading.store.accounts import create_paper_account
+from trading.store.rebalances import insert_run, request_approval
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+ACCOUNT = "SQLTEST"
+
+
+def query(engine: Engine, name: str) -> list[RowMapping]:
+    with engine.connect() as connection:
+        return list(connection.execute(text((SQL_DIR / name).read_text())).mappings().all())
+
+
+def number(value: Any) -> Decimal:
+    """A column value as a Decimal: SQLite returns ints and floats where PostgreSQL returns Decimals."""
+    return Decimal(str(value))
+
+
+def day_of(value: Any) -> date:
+    """A date column as a date: SQLite returns the ISO text through a plain text() query."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def daily_run(engine: Engine, settings: FundSettings) -> DailyRun:
+    return DailyRun(engine, settings, broker_factory(engine, settings, RunMode.PAPER, ACCOUNT))
+
+
+@dataclass(frozen=True)
+class TradedWeek:
+    engine: Engine
+    sessions: list[date]
+    split_ticker: str
+
+
+def split_on(engine: Engine, ticker: str, day: date, tmp_path: Path) -> None:
+    """Re-import the ticker's bar of `day` as a vendor reports a 2-for-1 split: raw prices halve, adj_close does not."""
+    with engine.connect() as connection:
+        bar = connection.execute(
+            text("SELECT open, high, low, close, adj_close, volume FROM price_bars WHERE ticker = :t AND date = :d"),
+            {"t": ticker, "d": day},
+        ).one()
+    half = [number(price) / 2 for price in (bar.open, bar.high, bar.low, bar.close)]
+    line = f"{day},{ticker},{half[0]},{half[1]},{half[2]},{half[3]},{bar.adj_close},{int(bar.volume) * 2},0,2"
+    import_bar_files(engine, [write_text(tmp_path / "split.csv", f"{BAR_HEADER}\n{line}")], strict=True)
+
+
+@pytest.fixture
+def traded_week(market: Engine, tmp_path: Path) -> TradedWeek:
+    settings = load_settings(None)
+    create_paper_account(market, ACCOUNT, Decimal("100000"))
+    sessions = [stamp.date() for stamp in TradingCalendar.from_database(market, "SPY").history[-6:]]
+    run = daily_run(market, settings)
+    for day in sessions[:-1]:
+        assert run.run(RunRequest(ACCOUNT, RunMode.PAPER, day, use_mock=True)).outcome is Outcome.COMPLETED
+    # A held stock with a buy waiting to fill at the next open: the split hits both the holding
+    # and the resting order, which is what the reconciliation must follow.
+    with market.connect() as connection:
+        candidates = connection.execute(
+            text(
+                "SELECT t.ticker FROM trade_executions AS t "
+                "JOIN paper_positions AS p ON p.account_id = t.account_id AND p.ticker = t.ticker "
+                "WHERE t.status = 'submitted' AND t.side = 'buy' ORDER BY t.ticker"
+            )
+        ).scalars()
+        split_ticker = next(iter(candidates))
+    split_on(market, split_ticker, sessions[-1], tmp_path)
+    # Nothing clears a confidence floor of 1: the last run settles the ledger, then waits for a person.
+    strict = settings.model_copy(update={"risk": settings.risk.model_copy(update={"approval_min_confidence": 1.0})})
+    last = daily_run(market, strict).run(RunRequest(ACCOUNT, RunMode.PAPER, sessions[-1], use_mock=True))
+    assert last.outcome is Outcome.AWAITING_APPROVAL
+    return TradedWeek(market, sessions, split_ticker)
+
+
+def test_every_monitoring_query_reports_a_week_of_paper_trading(traded_week: TradedWeek) -> None:
+    engine, sessions = traded_week.engine, traded_week.sessions
+    for path in sorted(SQL_DIR.glob("*.sql")):
+        assert query(engine, path.name), path.name
+
+    rebalances = query(engine, "recent_rebalances.sql")
+    assert [day_of(r["rebalance_date"]) for r in rebalances] == sorted(sessions, reverse=True)
+    assert [r["status"] for r in rebalances] == ["awaiting_approval"] + ["completed"] * 5
+
+    trades = query(engine, "recent_trades.sql")
+    filled = [t for t in trades if t["status"] == "filled"]
+    assert filled
+    for trade in filled:
+        assert number(trade["notional"]) == (number(trade["fill_price"]) * number(trade["filled_quantity"])).quantize(
+            Decimal("0.01")
+        )
+
+    positions = query(engine, "current_positions.sql")
+    assert {p["account_id"] for p in positions} == {ACCOUNT}
+    assert all(day_of(p["marked_at"]) == sessions[-1] for p in positions)
+    assert 0 < sum(number(p["weight"]) for p in positions) <= 1
+    for p in positions:
+        cost = number(p["quantity"]) * number(p["avg_price"])
+        assert number(p["unrealized_pnl"]) == (number(p["market_value"]) - cost).quantize(Decimal("0.01"))
+
+    equity = query(engine, "equity_drawdown.sql")
+    assert [day_of(e["date"]) for e in equity] == sorted(sessions, reverse=True)
+    for day in equity:
+        assert number(day["peak_so_far"]) >= number(day["equity"])
+        assert number(day["peak_so_far"]) == number(day["recorded_peak"])
+        assert number(day["drawdown"]) >= 0
+    assert equity[-1]["daily_return"] is None  # the first day has nothing to compare with
+    # The first day is all cash, so it is the peak until trading costs and prices move equity.
+    assert number(equity[-1]["equity"]) == Decimal("100000")
+
+    rejections = query(engine, "risk_rejections.sql")
+    assert [(day_of(r["rebalance_date"]), r["risk_verdict"], r["approval"]) for r in rejections] == [
+        (sessions[-1], "needs_approval", "pending")
+    ]
+    assert rejections[0]["risk_reasons"] is not None
+
+    # The plan waits for the open after the last session, long past: the next run will expire it.
+    approvals = query(engine, "pending_approvals.sql")
+    assert [(day_of(a["rebalance_date"]), a["run_status"], a["past_expiry"]) for a in approvals] == [
+        (sessions[-1], "awaiting_approval", "yes")
+    ]
+
+    waiting = query(engine, "open_orders.sql")
+    assert waiting
+    assert {(o["status"], day_of(o["session_date"]), o["sessions_waiting"]) for o in waiting} == {
+        ("planned", sessions[-1], 0)
+    }
+
+
+def test_the_ledger_reconciliation_follows_a_split_and_flags_a_tampered_ledger(traded_week: TradedWeek) -> None:
+    engine, split_ticker = traded_week.engine, traded_week.split_ticker
+    checks = query(engine, "ledger_reconciliation.sql")
+    assert [c for c in checks if c["verdict"] != "ok"] == []
+    assert {c["item"] for c in checks} == {"position", "cash", "equity"}
+    split = next(c for c in checks if c["item"] == "position" and c["ticker"] == split_ticker)
+    # The fills alone no longer add up to the holding: only the split-adjusted sum does.
+    assert number(split["ledger_value"]) == number(split["expected_value"]) > 0
+    assert number(split["expected_value"]) != number(split["fills_without_splits"])
+
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE paper_positions SET quantity = quantity + 1 WHERE account_id = :a AND ticker = :t"),
+            {"a": ACCOUNT, "t": split_ticker},
+        )
+        connection.execute(
+            text("UPDATE paper_accounts SET cash_balance = cash_balance + 5 WHERE account_id = :a"), {"a": ACCOUNT}
+        )
+    rechecked = query(engine, "ledger_reconciliation.sql")
+    assert [(c["verdict"], c["item"], c["ticker"], number(c["difference"])) for c in rechecked[:2]] == [
+        ("MISMATCH", "cash", None, Decimal(5)),
+        ("MISMATCH", "position", split_ticker, Decimal(1)),
+    ]
+    assert all(c["verdict"] == "ok" for c in rechecked[2:])
+
+
+def test_pending_approvals_tell_an_expired_approval_from_one_still_open(engine: Engine) -> None:
+    now = utcnow()
+    expiries = {date(2024, 1, 2): now - timedelta(minutes=5), date(2024, 1, 3): now + timedelta(days=1)}
+    runs = {}
+    for day, expires_at in expiries.items():
+        run_id = insert_run(
+            engine,
+            {
+                "rebalance_date": day,
+                "account_id": ACCOUNT,
+                "mode": "paper",
+                "status": "awaiting_approval",
+                "risk_verdict": "needs_approval",
+            },
+        )
+        request_approval(engine, run_id, expires_at)
+        runs[day] = run_id
+    approvals = query(engine, "pending_approvals.sql")
+    assert [(a["run_id"], a["decision"], a["past_expiry"]) for a in approvals] == [
+        (runs[date(2024, 1, 2)], "pending", "yes"),
+        (runs[date(2024, 1, 3)], "pending", "no"),
+    ]
