@@ -9,11 +9,8 @@ import click
 from autonomous.cli.context import AppContext, fails_cleanly, pass_app
 from trading.store.risk_halts import HaltRecord, active_halt, recent_halts, resume_halt
 
-# Settings define no account id yet; "paper" is the database paper broker's account.
-DEFAULT_ACCOUNT = "paper"
-
 _account_option = click.option(
-    "--account", "account_id", default=DEFAULT_ACCOUNT, show_default=True, help="The account's id."
+    "--account-id", "--account", "account_id", default=None, help="The account (default: settings run.account_id)."
 )
 
 
@@ -45,8 +42,9 @@ def _lifted(halt: HaltRecord) -> str:
 @click.option("--history", type=click.IntRange(min=1), default=5, show_default=True, help="Past halts to list.")
 @pass_app
 @fails_cleanly
-def status(app: AppContext, account_id: str, history: int) -> None:
+def status(app: AppContext, account_id: str | None, history: int) -> None:
     """The account's active halt, if any, and its most recent halts."""
+    account_id = account_id or app.settings.run.account_id
     with app.migrated_engine().connect() as connection:
         halt = active_halt(connection, account_id)
         # One more than asked for: the newest may be the active halt, shown above the history.
@@ -55,7 +53,7 @@ def status(app: AppContext, account_id: str, history: int) -> None:
         click.echo(f"account {account_id}: no active halt")
     else:
         click.echo(f"account {account_id}: HALTED since {halt.triggered_on}, reduce-only; {_breach(halt)}")
-        click.echo(f"  lift it with: fund risk resume --account {account_id} --by NAME --reason TEXT")
+        click.echo(f"  lift it with: fund risk resume --account-id {account_id} --by NAME --reason TEXT")
     if past:
         click.echo("recent halts:")
     for lifted in past:
@@ -68,8 +66,9 @@ def status(app: AppContext, account_id: str, history: int) -> None:
 @click.option("--reason", required=True, callback=_not_blank, help="Why new risk is acceptable again (recorded).")
 @pass_app
 @fails_cleanly
-def resume(app: AppContext, account_id: str, resumed_by: str, reason: str) -> None:
+def resume(app: AppContext, account_id: str | None, resumed_by: str, reason: str) -> None:
     """Lift the account's active drawdown halt (manual policy)."""
+    account_id = account_id or app.settings.run.account_id
     with app.migrated_engine().begin() as connection:
         halt = resume_halt(connection, account_id, resumed_by, reason, "manual", at=datetime.now(UTC))
     click.echo(f"account {account_id}: lifted the halt of {halt.triggered_on} ({_breach(halt)})")

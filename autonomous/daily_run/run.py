@@ -67,6 +67,7 @@ from trading.store.rebalances import (
     insert_orders,
     insert_run,
     next_attempt,
+    open_ledger_orders,
     pending_runs,
     record_broker_order,
     request_approval,
@@ -317,6 +318,11 @@ class DailyRun:
         """Bring the ledger up to the session's close and record the day's equity."""
         if isinstance(broker, PaperBroker):
             broker.settle()
+        # Fills happen at the broker; the ledger learns them here, so none is lost between runs.
+        for order in open_ledger_orders(self._engine, account_id, broker.name):
+            assert order.order_id is not None
+            fresh = call_with_retry(partial(broker.get_order, order.order_id), idempotent=True, what="order status")
+            record_broker_order(self._engine, order.id, fresh)
         snapshot = call_with_retry(broker.account, idempotent=True, what="account snapshot")
         record_equity(
             self._engine, account_id, session, cash=snapshot.cash, positions_value=snapshot.equity - snapshot.cash

@@ -8,7 +8,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
 from autonomous.cli.app import fund
-from autonomous.cli.risk import DEFAULT_ACCOUNT, risk
+from autonomous.cli.risk import risk
+from trading.store.accounts import DEFAULT_ACCOUNT_ID as DEFAULT_ACCOUNT
 from trading.store.risk_halts import active_halt, open_halt, resume_halt
 
 
@@ -30,7 +31,7 @@ def halt(engine: Engine, account: str = DEFAULT_ACCOUNT, day: date = date(2024, 
 def test_status_says_so_when_the_account_is_not_halted(engine: Engine, database_url: str) -> None:
     result = run("risk", "status")
     assert result.exit_code == 0
-    assert result.stdout == "account paper: no active halt\n"
+    assert result.stdout == "account PAPER_AUTONOMOUS_FUND: no active halt\n"
 
 
 def test_status_shows_the_active_halt_and_how_to_lift_it(engine: Engine, database_url: str) -> None:
@@ -38,9 +39,9 @@ def test_status_shows_the_active_halt_and_how_to_lift_it(engine: Engine, databas
     result = run("risk", "status")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "account paper: HALTED since 2024-03-01, reduce-only; drawdown 16.00% "
+        "account PAPER_AUTONOMOUS_FUND: HALTED since 2024-03-01, reduce-only; drawdown 16.00% "
         "(equity 84,000.00 vs peak 100,000.00): drawdown 16.0% above the 15.0% limit",
-        "  lift it with: fund risk resume --account paper --by NAME --reason TEXT",
+        "  lift it with: fund risk resume --account-id PAPER_AUTONOMOUS_FUND --by NAME --reason TEXT",
     ]
 
 
@@ -48,19 +49,19 @@ def test_resume_lifts_the_halt_and_status_then_lists_it_as_history(engine: Engin
     halt(engine)
     resumed = run("risk", "resume", "--by", "alice", "--reason", "reviewed the losses")
     assert resumed.exit_code == 0
-    assert resumed.stdout.startswith("account paper: lifted the halt of 2024-03-01 (drawdown 16.00%")
+    assert resumed.stdout.startswith("account PAPER_AUTONOMOUS_FUND: lifted the halt of 2024-03-01 (drawdown 16.00%")
     assert "by alice (manual): reviewed the losses; the next run may take new risk" in resumed.stdout
     assert active_halt(engine, DEFAULT_ACCOUNT) is None
 
     status = run("risk", "status").stdout.splitlines()
-    assert status[:2] == ["account paper: no active halt", "recent halts:"]
+    assert status[:2] == ["account PAPER_AUTONOMOUS_FUND: no active halt", "recent halts:"]
     assert status[2].startswith("  2024-03-01: drawdown 16.00%")
     assert status[2].endswith("by alice (manual): reviewed the losses")
 
 
 def test_the_account_option_chooses_which_account(engine: Engine, database_url: str) -> None:
     halt(engine, "live-1")
-    assert run("risk", "status").stdout == "account paper: no active halt\n"
+    assert run("risk", "status").stdout == "account PAPER_AUTONOMOUS_FUND: no active halt\n"
     assert "account live-1: HALTED since 2024-03-01" in run("risk", "status", "--account", "live-1").stdout
     assert run("risk", "resume", "--account", "live-1", "--by", "bob", "--reason", "ok").exit_code == 0
     assert active_halt(engine, "live-1") is None
@@ -76,14 +77,14 @@ def test_status_lists_the_requested_number_of_lifted_halts_besides_the_active_on
     assert [line[:12] for line in lines[2:]] == ["  2024-03-01", "  2024-02-01"]
     halt(engine, day=date(2024, 4, 1))
     lines = run("risk", "status", "--history", "2").stdout.splitlines()
-    assert lines[0].startswith("account paper: HALTED since 2024-04-01")
+    assert lines[0].startswith("account PAPER_AUTONOMOUS_FUND: HALTED since 2024-04-01")
     assert [line[:12] for line in lines[3:]] == ["  2024-03-01", "  2024-02-01"]
 
 
 def test_resume_without_an_active_halt_fails_cleanly(engine: Engine, database_url: str) -> None:
     result = run("risk", "resume", "--by", "alice", "--reason", "ok")
     assert result.exit_code == 1
-    assert result.stderr == "Error: account 'paper' has no active risk halt to resume\n"
+    assert result.stderr == "Error: account 'PAPER_AUTONOMOUS_FUND' has no active risk halt to resume\n"
 
 
 @pytest.mark.parametrize(

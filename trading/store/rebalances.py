@@ -214,6 +214,22 @@ def run_orders(bind: Bind, run_id: int) -> list[OrderRecord]:
         return [_order(row) for row in connection.execute(query)]
 
 
+def open_ledger_orders(bind: Bind, account_id: str, broker: str) -> list[OrderRecord]:
+    """Orders the ledger believes the broker still holds open: their fills must be fetched."""
+    query = (
+        select(*_ORDER_COLUMNS)
+        .where(
+            TradeExecution.account_id == account_id,
+            TradeExecution.broker == broker,
+            TradeExecution.order_id.is_not(None),
+            TradeExecution.status.in_(("submitted", "accepted", "partially_filled")),
+        )
+        .order_by(TradeExecution.id)
+    )
+    with connection_for(bind) as connection:
+        return [_order(row) for row in connection.execute(query)]
+
+
 def record_broker_order(bind: Bind, order_row_id: int, order: BrokerOrder) -> None:
     """Copy the broker's view of an order onto its trade_executions row."""
     values: dict[str, Any] = {
