@@ -60,9 +60,8 @@ def test_a_lock_holder_killed_with_kill_9_leaves_no_stale_lock(engine: Engine) -
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == b"locked"
-        with pytest.raises(RunLocked):
-            with run_lock(engine, ACCOUNT, "paper", wait_seconds=0):
-                pass
+        with pytest.raises(RunLocked), run_lock(engine, ACCOUNT, "paper", wait_seconds=0):
+            pass
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
         with run_lock(engine, ACCOUNT, "paper", wait_seconds=10):
