@@ -26,9 +26,11 @@ FUND = Path(sys.executable).with_name("fund")
 def test_a_held_lock_makes_a_second_run_wait_and_then_give_up_with_a_clear_message(engine: Engine) -> None:
     with run_lock(engine, ACCOUNT, "paper", wait_seconds=0):
         started = time.monotonic()
-        with pytest.raises(RunLocked, match=f"another run of {ACCOUNT}:paper is in progress"):
-            with run_lock(engine, ACCOUNT, "paper", wait_seconds=0.5):
-                pass
+        with (
+            pytest.raises(RunLocked, match=f"another run of {ACCOUNT}:paper is in progress"),
+            run_lock(engine, ACCOUNT, "paper", wait_seconds=0.5),
+        ):
+            pass
         assert time.monotonic() - started >= 0.5
         # Another account or mode is not blocked.
         with run_lock(engine, ACCOUNT, "dry_run", wait_seconds=0):
