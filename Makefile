@@ -17,15 +17,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on the embedded default (a SQLite file, no server): schema, synthetic market, coverage,
-## regimes, universes and the strategy choice.
+## The main job on the embedded default (a SQLite file, no server): schema, the synthetic market, regimes,
+## a paper account, then the daily rebalance over the last 60 sessions of the market, one run per
+## session as cron would, and the account's positions, equity against the benchmark and last runs.
 demo: $(STAMP)
 	$(BIN)/fund db upgrade
 	$(BIN)/fund data demo
-	$(BIN)/fund data status
-	$(BIN)/fund regime backfill --start 2013-01-01
-	$(BIN)/fund strategy universes
-	$(BIN)/fund strategy select
+	$(BIN)/fund regime backfill --start 2021-01-01
+	$(BIN)/fund accounts create --cash 100000 --exist-ok
+	$(BIN)/fund --log-level WARNING replay --sessions 60 --use-mock
+	$(BIN)/fund accounts show --runs 8
 
 ## The whole suite: lint, types, tests (PostgreSQL cases need FUND_TEST_POSTGRES_URL or Docker).
 test: $(STAMP) lint typecheck unit

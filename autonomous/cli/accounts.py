@@ -36,11 +36,15 @@ def accounts() -> None:
 @click.option("--account-id", default=None, help="The new account's id (default: settings run.account_id).")
 @click.option("--cash", required=True, callback=_amount, help="Starting cash, e.g. 100000.")
 @click.option("--fractional", is_flag=True, help="Allow fractional-share orders (default: whole shares).")
+@click.option("--exist-ok", is_flag=True, help="An existing account with this id is fine (it is left as it is).")
 @pass_app
 @fails_cleanly
-def create(app: AppContext, account_id: str | None, cash: Decimal, fractional: bool) -> None:
+def create(app: AppContext, account_id: str | None, cash: Decimal, fractional: bool, exist_ok: bool) -> None:
     """Create a paper account holding only cash."""
     account = account_id or app.settings.run.account_id
+    if exist_ok and account in {a.account_id for a in list_paper_accounts(app.migrated_engine())}:
+        click.echo(f"paper account {account} already exists; left unchanged")
+        return
     try:
         record = create_paper_account(app.migrated_engine(), account, cash, fractional_shares=fractional)
     except ValueError as exc:
@@ -52,9 +56,10 @@ def create(app: AppContext, account_id: str | None, cash: Decimal, fractional: b
 @accounts.command()
 @click.option("--account-id", default=None, help="The account (default: settings run.account_id; --all: every one).")
 @click.option("--all", "show_all", is_flag=True, help="List every paper account in one line each.")
+@click.option("--runs", type=click.IntRange(min=0), default=5, show_default=True, help="Recent runs to list.")
 @pass_app
 @fails_cleanly
-def show(app: AppContext, account_id: str | None, show_all: bool) -> None:
+def show(app: AppContext, account_id: str | None, show_all: bool, runs: int) -> None:
     """An account's cash, equity, positions, and its recent runs."""
     engine = app.migrated_engine()
     if show_all:
@@ -80,7 +85,11 @@ def show(app: AppContext, account_id: str | None, show_all: bool) -> None:
         first, last = history[0], history[-1]
         growth = last.equity / first.equity - 1 if first.equity else Decimal(0)
         click.echo(f"  equity {first.day} {first.equity:,.2f} -> {last.day} {last.equity:,.2f} ({growth:+.2%})")
-    for run in recent_runs(engine, record.account_id, limit=5):
+    recent = recent_runs(engine, record.account_id, limit=runs)
+    if recent:
+        click.echo("  recent runs (rebalancing_log):")
+    for run in recent:
         click.echo(
-            f"  run {run.id}: {run.rebalance_date} {run.mode} {run.status} {run.strategy or ''} {run.error or ''}"
+            f"  run {run.id}: {run.rebalance_date} {run.mode} {run.status:<17} {run.regime or '-':<22} "
+            f"{run.strategy or '-':<15} {run.risk_verdict or '-':<14} {run.error or ''}".rstrip()
         )

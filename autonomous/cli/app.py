@@ -13,6 +13,7 @@ from autonomous.cli.data import data
 from autonomous.cli.db import db
 from autonomous.cli.rebalance import rebalance
 from autonomous.cli.regime import regime
+from autonomous.cli.replay import replay
 from autonomous.cli.risk import risk
 from autonomous.cli.strategy import strategy
 
@@ -44,3 +45,4 @@ fund.add_command(risk)
 fund.add_command(accounts)
 fund.add_command(rebalance)
 fund.add_command(approvals)
+fund.add_command(replay)
