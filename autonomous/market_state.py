@@ -15,7 +15,7 @@ from autonomous.regime import SMA_LONG, RegimeHistory, RegimeSnapshot, detect_re
 from autonomous.universes import Universe, build_universes
 from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
-from trading.marketdata.decision_view import DecisionMarket, history_start, load_decision_market
+from trading.marketdata.decision_view import REGIME_FIELDS, DecisionMarket, history_start, load_decision_market
 from trading.marketdata.reference_import import fundamentals_as_of
 from trading.settings import FundSettings
 
@@ -41,7 +41,11 @@ def regimes_between(engine: Engine, settings: FundSettings, start: date, end: da
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
     market = load_decision_market(
-        engine, end, start=history_start(start, regime_history_sessions(settings)), data=settings.data
+        engine,
+        end,
+        start=history_start(start, regime_history_sessions(settings)),
+        data=settings.data,
+        fields=REGIME_FIELDS,
     )
     history = detect_regimes(
         market.benchmark,

@@ -14,7 +14,6 @@ import click
 from sqlalchemy import Engine
 
 from trading.db.engine import make_engine
-from trading.db.migrate import current_revision, head_revision
 from trading.errors import FundError
 from trading.settings import FundSettings, load_settings
 
@@ -49,6 +48,10 @@ class AppContext:
 
     def migrated_engine(self) -> Engine:
         """The engine, after checking the schema is at the newest migration."""
+        # Alembic (and mako under it) costs half a second to import: only commands that touch the
+        # database pay it, not `fund --help`.
+        from trading.db.migrate import current_revision, head_revision
+
         current, head = current_revision(self.engine), head_revision()
         if current != head:
             raise FundError(

@@ -3,6 +3,7 @@ ticker, which of them are stocks, their sectors, the benchmark and the volatilit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -16,6 +17,9 @@ from trading.settings import DataSettings
 
 # Splits too: trailing dividends are restated in today's shares.
 DECISION_FIELDS = (*DEFAULT_FIELDS, "split_coef")
+# The regime detector reads adjusted closes, and the volatility index's close: loading only these
+# for its long (five-year) window keeps a daily run's reads small.
+REGIME_FIELDS = ("adj_close", "close")
 
 # Calendar days per session, with room for holidays: 252 sessions take about 365 days.
 CALENDAR_DAYS_PER_SESSION = 1.5
@@ -51,13 +55,15 @@ def history_start(as_of: date, sessions: int) -> date:
     return as_of - timedelta(days=int(sessions * CALENDAR_DAYS_PER_SESSION) + 10)
 
 
-def load_decision_market(engine: Engine, as_of: date, *, start: date, data: DataSettings) -> DecisionMarket:
+def load_decision_market(
+    engine: Engine, as_of: date, *, start: date, data: DataSettings, fields: Sequence[str] = DECISION_FIELDS
+) -> DecisionMarket:
     """Bars from `start` to `as_of` (never later). Fails with a DataError naming what is missing
-    when the benchmark has no bars or no stock is known."""
+    when the benchmark has no bars or no stock is known. `fields` must include adj_close and close."""
     securities = _security_master(engine)
     if securities.empty:
         raise DataError("the securities table is empty: import securities (or run `fund data demo`) first")
-    panel = load_panel(engine, as_of, start=start, fields=DECISION_FIELDS)
+    panel = load_panel(engine, as_of, start=start, fields=fields)
     adj_close = panel.adj_close
     if data.benchmark_ticker not in adj_close.columns or adj_close[data.benchmark_ticker].notna().sum() == 0:
         raise DataError(f"no bars for the benchmark {data.benchmark_ticker} between {start} and {as_of}")
