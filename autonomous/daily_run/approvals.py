@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from trading.store.rebalances import (
     ApprovalRecord,
     UnknownApproval,
+    approval_for_run,
     close_orders,
     decide_approval,
     get_approval,
@@ -60,3 +61,11 @@ def reject(engine: Engine, approval_id: int, by: str, reason: str, now: datetime
     _close_run(engine, approval, "rejected", by, f"rejected by {by}: {reason}", now)
     logger.info("approval %d rejected by %s: %s", approval_id, by, reason)
     return get_approval(engine, approval_id)
+
+
+def supersede(engine: Engine, run_id: int, now: datetime) -> None:
+    """Close a plan still waiting for approval because a forced run of its session replaces it, so
+    that a later approval can never send both."""
+    approval = approval_for_run(engine, run_id)
+    if approval is not None and approval.decision == "pending":
+        _close_run(engine, approval, "rejected", "fund rebalance --force", "superseded by a forced re-run", now)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from autonomous.daily_run.approvals import supersede
 from autonomous.daily_run.lock import run_lock
 from autonomous.generators import generator_for
 from autonomous.market_state import MarketState, market_state_on, regimes_between, snapshot_of
@@ -220,6 +221,8 @@ class DailyRun:
             existing = active_run(self._engine, request.account_id, request.session, mode)
             if existing is not None and not request.force:
                 return self._already_done(existing)
+            if existing is not None and existing.status == "awaiting_approval":
+                supersede(self._engine, existing.id, self._clock())
             return self._new_run(request)
 
     def _fresh_calendar(self) -> TradingCalendar:

@@ -124,3 +124,19 @@ def test_a_pending_approval_left_alone_is_expired_by_the_next_run(
 
     [expired] = list_approvals(funded, pending_only=False)
     assert (expired.decision, expired.decided_by) == ("expired", "daily run")
+
+
+def test_a_forced_rerun_closes_the_plan_still_waiting_so_an_approval_cannot_send_both(
+    make_run: RunFactory, funded: Engine, sessions: list[date], cautious: FundSettings
+) -> None:
+    day = sessions[-5]
+    make_run(with_settings=cautious, clock=lambda: _after_close(day)).run(request(day))
+    [pending] = list_approvals(funded)
+
+    forced = make_run(clock=lambda: _after_close(day)).run(request(day, force=True))
+
+    assert forced.outcome is Outcome.COMPLETED, forced.message
+    runs, _ = _statuses(funded)
+    assert runs == ["rejected", "completed"]
+    with pytest.raises(UnknownApproval, match="already rejected"):
+        approvals.approve(funded, pending.id, "pm", _after_close(day))
