@@ -18,7 +18,7 @@ row keeps its status (the plan stays resumable) and the error is recorded beside
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -33,7 +33,7 @@ from autonomous.daily_run.approvals import supersede
 from autonomous.daily_run.lock import run_lock
 from autonomous.generators import generator_for
 from autonomous.market_state import MarketState, market_state_on, regimes_between, snapshot_of
-from autonomous.order_planning import OrderPlan, plan_orders
+from autonomous.order_planning import OrderPlan, PlannedOrder, plan_orders
 from autonomous.portfolio import TargetPortfolio
 from autonomous.regime import RegimeSnapshot
 from autonomous.risk import HaltEvent, HaltState, RiskDecision, RiskInput, Verdict, evaluate_risk
@@ -475,7 +475,7 @@ class DailyRun:
         return value * self._costs.slippage.bps / Decimal(10_000) + self._costs.commission.commission(quantity)
 
     def _order_rows(
-        self, request: RunRequest, attempt: int, run_id: int, broker: Broker, orders: Any
+        self, request: RunRequest, attempt: int, run_id: int, broker: Broker, orders: Sequence[PlannedOrder]
     ) -> list[dict[str, Any]]:
         return [
             {
