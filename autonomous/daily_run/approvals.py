@@ -28,7 +28,7 @@ def _pending(engine: Engine, approval_id: int, now: datetime) -> ApprovalRecord:
     if approval.decision != "pending":
         raise UnknownApproval(f"approval {approval_id} was already {approval.decision}")
     if approval.expires_at is not None and now >= approval.expires_at:
-        _expire(engine, approval, now)
+        expire(engine, approval, now, by="fund approvals")
         raise UnknownApproval(
             f"approval {approval_id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC (the next session's open): "
             "its plan was priced at a close the market has moved on from; the next run plans afresh"
@@ -43,8 +43,15 @@ def _close_run(engine: Engine, approval: ApprovalRecord, decision: str, by: str,
         update_run(connection, approval.rebalance_id, status="rejected", error=reason)
 
 
-def _expire(engine: Engine, approval: ApprovalRecord, now: datetime) -> None:
-    _close_run(engine, approval, "expired", "fund approvals", "approval expired at the next session's open", now)
+def expire(engine: Engine, approval: ApprovalRecord, now: datetime, by: str = "daily run") -> str:
+    """Close a plan whose approval (pending, or approved too late) passed the next session's open; the reason."""
+    reason = f"approval {approval.id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC before the plan was sent"
+    with engine.begin() as connection:
+        if approval.decision == "pending":
+            decide_approval(connection, approval.id, "expired", by, "expired at the next open", now)
+        close_orders(connection, [o.id for o in run_orders(connection, approval.rebalance_id)], "canceled", reason)
+        update_run(connection, approval.rebalance_id, status="rejected", error=reason)
+    return reason
 
 
 def approve(engine: Engine, approval_id: int, by: str, now: datetime, reason: str | None = None) -> ApprovalRecord:

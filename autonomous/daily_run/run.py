@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from autonomous.daily_run.approvals import supersede
+from autonomous.daily_run.approvals import expire, supersede
 from autonomous.daily_run.lock import run_lock
 from autonomous.generators import generator_for
 from autonomous.market_state import MarketState, market_state_on, regimes_between, snapshot_of
@@ -64,7 +64,6 @@ from trading.store.rebalances import (
     active_run,
     approval_for_run,
     close_orders,
-    decide_approval,
     insert_orders,
     insert_run,
     next_attempt,
@@ -165,6 +164,7 @@ class _Decision:
 
     equity: Decimal = Decimal(0)
     cash: Decimal = Decimal(0)
+    positions: dict[str, Decimal] = field(default_factory=dict)  # shares held after the sync
     regime: RegimeSnapshot | None = None
     choice: StrategyChoice | None = None
     portfolio: TargetPortfolio | None = None
@@ -280,6 +280,8 @@ class DailyRun:
 
         snapshot = self._sync(broker, request.account_id, session)
         decision.equity, decision.cash = snapshot.equity, snapshot.cash
+        held = call_with_retry(broker.positions, idempotent=True, what="positions")
+        decision.positions = {p.ticker: p.quantity for p in held}
         self._note(decision, Step.SYNC, f"equity {snapshot.equity:,.2f}, cash {snapshot.cash:,.2f}")
 
         history = regimes_between(self._engine, self._settings, session, session)
@@ -309,7 +311,7 @@ class DailyRun:
         self._note(decision, Step.RISK, f"{decision.risk.verdict}: {_reason_summary(decision.risk)}")
 
         if decision.risk.verdict is not Verdict.REJECT and not decision.risk.skipped:
-            decision.plan = self._plan(broker, state, decision.risk, decision.cash)
+            decision.plan = self._plan(broker, state, decision.risk, decision)
             self._note(
                 decision,
                 Step.PLAN,
@@ -336,7 +338,7 @@ class DailyRun:
         assert decision.portfolio is not None
         assert decision.choice is not None
         session, account_id = request.session, request.account_id
-        positions = {p.ticker: p.quantity for p in call_with_retry(broker.positions, idempotent=True, what="positions")}
+        positions = decision.positions
         tickers = sorted(set(positions) | set(decision.portfolio.weights))
         known = [t for t in tickers if t in state.market.panel.tickers]
         window = self._settings.risk.adv_window_sessions
@@ -386,8 +388,8 @@ class DailyRun:
                 self._engine, account_id, "daily run", halt.reason, self._settings.risk.drawdown_resume, at=close
             )
 
-    def _plan(self, broker: Broker, state: MarketState, risk: RiskDecision, cash: Decimal) -> OrderPlan:
-        positions = {p.ticker: p.quantity for p in broker.positions()}
+    def _plan(self, broker: Broker, state: MarketState, risk: RiskDecision, decision: _Decision) -> OrderPlan:
+        positions = decision.positions
         close = state.close
         tickers = set(positions) | {t for t, w in risk.adjusted_weights.items() if w > 0}
         prices = {t: Decimal(str(close[t])) for t in tickers if t in close.index and pd.notna(close[t])}
@@ -395,7 +397,7 @@ class DailyRun:
         return plan_orders(
             {t: w for t, w in risk.adjusted_weights.items() if w > 0},
             positions,
-            cash,
+            decision.cash,
             prices,
             fractional=broker.capabilities.fractional_shares,
             min_order_value=execution.min_order_value,
@@ -643,15 +645,7 @@ class DailyRun:
             logger.info("executing run %d, approved by %s", run.id, approval.decided_by)
             return self._execute(run.id, run.rebalance_date, self._broker_for(run.rebalance_date), run.account_id)
         if approval.decision in ("pending", "approved") and expired:
-            with self._engine.begin() as connection:
-                if approval.decision == "pending":
-                    decide_approval(connection, approval.id, "expired", "daily run", "expired at the next open", now)
-                reason = (
-                    f"approval {approval.id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC "
-                    "before the plan was sent"
-                )
-                close_orders(connection, [o.id for o in run_orders(connection, run.id)], "canceled", reason)
-                update_run(connection, run.id, status="rejected", error=reason)
+            reason = expire(self._engine, approval, now)
             logger.warning("run %d: %s", run.id, reason)
             return RunResult(Outcome.REJECTED, run.rebalance_date, f"run {run.id}: {reason}", run_id=run.id)
         return None

@@ -47,7 +47,7 @@ from trading.execution.fills import (
     dividend_cash,
     fill_market_order,
 )
-from trading.store.accounts import get_paper_account
+from trading.store.accounts import get_paper_account, paper_positions
 
 logger = logging.getLogger(__name__)
 
@@ -418,13 +418,10 @@ class PaperBroker:
         )
 
     def positions(self) -> Sequence[BrokerPosition]:
-        query = (
-            select(PaperPosition.ticker, PaperPosition.quantity, PaperPosition.avg_price, PaperPosition.market_value)
-            .where(PaperPosition.account_id == self._account_id, PaperPosition.quantity > 0)
-            .order_by(PaperPosition.ticker)
-        )
-        with self._engine.connect() as connection:
-            return [BrokerPosition(t, Decimal(q), Decimal(p), Decimal(v)) for t, q, p, v in connection.execute(query)]
+        return [
+            BrokerPosition(p.ticker, Decimal(p.quantity), Decimal(p.average_price), Decimal(p.market_value))
+            for p in paper_positions(self._engine, self._account_id)
+        ]
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
         """Accept the order for the next session's open; a repeated client id returns the order already sent.

@@ -165,14 +165,6 @@ def pending_runs(bind: Bind, account_id: str, mode: str, through: date) -> list[
         return [_run(row) for row in connection.execute(query)]
 
 
-def get_run(bind: Bind, run_id: int) -> RunRecord:
-    with connection_for(bind) as connection:
-        row = connection.execute(select(*_RUN_COLUMNS).where(RebalancingLog.id == run_id)).one_or_none()
-    if row is None:
-        raise FundError(f"no rebalancing_log row {run_id}")
-    return _run(row)
-
-
 def recent_runs(bind: Bind, account_id: str | None = None, *, limit: int = 10) -> list[RunRecord]:
     query = select(*_RUN_COLUMNS).order_by(RebalancingLog.rebalance_date.desc(), RebalancingLog.id.desc()).limit(limit)
     if account_id is not None:
