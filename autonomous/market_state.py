@@ -86,12 +86,11 @@ class MarketState:
         return self.market.close_on(self.day)
 
 
-def market_state_on(engine: Engine, settings: FundSettings, day: date) -> MarketState:
-    market = load_decision_market(engine, day, start=history_start(day, FEATURE_HISTORY_SESSIONS), data=settings.data)
-    if pd.Timestamp(day) not in market.panel.dates:
-        raise DataError(f"no bars on {day}: not a session of the imported data")
+def market_features(market: DecisionMarket) -> FeaturePanel:
+    """Features of every stock (and the safe haven) over the loaded panel: one definition for the
+    daily run, the rankers' training sets and the agents' episodes."""
     tickers = [*market.stocks, *([market.safe_haven] if market.safe_haven in market.panel.tickers else [])]
-    features = compute_features(
+    return compute_features(
         market.frame("adj_close", tickers),
         benchmark=market.benchmark,
         close=market.frame("close", tickers),
@@ -99,6 +98,13 @@ def market_state_on(engine: Engine, settings: FundSettings, day: date) -> Market
         dividend=market.frame("dividend", tickers),
         split_coef=market.frame("split_coef", tickers),
     )
+
+
+def market_state_on(engine: Engine, settings: FundSettings, day: date) -> MarketState:
+    market = load_decision_market(engine, day, start=history_start(day, FEATURE_HISTORY_SESSIONS), data=settings.data)
+    if pd.Timestamp(day) not in market.panel.dates:
+        raise DataError(f"no bars on {day}: not a session of the imported data")
+    features = market_features(market)
     universes = build_universes(
         features.cross_section(day),
         stocks=market.stocks,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from trading.errors import FundError
@@ -23,15 +23,17 @@ class InvalidPortfolio(FundError, ValueError):
 class TargetPortfolio:
     """Weights by ticker as fractions of equity; whatever they leave is cash (no leverage, no shorts).
 
-    `generator` names what built it ("mock", "defensive", later the model kinds) and `reason` says
-    why it looks the way it does, for the audit log. The weights are copied into a read-only
-    mapping, so a portfolio cannot change after it was validated.
+    `generator` names what built it ("mock", "defensive", "hybrid", "hybrid/equal_weight") and
+    `reason` says why it looks the way it does, for the audit log; `model_versions` names the stored
+    models it used (role -> kind/strategy/version), also for the log. The weights are copied into a
+    read-only mapping, so a portfolio cannot change after it was validated.
     """
 
     strategy: str
     weights: Mapping[str, float]
     generator: str
     reason: str
+    model_versions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.strategy not in (*STRATEGIES, DEFENSIVE):
@@ -55,6 +57,7 @@ class TargetPortfolio:
                 f"the largest is {largest} at {weights[largest]:.4f}"
             )
         object.__setattr__(self, "weights", MappingProxyType(weights))
+        object.__setattr__(self, "model_versions", MappingProxyType(dict(self.model_versions)))
 
     @property
     def invested_weight(self) -> float:

@@ -235,6 +235,47 @@ class ExecutionSettings(_Section):
     cash_buffer: Decimal = Field(Decimal("0.002"), ge=0, lt=1)
 
 
+class RankerSettings(_Section):
+    """The XGBoost stock ranker of each strategy (autonomous/ranking/): label, sampling, folds, trees."""
+
+    # The label is the forward return over this many sessions in excess of the benchmark's.
+    horizon: int = Field(21, ge=1, le=252)
+    # Training dates are every `sample_step`-th session: neighbouring days share 20 of 21 label
+    # days, so daily rows add little information and much time.
+    sample_step: int = Field(5, ge=1, le=63)
+    folds: int = Field(4, ge=1, le=20)
+    n_estimators: int = Field(200, ge=1, le=5000)
+    max_depth: int = Field(4, ge=1, le=12)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    min_child_weight: float = Field(50.0, ge=0)
+    # A date's labels are clipped to these cross-sectional quantiles before fitting, so that a
+    # takeover jump does not dominate the squared error; metrics use the unclipped label.
+    label_clip_quantile: float = Field(0.01, ge=0, lt=0.5)
+    seed: int = 7
+
+
+class AgentSettings(_Section):
+    """The PPO weight agent of each strategy (rl_trading/): episodes, reward penalty, PPO knobs."""
+
+    episode_sessions: int = Field(63, ge=5, le=2520)
+    # Reward = log net return - penalty x (how far the weights break the risk limits, in weight).
+    risk_penalty: float = Field(1.0, ge=0)
+    # Per-share commissions and their minimum are charged against this equity in the simulator.
+    notional_equity: Decimal = Field(Decimal("100000"), gt=0)
+    learning_rate: float = Field(3e-4, gt=0, le=1)
+    n_steps: int = Field(512, ge=8)
+    batch_size: int = Field(64, ge=8)
+    gamma: float = Field(0.99, gt=0, le=1)
+    seed: int = 7
+
+
+class ModelSettings(_Section):
+    ranker: RankerSettings = Field(default_factory=RankerSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+
+
 class RunSettings(_Section):
     """The daily run: which account it trades by default and how it waits for a concurrent run."""
 
@@ -272,6 +313,7 @@ class FundSettings(BaseSettings):
     brokers: BrokerCredentials = Field(default_factory=BrokerCredentials)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     run: RunSettings = Field(default_factory=RunSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
 
     @classmethod
     def settings_customise_sources(

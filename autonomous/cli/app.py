@@ -11,11 +11,13 @@ from autonomous.cli.approvals import approvals
 from autonomous.cli.context import AppContext
 from autonomous.cli.data import data
 from autonomous.cli.db import db
+from autonomous.cli.models import models
 from autonomous.cli.rebalance import rebalance
 from autonomous.cli.regime import regime
 from autonomous.cli.replay import replay
 from autonomous.cli.risk import risk
 from autonomous.cli.strategy import strategy
+from autonomous.cli.train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,3 +48,5 @@ fund.add_command(accounts)
 fund.add_command(rebalance)
 fund.add_command(approvals)
 fund.add_command(replay)
+fund.add_command(train)
+fund.add_command(models)

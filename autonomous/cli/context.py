@@ -90,3 +90,16 @@ class DateParam(click.ParamType):  # type: ignore[type-arg]  # generic only in n
 
 
 DATE = DateParam()
+
+
+def enable_model_generators(use_mock: bool) -> None:
+    """Registers the hybrid (ranker + agent) generator for a run that does not ask for the mock.
+
+    Imported here, in the CLI, because rl_trading sits above autonomous in the layers: the daily
+    run only knows the generator registry.
+    """
+    if use_mock:
+        return
+    from rl_trading.hybrid import register
+
+    register()

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import click
 
-from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
+from autonomous.cli.context import DATE, AppContext, enable_model_generators, fails_cleanly, pass_app
 from autonomous.daily_run.brokers import broker_factory
 from autonomous.daily_run.run import DailyRun, RunMode, RunRequest
 from trading.brokers.paper import EXCHANGE_TIME_ZONE
@@ -95,6 +95,7 @@ def rebalance(
         force=force,
         resume_only=resume,
     )
+    enable_model_generators(use_mock)
     result = DailyRun(engine, app.settings, brokers).run(request)
     click.echo(f"{result.session} {account} {run_mode.value}: {result.outcome.value}: {result.message}")
     ctx.exit(result.exit_code)

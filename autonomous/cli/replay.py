@@ -11,7 +11,7 @@ from datetime import date
 import click
 import pandas as pd
 
-from autonomous.cli.context import AppContext, fails_cleanly, pass_app
+from autonomous.cli.context import AppContext, enable_model_generators, fails_cleanly, pass_app
 from autonomous.daily_run.brokers import broker_factory
 from autonomous.daily_run.run import DailyRun, Outcome, RunMode, RunRequest
 from trading.marketdata.calendar import TradingCalendar
@@ -45,6 +45,7 @@ def replay(
         skipped = sum(1 for day in days if day < settled)
         click.echo(f"{account} is settled through {settled}: skipping the {skipped} sessions before it")
         days = [day for day in days if day >= settled]
+    enable_model_generators(use_mock)
     run = DailyRun(engine, app.settings, broker_factory(engine, app.settings, mode, account))
     outcomes: Counter[str] = Counter()
     started = time.perf_counter()

@@ -18,6 +18,7 @@ row keeps its status (the plan stays resumable) and the error is recorded beside
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -301,10 +302,14 @@ class DailyRun:
             f"{decision.choice.strategy} ({decision.choice.confidence:.2f}): {decision.choice.reason}",
         )
 
-        chosen = generator_for(self._settings, use_mock=request.use_mock)
+        chosen = generator_for(self._engine, self._settings, use_mock=request.use_mock)
         decision.generator_note = chosen.note
-        decision.model_versions = {"generator": chosen.generator.name, "models": chosen.generator.versions()}
-        decision.portfolio = chosen.generator.generate(state, decision.choice)
+        decision.portfolio = chosen.generator.generate(state, decision.choice, _holdings(decision, state))
+        decision.model_versions = {
+            "generator": chosen.generator.name,
+            "portfolio": decision.portfolio.generator,
+            "models": dict(decision.portfolio.model_versions),
+        }
         self._note(decision, Step.TARGET, f"{chosen.note}: {decision.portfolio.reason}")
 
         decision.risk = self._risk(request, broker, state, decision)
@@ -689,3 +694,16 @@ def _reason_summary(risk: RiskDecision) -> str:
         r.message for r in risk.reasons if r.severity.value in ("breach", "reject", "adjusted") or r.rule == "approval"
     ]
     return "; ".join(notable[:4]) or "within every limit"
+
+
+def _holdings(decision: _Decision, state: MarketState) -> dict[str, float]:
+    """The account's current weights (value at today's close over equity), for the generator."""
+    if decision.equity <= 0:
+        return {}
+    close = state.close
+    weights = {}
+    for ticker, quantity in decision.positions.items():
+        price = float(close.get(ticker, float("nan")))
+        if math.isfinite(price) and price > 0:
+            weights[ticker] = float(quantity) * price / float(decision.equity)
+    return weights

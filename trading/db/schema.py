@@ -304,12 +304,20 @@ class RiskHalt(Base):
 
 
 class ModelArtifact(Base):
-    """A trained model (XGBoost ranker, PPO agent) with its training window and its bytes."""
+    """A trained model (XGBoost ranker, PPO agent) with its training window and its bytes.
+
+    `feature_set` lists the model's inputs in order, `parameters` how it was trained (hyper-
+    parameters, label horizon, seed) and `metrics` its walk-forward and held-out evaluation.
+    `sha256` is of `artifact`: a loader refuses bytes that no longer match it.
+    """
 
     __tablename__ = "model_artifacts"
     __table_args__ = (
         UniqueConstraint("kind", "strategy", "version"),
         CheckConstraint("train_end >= train_start", name="train_window_order"),
+        CheckConstraint("kind IN ('xgboost_ranker', 'ppo_agent')", name="kind"),
+        # The generator's question: the newest model of a kind and strategy trained before a date.
+        Index("ix_model_artifacts_lookup", "kind", "strategy", "train_end"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -319,6 +327,7 @@ class ModelArtifact(Base):
     train_start: Mapped[date] = mapped_column(Date)
     train_end: Mapped[date] = mapped_column(Date)
     feature_set: Mapped[JSONData]
+    parameters: Mapped[JSONData] = mapped_column(JSONType, server_default=text("'{}'"))
     metrics: Mapped[JSONData]
     artifact: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))

@@ -249,16 +249,41 @@ def _parse_fields(record: dict[str, str], fields: list[str]) -> tuple[dict[str, 
 
 def fundamentals_as_of(engine: Engine, as_of: date, fields: list[str] | None = None) -> pd.DataFrame:
     """The latest value of each (ticker, field) known on `as_of`: tickers x fields, float64."""
-    latest = select(Fundamental.ticker, Fundamental.field, Fundamental.value, Fundamental.as_of_date).where(
-        Fundamental.as_of_date <= as_of
-    )
-    if fields:
-        latest = latest.where(Fundamental.field.in_(fields))
-    with engine.connect() as connection:
-        rows = pd.DataFrame(connection.execute(latest).all(), columns=["ticker", "field", "value", "as_of_date"])
-    if rows.empty:
-        return pd.DataFrame(dtype=np.float64)
-    rows = rows.sort_values("as_of_date").drop_duplicates(["ticker", "field"], keep="last")
-    wide = rows.pivot(index="ticker", columns="field", values="value").astype(np.float64)
-    wide.columns.name = None
-    return wide
+    return FundamentalsTimeline.load(engine, as_of, fields).as_of(as_of)
+
+
+@dataclass(frozen=True, eq=False)
+class FundamentalsTimeline:
+    """Every fundamentals row known on a date, read once, to answer "what was known on day t" for
+    many days t (a ranker's training set asks it hundreds of times)."""
+
+    rows: pd.DataFrame  # ticker, field, value, as_of_date; sorted by as_of_date
+    # The answer depends only on how many rows are dated on or before the day: cached by that count.
+    _answers: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, engine: Engine, through: date, fields: list[str] | None = None) -> FundamentalsTimeline:
+        query = select(Fundamental.ticker, Fundamental.field, Fundamental.value, Fundamental.as_of_date).where(
+            Fundamental.as_of_date <= through
+        )
+        if fields:
+            query = query.where(Fundamental.field.in_(fields))
+        with engine.connect() as connection:
+            rows = pd.DataFrame(connection.execute(query).all(), columns=["ticker", "field", "value", "as_of_date"])
+        return cls(rows.sort_values("as_of_date", kind="stable").reset_index(drop=True))
+
+    def as_of(self, day: date) -> pd.DataFrame:
+        """Tickers x fields as known on `day` (the latest row of each pair dated on or before it)."""
+        count = int(self.rows["as_of_date"].searchsorted(day, side="right")) if len(self.rows) else 0
+        if count not in self._answers:
+            self._answers[count] = self._latest(self.rows.iloc[:count])
+        return self._answers[count].copy()
+
+    @staticmethod
+    def _latest(known: pd.DataFrame) -> pd.DataFrame:
+        if known.empty:
+            return pd.DataFrame(dtype=np.float64)
+        latest = known.drop_duplicates(["ticker", "field"], keep="last")
+        wide = latest.pivot(index="ticker", columns="field", values="value").astype(np.float64)
+        wide.columns.name = None
+        return wide

@@ -1,0 +1,123 @@
+"""`fund train`: the strategies' XGBoost rankers and PPO weight agents, stored in the model table.
+
+Both commands import their heavy libraries (xgboost; torch and stable-baselines3) only when run.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
+from autonomous.ranking.metrics import RankingMetrics
+
+METRIC_HEADER = f"{'':<26}{'dates':>6}{'rows':>8}{'IC':>8}{'rankIC':>8}{'ICIR':>7}{'t(rIC)':>8}{'top-bot':>9}{'hit':>7}"
+
+
+def metrics_line(label: str, metrics: RankingMetrics) -> str:
+    return (
+        f"{label:<26}{metrics.dates:>6}{metrics.rows:>8}{metrics.ic:>8.4f}{metrics.rank_ic:>8.4f}"
+        f"{metrics.icir:>7.2f}{metrics.rank_ic_t_stat:>8.2f}{metrics.top_minus_bottom:>9.2%}{metrics.hit_rate:>7.1%}"
+    )
+
+
+@click.group()
+def train() -> None:
+    """Train the rankers and the weight agents."""
+
+
+@train.command("xgboost")
+@click.option(
+    "--models",
+    "models_spec",
+    required=True,
+    help="Strategies, comma-separated (growth_midcap,value_largecap) or 'all'.",
+)
+@click.option("--start-date", "start", type=DATE, required=True, help="First session of the training window.")
+@click.option(
+    "--end-date", "end", type=DATE, required=True, help="Last session: no bar after it is read, labels end by it."
+)
+@click.option("--horizon", type=click.IntRange(1, 252), default=None, help="Label horizon in sessions (default 21).")
+@pass_app
+@fails_cleanly
+def xgboost_command(app: AppContext, models_spec: str, start: date, end: date, horizon: int | None) -> None:
+    """Train each strategy's ranker with purged walk-forward validation, then store the final model.
+
+    The label is the forward HORIZON-session return in excess of the benchmark; see
+    autonomous/ranking/dataset.py.
+    """
+    from autonomous.ranking.training import parse_strategies, train_rankers
+
+    strategies = parse_strategies(models_spec)
+    engine = app.migrated_engine()
+    results = train_rankers(engine, app.settings, strategies, start, end, horizon=horizon)
+    for training, record in results:
+        click.echo(f"\n{training.strategy}: {record.version} ({training.final_rows:,} rows, {training.seconds:.1f} s)")
+        click.echo(METRIC_HEADER)
+        for fold in training.folds:
+            label = f"fold {fold.number} {fold.validation_start:%Y-%m}..{fold.validation_end:%Y-%m}"
+            click.echo(metrics_line(label, fold.metrics))
+        click.echo(metrics_line("walk-forward overall", training.overall))
+        if not training.folds:
+            click.echo("no walk-forward validation: the window holds too few sample dates")
+
+
+@train.command("ppo")
+@click.option(
+    "--strategy",
+    "style",
+    type=click.Choice(["growth", "value", "dividend"]),
+    required=True,
+    help="Style of the strategy (growth and value need --market-cap).",
+)
+@click.option("--market-cap", type=click.Choice(["large", "mid", "small"]), default=None, help="Size bucket.")
+@click.option("--timesteps", type=click.IntRange(1), default=100_000, show_default=True, help="PPO timesteps.")
+@click.option("--start-date", "start", type=DATE, default=None, help="First session of training (default: module doc).")
+@click.option("--end-date", "end", type=DATE, default=None, help="Last session of training.")
+@click.option("--eval-end-date", "eval_end", type=DATE, default=None, help="Last session of the held-out evaluation.")
+@click.option("--seed", type=int, default=None, help="Seed (default: models.agent.seed).")
+@pass_app
+@fails_cleanly
+def ppo_command(
+    app: AppContext,
+    style: str,
+    market_cap: str | None,
+    timesteps: int,
+    start: date | None,
+    end: date | None,
+    eval_end: date | None,
+    seed: int | None,
+) -> None:
+    """Train the strategy's PPO weight agent on its ranker's out-of-sample picks, evaluate it on a
+    later window against equal weights on the same names, and store it.
+
+    Defaults: evaluation on the last 252 sessions, training on up to three years before them that
+    start after the ranker's training window (rl_trading/training.py).
+    """
+    from rl_trading.training import strategy_name, train_weight_agent
+
+    strategy = strategy_name(style, market_cap)
+    result = train_weight_agent(
+        app.migrated_engine(),
+        app.settings,
+        strategy,
+        timesteps=timesteps,
+        start=start,
+        end=end,
+        eval_end=eval_end,
+        seed=seed,
+    )
+    windows, evaluation = result.windows, result.evaluation
+    click.echo(f"{strategy}: {result.record.version}, ranker {windows.ranker.version}")
+    click.echo(
+        f"trained on {windows.start}..{windows.end} ({result.train_sessions} sessions): "
+        f"{timesteps:,} timesteps in {result.trained.seconds:.1f} s (seed {result.trained.seed})"
+    )
+    click.echo(f"held out {evaluation.sessions} sessions up to {windows.eval_end}:")
+    click.echo(f"{'':<14}{'return':>9}{'Sharpe':>8}{'turnover':>10}{'cost/day':>10}{'reward':>10}")
+    for label, figures in (("PPO agent", evaluation.agent), ("equal weight", evaluation.equal_weight)):
+        click.echo(
+            f"{label:<14}{figures.total_return:>9.2%}{figures.sharpe:>8.2f}{figures.turnover:>10.2%}"
+            f"{figures.cost:>10.4%}{figures.mean_reward:>10.5f}"
+        )

@@ -1,0 +1,111 @@
+"""Training and held-out evaluation of the strategies' rankers against the database: the code behind
+`fund train xgboost`, `fund models evaluate` and scripts/auto_train_models.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
+from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
+from autonomous.ranking.xgb import RankerTraining, booster_from_bytes, overlap_lags, predict, train_ranker
+from trading.errors import ConfigurationError
+from trading.settings import STRATEGIES, FundSettings
+from trading.store.models import RANKER, ModelRecord, add_evaluation, load_artifact, newest_models, save_model
+
+logger = logging.getLogger(__name__)
+
+
+def parse_strategies(spec: str) -> list[str]:
+    """'growth_midcap,value_largecap' or 'all' -> strategy names, in the given order, without repeats."""
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if not names:
+        raise ConfigurationError("no strategy given: name one or more of the strategies, or 'all'")
+    if "all" in names:
+        return list(STRATEGIES)
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown strategy {', '.join(unknown)}; expected some of {', '.join(STRATEGIES)} or 'all'"
+        )
+    return list(dict.fromkeys(names))
+
+
+def train_rankers(
+    engine: Engine,
+    settings: FundSettings,
+    strategies: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    horizon: int | None = None,
+) -> list[tuple[RankerTraining, ModelRecord]]:
+    """Trains and stores one ranker per strategy on [start, end]; the window's rows are built once."""
+    ranker = settings.models.ranker
+    horizon = horizon or ranker.horizon
+    data = load_ranker_data(engine, settings, start, end, horizon=horizon, step=ranker.sample_step)
+    stored = []
+    for strategy in strategies:
+        training = train_ranker(data, strategy, ranker)
+        record = save_model(
+            engine,
+            kind=RANKER,
+            strategy=strategy,
+            train_start=start,
+            train_end=end,
+            feature_set=RANKER_FEATURES,
+            parameters=training.parameters,
+            metrics=training.metrics_dict(),
+            artifact=training.artifact,
+        )
+        stored.append((training, record))
+    return stored
+
+
+@dataclass(frozen=True)
+class HeldOutEvaluation:
+    strategy: str
+    model: ModelRecord
+    start: date
+    end: date
+    metrics: RankingMetrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"window": [self.start.isoformat(), self.end.isoformat()], **self.metrics.as_dict()}
+
+
+def evaluate_rankers(
+    engine: Engine, settings: FundSettings, strategies: Sequence[str], start: date, end: date
+) -> tuple[list[HeldOutEvaluation], list[str]]:
+    """Each strategy's newest ranker trained before `start`, scored on [start, end] with labels that
+    end by `end`; the result is also stored with the model. Returns the evaluations and, for each
+    strategy without such a ranker, a sentence saying so."""
+    models: dict[str, ModelRecord] = {}
+    missing: list[str] = []
+    for strategy in strategies:
+        found = newest_models(engine, RANKER, strategy, trained_before=start)
+        if found:
+            models[strategy] = found[0]
+        else:
+            missing.append(f"{strategy}: no ranker trained before {start}")
+    evaluations: list[HeldOutEvaluation] = []
+    horizons = {int(model.parameters.get("horizon", settings.models.ranker.horizon)) for model in models.values()}
+    for horizon in sorted(horizons):
+        data = load_ranker_data(engine, settings, start, end, horizon=horizon, step=settings.models.ranker.sample_step)
+        for strategy, model in models.items():
+            if int(model.parameters.get("horizon", settings.models.ranker.horizon)) != horizon:
+                continue
+            inputs, labels = data.rows_of(strategy)
+            booster = booster_from_bytes(load_artifact(engine, model))
+            scored = pd.DataFrame({"prediction": predict(booster, inputs), "label": labels})
+            metrics = ranking_metrics(scored, overlap_lags=overlap_lags(horizon, data.step))
+            evaluation = HeldOutEvaluation(strategy, model, start, end, metrics)
+            add_evaluation(engine, model.id, f"{start.isoformat()}..{end.isoformat()}", evaluation.as_dict())
+            evaluations.append(evaluation)
+    return evaluations, missing

@@ -1,0 +1,225 @@
+"""The XGBoost ranker of one strategy: fit, purged walk-forward validation, serialised bytes.
+
+xgboost is imported inside the functions that need it, so `fund --help` and a mock run stay fast.
+The booster is a plain regressor of the forward excess return (autonomous/ranking/dataset.py): its
+prediction is read both as a ranking and as a sign (the generator keeps positive predictions only),
+which a pairwise ranking objective would not give.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from autonomous.ranking.dataset import RANKER_FEATURES, RankerData
+from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
+from autonomous.ranking.walk_forward import Fold, labelled_by, walk_forward_folds
+from trading.errors import DataError
+from trading.settings import RankerSettings
+
+if TYPE_CHECKING:
+    import xgboost
+
+logger = logging.getLogger(__name__)
+
+# xgboost's own parallelism; the machine this runs on has two cores, and results do not depend on it.
+THREADS = 2
+
+
+def booster_parameters(settings: RankerSettings) -> dict[str, Any]:
+    return {
+        "objective": "reg:squarederror",
+        "tree_method": "hist",
+        "max_depth": settings.max_depth,
+        "eta": settings.learning_rate,
+        "subsample": settings.subsample,
+        "colsample_bytree": settings.colsample_bytree,
+        "min_child_weight": settings.min_child_weight,
+        "seed": settings.seed,
+        "nthread": THREADS,
+        "verbosity": 0,
+    }
+
+
+def clipped_labels(labels: pd.Series, quantile: float) -> pd.Series:
+    """Each date's labels clipped to its [q, 1 - q] quantiles (a fitting aid; metrics use the raw label)."""
+    if quantile <= 0:
+        return labels
+    by_date = labels.groupby(level="date")
+    low = by_date.transform(lambda values: values.quantile(quantile))
+    high = by_date.transform(lambda values: values.quantile(1.0 - quantile))
+    return labels.clip(lower=low, upper=high)
+
+
+def fit_booster(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> xgboost.Booster:
+    import xgboost
+
+    if list(inputs.columns) != list(RANKER_FEATURES):
+        raise ValueError(f"ranker inputs must be the columns {RANKER_FEATURES}, in that order")
+    if inputs.empty:
+        raise DataError("no labelled rows to fit the ranker on")
+    target = clipped_labels(labels, settings.label_clip_quantile)
+    matrix = xgboost.DMatrix(
+        inputs.to_numpy(dtype=np.float32), label=target.to_numpy(dtype=np.float32), feature_names=list(RANKER_FEATURES)
+    )
+    return xgboost.train(booster_parameters(settings), matrix, num_boost_round=settings.n_estimators)
+
+
+def predict(booster: xgboost.Booster, inputs: pd.DataFrame) -> pd.Series:
+    """Predicted forward excess return by the inputs' index."""
+    import xgboost
+
+    if list(inputs.columns) != list(booster.feature_names or []):
+        raise ValueError(
+            f"the inputs' columns {list(inputs.columns)[:3]}… are not the model's features {booster.feature_names}"
+        )
+    matrix = xgboost.DMatrix(inputs.to_numpy(dtype=np.float32), feature_names=list(inputs.columns))
+    return pd.Series(booster.predict(matrix).astype(np.float64), index=inputs.index, name="prediction")
+
+
+def booster_to_bytes(booster: xgboost.Booster) -> bytes:
+    return bytes(booster.save_raw(raw_format="ubj"))
+
+
+def booster_from_bytes(artifact: bytes) -> xgboost.Booster:
+    import xgboost
+
+    booster = xgboost.Booster(params={"nthread": THREADS})
+    booster.load_model(bytearray(artifact))
+    return booster
+
+
+@dataclass(frozen=True)
+class FoldReport:
+    number: int
+    train_start: date
+    train_end: date
+    validation_start: date
+    validation_end: date
+    train_rows: int
+    validation_rows: int
+    purged_dates: int
+    metrics: RankingMetrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fold": self.number,
+            "train": [self.train_start.isoformat(), self.train_end.isoformat()],
+            "validation": [self.validation_start.isoformat(), self.validation_end.isoformat()],
+            "train_rows": self.train_rows,
+            "validation_rows": self.validation_rows,
+            "purged_dates": self.purged_dates,
+            **self.metrics.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class RankerTraining:
+    """A strategy's ranker: its walk-forward validation and the final model fitted on the whole window."""
+
+    strategy: str
+    start: date
+    end: date
+    folds: list[FoldReport]
+    overall: RankingMetrics  # over every fold's out-of-sample predictions together
+    final_rows: int
+    final_dates: int
+    artifact: bytes
+    parameters: dict[str, Any]
+    seconds: float
+
+    def metrics_dict(self) -> dict[str, Any]:
+        return {
+            "walk_forward": {"overall": self.overall.as_dict(), "folds": [fold.as_dict() for fold in self.folds]},
+            "final_rows": self.final_rows,
+            "final_dates": self.final_dates,
+            "training_seconds": round(self.seconds, 3),
+        }
+
+
+def overlap_lags(horizon: int, step: int) -> int:
+    """How many following sample dates share label sessions with a date: the t-stat's HAC lags."""
+    return max(0, math.ceil(horizon / step) - 1)
+
+
+def train_ranker(data: RankerData, strategy: str, settings: RankerSettings) -> RankerTraining:
+    """Purged walk-forward validation over the window, then the final fit on every labelled row."""
+    started = time.perf_counter()
+    inputs, labels = data.rows_of(strategy)
+    if inputs.empty:
+        raise DataError(f"{strategy}: its universe has no labelled rows in {data.start}..{data.end}")
+    row_dates = pd.DatetimeIndex(inputs.index.get_level_values("date"))
+    # Labelled rows already end by the window's end; labelled_by states it in calendar terms too.
+    dates = labelled_by(
+        pd.DatetimeIndex(row_dates.unique().sort_values()), data.sessions, pd.Timestamp(data.end), data.horizon
+    )
+    folds = _folds(dates, data, settings)
+    reports, out_of_sample = [], []
+    for fold in folds:
+        train = row_dates.isin(fold.train_dates)
+        valid = row_dates.isin(fold.validation_dates)
+        booster = fit_booster(inputs[train], labels[train], settings)
+        scored = pd.DataFrame({"prediction": predict(booster, inputs[valid]), "label": labels[valid]})
+        out_of_sample.append(scored)
+        reports.append(_fold_report(fold, int(train.sum()), scored, data))
+        logger.info("%s fold %d: rank IC %.4f", strategy, fold.number, reports[-1].metrics.rank_ic)
+    lags = overlap_lags(data.horizon, data.step)
+    overall = ranking_metrics(pd.concat(out_of_sample) if out_of_sample else _no_scores(), overlap_lags=lags)
+    final = row_dates.isin(dates)
+    booster = fit_booster(inputs[final], labels[final], settings)
+    return RankerTraining(
+        strategy=strategy,
+        start=data.start,
+        end=data.end,
+        folds=reports,
+        overall=overall,
+        final_rows=int(final.sum()),
+        final_dates=len(dates),
+        artifact=booster_to_bytes(booster),
+        parameters={
+            **settings.model_dump(),
+            "horizon": data.horizon,
+            "sample_step": data.step,
+            "booster": booster_parameters(settings),
+        },
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _folds(dates: pd.DatetimeIndex, data: RankerData, settings: RankerSettings) -> list[Fold]:
+    if len(dates) < settings.folds + 1:
+        logger.warning(
+            "only %d labelled sample dates in %s..%s: too few for %d walk-forward folds; no validation",
+            len(dates),
+            data.start,
+            data.end,
+            settings.folds,
+        )
+        return []
+    return walk_forward_folds(dates, data.sessions, folds=settings.folds, horizon=data.horizon, min_train_dates=5)
+
+
+def _fold_report(fold: Fold, train_rows: int, scored: pd.DataFrame, data: RankerData) -> FoldReport:
+    return FoldReport(
+        number=fold.number,
+        train_start=fold.train_start.date(),
+        train_end=fold.train_end.date(),
+        validation_start=fold.validation_start.date(),
+        validation_end=fold.validation_end.date(),
+        train_rows=train_rows,
+        validation_rows=len(scored),
+        purged_dates=fold.purged,
+        metrics=ranking_metrics(scored, overlap_lags=overlap_lags(data.horizon, data.step)),
+    )
+
+
+def _no_scores() -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples([], names=["date", "ticker"])
+    return pd.DataFrame({"prediction": pd.Series(dtype=np.float64), "label": pd.Series(dtype=np.float64)}, index=index)

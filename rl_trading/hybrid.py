@@ -1,0 +1,193 @@
+"""The hybrid portfolio generator: the strategy's XGBoost ranker picks the names, its PPO agent sets
+their weights; the risk manager runs after it, as after every generator.
+
+At a decision date t it uses the newest VALID models of the chosen strategy trained before t (so a
+replay of an earlier date never uses a model that saw it). Valid: the bytes match their sha256,
+the inputs are the ones this code computes, and an agent has as many slots as `strategy.top_n`.
+An invalid newer model is skipped with a warning, and the next older one is tried.
+
+Fallbacks, each stated in the portfolio's reason (stored in rebalancing_log.strategy_reason) and
+in its model_versions (stored in rebalancing_log.model_versions):
+- no usable ranker: the mock generator's portfolio;
+- a ranker but no usable agent: equal weights over the selected names;
+- no name with a positive prediction: all cash.
+
+xgboost, torch and stable-baselines3 are imported only when a model of theirs is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from autonomous.generators import MODEL_GENERATORS
+from autonomous.market_state import MarketState
+from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
+from autonomous.portfolio import TargetPortfolio
+from autonomous.ranking.dataset import RANKER_FEATURES, ranker_inputs
+from autonomous.ranking.xgb import booster_from_bytes, predict
+from autonomous.selector import StrategyChoice
+from rl_trading.slots import SLOT_FEATURES, select_top_positive, slot_features
+from trading.errors import FundError
+from trading.settings import DEFENSIVE, FundSettings
+from trading.store.models import AGENT, RANKER, ModelKind, ModelRecord, load_artifact, newest_models
+
+if TYPE_CHECKING:
+    import xgboost
+
+    from rl_trading.ppo import Agent
+
+logger = logging.getLogger(__name__)
+
+HYBRID_GENERATOR = "hybrid"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    record: ModelRecord
+    model: Any  # an xgboost.Booster or an rl_trading.ppo.Agent
+
+
+@dataclass(frozen=True)
+class ModelLookup:
+    """The model found for a role, or why there is none."""
+
+    loaded: LoadedModel | None
+    note: str
+
+
+class HybridGenerator:
+    """Ranker + agent per strategy, read from the model table; loaded models are kept by id."""
+
+    def __init__(self, engine: Engine, settings: FundSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._loaded: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return HYBRID_GENERATOR
+
+    def generate(self, state: MarketState, choice: StrategyChoice, holdings: Mapping[str, float]) -> TargetPortfolio:
+        strategy = choice.strategy
+        if strategy == DEFENSIVE:
+            return defensive_portfolio(state.close, safe_haven=state.market.safe_haven, risk=self._settings.risk)
+        universe = state.universes[strategy]
+        top_n = self._settings.strategy.top_n
+        ranker = self.lookup(RANKER, strategy, state.day)
+        if ranker.loaded is None:
+            fallback = mock_portfolio(universe, top_n)
+            return TargetPortfolio(
+                strategy,
+                fallback.weights,
+                f"{HYBRID_GENERATOR}/mock",
+                f"{ranker.note}: mock generator instead: {fallback.reason}",
+                {"ranker": f"none ({ranker.note})", "agent": "not used"},
+            )
+        versions = {"ranker": ranker.loaded.record.label}
+        if not universe.available or not universe.tickers:
+            reason = universe.reason if not universe.available else "the universe is empty"
+            return TargetPortfolio(strategy, {}, HYBRID_GENERATOR, f"all cash: {reason}", versions)
+        inputs = ranker_inputs(state.features.cross_section(state.day), state.market.stocks)
+        members = inputs.reindex([ticker for ticker in universe.tickers if ticker in inputs.index])
+        predictions = predict(ranker.loaded.model, members)
+        selected = select_top_positive(predictions, top_n)
+        if selected.empty:
+            reason = f"all cash: no name of the {len(members)} in the universe has a positive predicted excess return"
+            return TargetPortfolio(strategy, {}, HYBRID_GENERATOR, reason, versions | {"agent": "not used"})
+        picked = (
+            f"the ranker picked {len(selected)} of {len(members)} names with a positive predicted "
+            f"{ranker.loaded.record.parameters.get('horizon', '?')}-session excess return "
+            f"(best {selected.index[0]} {selected.iloc[0]:+.2%})"
+        )
+        agent = self.lookup(AGENT, strategy, state.day)
+        if agent.loaded is None:
+            weight = 1.0 / len(selected)
+            return TargetPortfolio(
+                strategy,
+                dict.fromkeys(selected.index, weight),
+                f"{HYBRID_GENERATOR}/equal_weight",
+                f"{picked}; {agent.note}: equal weights",
+                versions | {"agent": f"none ({agent.note}): equal weights"},
+            )
+        weights = agent_weights(agent.loaded.model, selected, inputs, holdings, top_n)
+        return TargetPortfolio(
+            strategy,
+            weights,
+            HYBRID_GENERATOR,
+            f"{picked}; the PPO agent set their weights ({1.0 - math.fsum(weights.values()):.1%} cash)",
+            versions | {"agent": agent.loaded.record.label},
+        )
+
+    def lookup(self, kind: ModelKind, strategy: str, day: date) -> ModelLookup:
+        """The newest valid model of `kind` for `strategy` trained before `day` (module doc)."""
+        candidates = newest_models(self._engine, kind, strategy, trained_before=day)
+        if not candidates:
+            return ModelLookup(None, f"no {kind} for {strategy} trained before {day}")
+        problems = []
+        for record in candidates:
+            try:
+                return ModelLookup(LoadedModel(record, self._load(record)), f"{record.label}")
+            except (FundError, ValueError) as exc:
+                logger.warning("skipping %s: %s", record.label, exc)
+                problems.append(f"{record.version}: {exc}")
+        return ModelLookup(None, f"no valid {kind} for {strategy} ({'; '.join(problems)})")
+
+    def _load(self, record: ModelRecord) -> Any:
+        if record.id not in self._loaded:
+            self._check_compatible(record)
+            loader = _LOADERS[record.kind]
+            self._loaded[record.id] = loader(load_artifact(self._engine, record), record, self._settings)
+        return self._loaded[record.id]
+
+    def _check_compatible(self, record: ModelRecord) -> None:
+        expected = RANKER_FEATURES if record.kind == RANKER else SLOT_FEATURES
+        if tuple(record.feature_set) != expected:
+            raise ValueError(f"its inputs {record.feature_set[:3]}… are not the ones this version computes")
+
+
+def _load_ranker(artifact: bytes, record: ModelRecord, settings: FundSettings) -> xgboost.Booster:
+    return booster_from_bytes(artifact)
+
+
+def _load_agent(artifact: bytes, record: ModelRecord, settings: FundSettings) -> Agent:
+    from rl_trading.ppo import load_agent
+
+    agent = load_agent(artifact)
+    if agent.slots != settings.strategy.top_n:
+        raise ValueError(f"it has {agent.slots} slots, and strategy.top_n is {settings.strategy.top_n}")
+    if agent.features_per_slot != len(SLOT_FEATURES):
+        raise ValueError(f"it reads {agent.features_per_slot} features per slot, not {len(SLOT_FEATURES)}")
+    return agent
+
+
+_LOADERS: dict[str, Callable[[bytes, ModelRecord, FundSettings], Any]] = {RANKER: _load_ranker, AGENT: _load_agent}
+
+
+def agent_weights(
+    agent: Agent, selected: pd.Series, inputs: pd.DataFrame, holdings: Mapping[str, float], slots: int
+) -> dict[str, float]:
+    """The agent's target over the selected names, seen exactly as in training (rl_trading/slots.py)."""
+    features = slot_features(selected, inputs, slots)
+    filled = np.zeros(slots, dtype=np.bool_)
+    filled[: len(selected)] = True
+    held = np.zeros(slots, dtype=np.float64)
+    held[: len(selected)] = [max(0.0, float(holdings.get(ticker, 0.0))) for ticker in selected.index]
+    invested = math.fsum(max(0.0, float(weight)) for weight in holdings.values())
+    other = max(0.0, invested - float(held.sum()))
+    cash = max(0.0, 1.0 - invested)
+    target = agent.target_weights(features, filled, held, cash, other)
+    return {ticker: float(target[slot]) for slot, ticker in enumerate(selected.index) if target[slot] > 0}
+
+
+def register() -> None:
+    """Makes the daily run use the hybrid generator when --use-mock is not given."""
+    MODEL_GENERATORS[HYBRID_GENERATOR] = HybridGenerator

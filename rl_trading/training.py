@@ -1,0 +1,194 @@
+"""Training a strategy's PPO weight agent against the database: the code behind `fund train ppo` and
+rl_trading/train_hybrid_ppo.py.
+
+Windows. The agent learns on [start, end] and is evaluated on the sessions after `end` up to
+`eval_end`. Its inputs are the predictions of the strategy's newest ranker trained BEFORE `start`,
+so the agent only ever sees out-of-sample predictions, as it will in the daily run; an agent
+trained on a ranker's in-sample predictions would learn to trust them far too much. Defaults: the
+evaluation window is the last `EVAL_SESSIONS` sessions of the data, and training covers up to
+`TRAIN_YEARS` years before it, starting after the ranker's training window.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from autonomous.ranking.xgb import booster_from_bytes
+from rl_trading.episode_builder import load_episode_data
+from rl_trading.episodes import EpisodeData
+from rl_trading.ppo import AgentEvaluation, TrainedAgent, evaluate_agent, load_agent, train_agent
+from rl_trading.simulator import TradingCosts
+from rl_trading.slots import SLOT_FEATURES
+from trading.errors import ConfigurationError, DataError
+from trading.marketdata.calendar import TradingCalendar
+from trading.settings import STRATEGIES, FundSettings
+from trading.store.models import AGENT, RANKER, ModelRecord, load_artifact, newest_models, save_model
+
+logger = logging.getLogger(__name__)
+
+EVAL_SESSIONS = 252
+TRAIN_YEARS = 3
+# Fewer sessions than this cannot hold an episode and teach anything.
+MIN_TRAIN_SESSIONS = 60
+
+
+def strategy_name(style: str, market_cap: str | None) -> str:
+    """('growth', 'mid') -> 'growth_midcap'; ('dividend', None) -> 'dividend' (it spans every size)."""
+    if style == "dividend":
+        if market_cap is not None:
+            raise ConfigurationError("the dividend strategy spans every size: leave out --market-cap")
+        return "dividend"
+    if market_cap is None:
+        raise ConfigurationError(f"the {style} strategies come in large, mid and small cap: give --market-cap")
+    name = f"{style}_{market_cap}cap"
+    if name not in STRATEGIES:
+        raise ConfigurationError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class AgentWindows:
+    start: date
+    end: date
+    eval_end: date
+    ranker: ModelRecord
+
+
+@dataclass(frozen=True)
+class AgentTraining:
+    strategy: str
+    windows: AgentWindows
+    train_sessions: int
+    eval_sessions: int
+    trained: TrainedAgent
+    evaluation: AgentEvaluation
+    record: ModelRecord
+
+
+def plan_windows(
+    engine: Engine,
+    settings: FundSettings,
+    strategy: str,
+    *,
+    start: date | None,
+    end: date | None,
+    eval_end: date | None,
+) -> AgentWindows:
+    """The training and evaluation windows and the ranker to use (module doc for the defaults)."""
+    calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker)
+    last = calendar.last_session
+    if last is None:
+        raise DataError(f"no bars for the benchmark {settings.data.benchmark_ticker}: import market data first")
+    eval_end = min(eval_end or last, last)
+    if end is None:
+        sessions = calendar.history[calendar.history <= pd.Timestamp(eval_end)]
+        if len(sessions) <= EVAL_SESSIONS:
+            raise DataError(f"only {len(sessions)} sessions up to {eval_end}: give --end-date explicitly")
+        end = sessions[-EVAL_SESSIONS - 1].date()
+    if end >= eval_end:
+        raise ConfigurationError(f"the training window must end ({end}) before the evaluation window does ({eval_end})")
+    rankers = newest_models(engine, RANKER, strategy, trained_before=start or end)
+    if not rankers:
+        before = start or end
+        raise DataError(
+            f"no {strategy} ranker trained before {before}: train one first (fund train xgboost --models {strategy} "
+            f"--end-date <a date before {before}>)"
+        )
+    ranker = rankers[0]
+    if start is None:
+        start = max(ranker.train_end + timedelta(days=1), end - timedelta(days=365 * TRAIN_YEARS))
+    if start > end:
+        raise ConfigurationError(f"the training window starts ({start}) after it ends ({end})")
+    return AgentWindows(start=start, end=end, eval_end=eval_end, ranker=ranker)
+
+
+def train_weight_agent(
+    engine: Engine,
+    settings: FundSettings,
+    strategy: str,
+    *,
+    timesteps: int,
+    start: date | None = None,
+    end: date | None = None,
+    eval_end: date | None = None,
+    seed: int | None = None,
+) -> AgentTraining:
+    windows = plan_windows(engine, settings, strategy, start=start, end=end, eval_end=eval_end)
+    booster = booster_from_bytes(load_artifact(engine, windows.ranker))
+    episodes = load_episode_data(engine, settings, strategy, booster, windows.start, windows.eval_end)
+    train, held_out = split_at(episodes, windows.end)
+    if train.sessions < MIN_TRAIN_SESSIONS:
+        raise DataError(
+            f"{strategy}: {train.sessions} training sessions in {windows.start}..{windows.end}; "
+            f"at least {MIN_TRAIN_SESSIONS} are needed"
+        )
+    agent_settings = settings.models.agent
+    costs = TradingCosts.from_settings(settings.execution, agent_settings)
+    trained = train_agent(
+        train, settings=agent_settings, costs=costs, risk=settings.risk, timesteps=timesteps, seed=seed
+    )
+    evaluation = evaluate_agent(
+        load_agent(trained.artifact), held_out, costs=costs, risk=settings.risk, penalty=agent_settings.risk_penalty
+    )
+    record = save_model(
+        engine,
+        kind=AGENT,
+        strategy=strategy,
+        train_start=windows.start,
+        train_end=windows.end,
+        feature_set=SLOT_FEATURES,
+        parameters={
+            **agent_settings.model_dump(mode="json"),
+            "seed": trained.seed,
+            "timesteps": timesteps,
+            "slots": train.slots,
+            "ranker": windows.ranker.label,
+            "costs": {
+                "slippage_bps": costs.slippage_bps,
+                "commission_per_share": costs.commission_per_share,
+                "commission_minimum": costs.commission_minimum,
+            },
+        },
+        metrics={
+            "timesteps": timesteps,
+            "training_seconds": round(trained.seconds, 3),
+            "train_sessions": train.sessions,
+            "evaluation": evaluation_dict(evaluation, held_out),
+        },
+        artifact=trained.artifact,
+    )
+    return AgentTraining(strategy, windows, train.sessions, held_out.sessions, trained, evaluation, record)
+
+
+def split_at(episodes: EpisodeData, end: date) -> tuple[EpisodeData, EpisodeData]:
+    """Training sessions (a decision before `end` earns a return that ends by `end`) and the rest."""
+    cut = sum(1 for day in episodes.dates if day < end)
+    if cut < 2 or episodes.sessions - cut < 2:
+        raise DataError(
+            f"the window {episodes.dates[0]}..{episodes.dates[-1]} leaves {cut} training and "
+            f"{episodes.sessions - cut} evaluation sessions around {end}; each needs at least 2"
+        )
+    return episodes.window(0, cut), episodes.window(cut, episodes.sessions)
+
+
+def evaluation_dict(evaluation: AgentEvaluation, held_out: EpisodeData) -> dict[str, Any]:
+    """The held-out figures flat, as `fund models list` and SQL readers want them."""
+    return {
+        "window": [held_out.dates[0].isoformat(), held_out.dates[-1].isoformat()],
+        "sessions": evaluation.sessions,
+        "mean_reward": evaluation.agent.mean_reward,
+        "sharpe_agent": evaluation.agent.sharpe,
+        "sharpe_equal_weight": evaluation.equal_weight.sharpe,
+        "total_return_agent": evaluation.agent.total_return,
+        "total_return_equal_weight": evaluation.equal_weight.total_return,
+        "turnover_agent": evaluation.agent.turnover,
+        "turnover_equal_weight": evaluation.equal_weight.turnover,
+        "cost_agent": evaluation.agent.cost,
+        "cost_equal_weight": evaluation.equal_weight.cost,
+    }

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from rl_trading.episodes import EpisodeData
+from rl_trading.interpreters import encode_observation
+from rl_trading.ppo import Agent, TrainedAgent, annualised_sharpe, evaluate_agent, load_agent, train_agent
+from rl_trading.simulator import TradingCosts
+from tests.rl_trading.builders import LOOSE, episode, random_episode
+from trading.settings import AgentSettings, RiskLimits
+
+SETTINGS = AgentSettings(episode_sessions=8, n_steps=64, batch_size=32, seed=11)
+COSTS = TradingCosts(slippage_bps=5.0, commission_per_share=0.005, commission_minimum=1.0, notional_equity=100_000.0)
+TIMESTEPS = 256
+
+
+@pytest.fixture(scope="module")
+def data() -> EpisodeData:
+    return random_episode(sessions_count=30, tickers=8, slots=4, features=3, seed=5)
+
+
+@pytest.fixture(scope="module")
+def trained(data: EpisodeData) -> TrainedAgent:
+    return train_agent(data, settings=SETTINGS, costs=COSTS, risk=RiskLimits(), timesteps=TIMESTEPS)
+
+
+@pytest.fixture(scope="module")
+def agent(trained: TrainedAgent) -> Agent:
+    return load_agent(trained.artifact)
+
+
+def test_importing_the_ppo_module_does_not_import_torch() -> None:
+    code = "import sys, rl_trading.ppo; print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_tiny_training_run_reports_its_timesteps_and_seed(trained: TrainedAgent) -> None:
+    assert trained.timesteps == TIMESTEPS
+    assert trained.seed == SETTINGS.seed
+    assert trained.seconds > 0.0
+    assert trained.artifact[:2] == b"PK"  # the SB3 zip
+
+
+def test_the_loaded_agent_gives_masked_weights_that_sum_to_one(agent: Agent, data: EpisodeData) -> None:
+    assert (agent.slots, agent.features_per_slot) == (4, 3)
+    filled = np.array([True, True, False, False])
+    weights = agent.target_weights(data.slot_features[0], filled, np.zeros(4), 1.0, 0.0)
+    assert weights.shape == (5,)
+    assert weights.sum() == pytest.approx(1.0)
+    assert (weights[2:4] == 0.0).all()
+    observation = encode_observation(data.slot_features[0], filled, np.zeros(4), 1.0, 0.0)
+    np.testing.assert_array_equal(agent.weights(observation, filled), weights)
+
+
+def test_the_agent_rejects_slots_of_another_shape(agent: Agent) -> None:
+    with pytest.raises(ValueError, match=r"slot features of shape \(4, 3\)"):
+        agent.target_weights(np.zeros((5, 3)), np.ones(5, dtype=bool), np.zeros(5), 1.0, 0.0)
+
+
+def test_the_same_seed_trains_identical_parameters_and_another_seed_does_not(
+    data: EpisodeData, trained: TrainedAgent, agent: Agent
+) -> None:
+    repeated = train_agent(data, settings=SETTINGS, costs=COSTS, risk=RiskLimits(), timesteps=TIMESTEPS)
+    again = load_agent(repeated.artifact)
+    other = load_agent(
+        train_agent(data, settings=SETTINGS, costs=COSTS, risk=RiskLimits(), timesteps=TIMESTEPS, seed=12).artifact
+    )
+    first, second, third = agent.parameters(), again.parameters(), other.parameters()
+    assert first.keys() == second.keys() == third.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+    assert any(not np.array_equal(first[name], third[name]) for name in first)
+    # The saved network is byte-identical; the whole zip is not (it holds time stamps).
+    assert _member(trained.artifact, "policy.pth") == _member(repeated.artifact, "policy.pth")
+
+
+def _member(artifact: bytes, name: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(artifact)) as archive:
+        return archive.read(name)
+
+
+def test_loading_the_same_bytes_twice_predicts_the_same_weights(
+    agent: Agent, trained: TrainedAgent, data: EpisodeData
+) -> None:
+    reloaded = load_agent(trained.artifact)
+    filled = np.ones(4, dtype=bool)
+    for t in range(5):
+        np.testing.assert_array_equal(
+            reloaded.target_weights(data.slot_features[t], filled, np.full(4, 0.2), 0.2, 0.0),
+            agent.target_weights(data.slot_features[t], filled, np.full(4, 0.2), 0.2, 0.0),
+        )
+
+
+def test_the_evaluation_reports_finite_figures_for_the_agent(agent: Agent, data: EpisodeData) -> None:
+    evaluation = evaluate_agent(agent, data, costs=COSTS, risk=RiskLimits(), penalty=1.0)
+    assert evaluation.sessions == data.sessions
+    stored = evaluation.as_dict()
+    figures = [*stored["agent"].values(), *stored["equal_weight"].values()]  # type: ignore[union-attr]
+    assert all(isinstance(value, float) and math.isfinite(value) for value in figures)
+    assert stored["sessions"] == data.sessions
+
+
+def test_the_equal_weight_figures_match_a_hand_computation(agent: Agent) -> None:
+    # The agent must fit the data's shape: 4 slots of 3 features; only slots 0 and 1 are ever filled.
+    slot_tickers = [[0, 1, -1, -1], [1, 2, -1, -1], [2, -1, -1, -1]]
+    returns = [[0.1, -0.1, 0.0], [0.0, 0.2, 0.1], [0.05, 0.0, -0.05]]
+    tiny = episode(slot_tickers=slot_tickers, next_returns=returns)
+    tiny = EpisodeData(
+        dates=tiny.dates,
+        tickers=tiny.tickers,
+        feature_names=("a", "b", "c"),
+        slot_tickers=tiny.slot_tickers,
+        slot_features=np.repeat(tiny.slot_features, 3, axis=2),
+        next_returns=tiny.next_returns,
+        close=tiny.close,
+    )
+    costs = TradingCosts(slippage_bps=10.0, commission_per_share=0.0, commission_minimum=0.0, notional_equity=1e5)
+    figures = evaluate_agent(agent, tiny, costs=costs, risk=LOOSE, penalty=1.0).equal_weight
+
+    # Session 0: buy half T00, half T01 from cash; the two returns cancel.
+    turnover_0 = 1.0
+    net_0 = 0.0 - 0.001 * turnover_0
+    g0 = 1.0 + net_0
+    # Session 1: T00 leaves, T01 goes back to a half, T02 comes in at a half.
+    t00, t01 = 0.55 / g0, 0.45 / g0
+    turnover_1 = t00 + abs(0.5 - t01) + 0.5
+    net_1 = 0.5 * 0.2 + 0.5 * 0.1 - 0.001 * turnover_1
+    g1 = 1.0 + net_1
+    # Session 2: everything into T02.
+    t01, t02 = 0.6 / g1, 0.55 / g1
+    turnover_2 = t01 + abs(1.0 - t02)
+    net_2 = -0.05 - 0.001 * turnover_2
+    nets = np.array([net_0, net_1, net_2])
+
+    assert figures.total_return == pytest.approx(np.prod(1.0 + nets) - 1.0)
+    assert figures.turnover == pytest.approx((turnover_0 + turnover_1 + turnover_2) / 3)
+    assert figures.cost == pytest.approx(0.001 * (turnover_0 + turnover_1 + turnover_2) / 3)
+    assert figures.mean_reward == pytest.approx(np.mean(np.log1p(nets)))
+    assert figures.sharpe == pytest.approx(nets.mean() / nets.std(ddof=1) * math.sqrt(252))
+
+
+def test_an_evaluation_on_data_of_another_shape_is_refused(agent: Agent) -> None:
+    other = random_episode(sessions_count=6, tickers=8, slots=3, features=3, seed=1)
+    with pytest.raises(ValueError, match="trained on 4 slots x 3 features"):
+        evaluate_agent(agent, other, costs=COSTS, risk=RiskLimits(), penalty=1.0)
+
+
+def test_the_sharpe_of_returns_that_never_vary_is_zero() -> None:
+    assert annualised_sharpe(np.full(10, 0.001)) == 0.0
+    assert annualised_sharpe(np.array([0.01])) == 0.0
