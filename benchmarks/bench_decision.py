@@ -8,6 +8,7 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,10 +42,11 @@ BACKFILL_END = date(2021, 4, 21)
 
 def _wide_stock_frames(folder: Path) -> dict[str, pd.DataFrame]:
     fields = ["adj_close", "close", "volume", "dividend", "split_coef"]
+    dtypes: dict[str, Any] = {"ticker": "category", **dict.fromkeys(fields, np.float64)}
     long = pd.read_csv(
         folder / "prices_stocks.csv.gz",
         usecols=["date", "ticker", *fields],
-        dtype={"ticker": "category", **dict.fromkeys(fields, np.float64)},
+        dtype=dtypes,
         parse_dates=["date"],
     )
     return {field: long.pivot(index="date", columns="ticker", values=field) for field in fields}
@@ -127,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     # Features first, so their peak memory is not the import's.
     measures = feature_measures(args.data)
     if not args.skip_backfill:
-        database = postgres_database(args.pg_url) if args.backend == "postgresql" else sqlite_database()
-        with database as url:
-            measures += backfill_measures(
-                str(url) if args.backend == "sqlite" else url.render_as_string(False), args.data
-            )
+        if args.backend == "postgresql":
+            with postgres_database(args.pg_url) as server_url:
+                measures += backfill_measures(server_url.render_as_string(False), args.data)
+        else:
+            with sqlite_database() as sqlite_url:
+                measures += backfill_measures(sqlite_url, args.data)
     print_table(f"bench_decision on {args.backend}", measures)
     return exit_status(measures)
 

@@ -53,7 +53,12 @@ def build_episode_data(
 ) -> EpisodeData:
     slots = settings.strategy.top_n
     # Every session is a decision; the horizon only shapes labels, which the episodes do not use.
-    data = build_ranker_data(market, fundamentals, start, end, horizon=1, step=1, universe_settings=settings.universe)
+    try:
+        data = build_ranker_data(
+            market, fundamentals, start, end, horizon=1, step=1, universe_settings=settings.universe
+        )
+    except DataError as exc:
+        raise DataError(f"{strategy}: {exc}") from exc
     members = data.members.get(strategy)
     if members is None or len(members) == 0:
         raise DataError(f"{strategy}: its universe is empty on every session of {start}..{end}")
@@ -63,7 +68,10 @@ def build_episode_data(
     sessions = sessions[sessions < market.benchmark.dropna().index.max()]
     if len(sessions) < 2:
         raise DataError(f"{strategy}: {start}..{end} holds fewer than 3 sessions, too few for an episode window")
-    chosen = {stamp: select_top_positive(scores.xs(stamp, level="date"), slots) for stamp in sessions}
+    by_date = {stamp: group.droplevel("date") for stamp, group in scores.groupby(level="date")}
+    # A session on which the universe is empty (too little history yet) has empty slots.
+    nothing = pd.Series(dtype=np.float64)
+    chosen = {stamp: select_top_positive(by_date.get(stamp, nothing), slots) for stamp in sessions}
     tickers = sorted({ticker for names in chosen.values() for ticker in names.index})
     if not tickers:
         raise DataError(f"{strategy}: the ranker predicts no positive excess return on any session of {start}..{end}")

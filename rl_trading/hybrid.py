@@ -110,21 +110,27 @@ class HybridGenerator:
         )
         agent = self.lookup(AGENT, strategy, state.day)
         if agent.loaded is None:
-            weight = 1.0 / len(selected)
+            # Capped at the per-position limit: five picks at 20% each would only be clipped by the
+            # risk manager, and a clip that large reads as a borderline plan needing approval.
+            weight = min(1.0 / len(selected), self._settings.risk.max_position_weight)
+            capped = f", capped at the {weight:.0%} position limit" if weight < 1.0 / len(selected) else ""
             return TargetPortfolio(
                 strategy,
                 dict.fromkeys(selected.index, weight),
                 f"{HYBRID_GENERATOR}/equal_weight",
-                f"{picked}; {agent.note}: equal weights",
+                f"{picked}; {agent.note}: equal weights{capped}",
                 versions | {"agent": f"none ({agent.note}): equal weights"},
             )
         weights = agent_weights(agent.loaded.model, selected, inputs, holdings, top_n)
+        # The agent learned on the picks of the ranker named here, which may be older than the one
+        # in use now (a ranker retrained later): the log keeps both, so a reader can tell.
+        trained_with = str(agent.loaded.record.parameters.get("ranker", "unknown"))
         return TargetPortfolio(
             strategy,
             weights,
             HYBRID_GENERATOR,
             f"{picked}; the PPO agent set their weights ({1.0 - math.fsum(weights.values()):.1%} cash)",
-            versions | {"agent": agent.loaded.record.label},
+            versions | {"agent": agent.loaded.record.label, "agent_trained_on_ranker": trained_with},
         )
 
     def lookup(self, kind: ModelKind, strategy: str, day: date) -> ModelLookup:

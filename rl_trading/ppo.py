@@ -5,9 +5,9 @@ torch and stable-baselines3 are imported inside the functions that need them: im
 module must stay cheap for the CLI and the daily run, which only sometimes train or load an agent.
 
 Determinism: the same data, settings and seed give identical policy parameters (and so identical
-predictions) on the same machine and library versions; the artifact's policy.pth member is then
-byte-identical too. The artifact as a whole is not: its `data` member holds the training's start
-time (SB3's start_time), and the zip stamps the text members with the time they were written.
+predictions) on the same machine and library versions; the artifact's policy members are then
+byte-identical too. The artifact as a whole is not: the SB3 model inside it holds the training's
+start time (SB3's start_time), and its zip stamps members with the time they were written.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rl_trading.agent_artifact import PolicyWeights, pack, policy_weights_of, unpack_policy, unpack_sb3
 from rl_trading.env import PortfolioEnv
 from rl_trading.episodes import EpisodeData
 from rl_trading.interpreters import (
@@ -61,15 +62,17 @@ class TrainedAgent:
 
 
 class Agent:
-    """A trained policy that turns a session's slots and weights into target weights."""
+    """A trained policy that turns a session's slots and weights into target weights.
 
-    def __init__(self, model: PPO) -> None:
-        self._model = model
-        action_shape, observation_shape = model.action_space.shape, model.observation_space.shape
-        if action_shape is None or observation_shape is None or len(action_shape) != 1:
-            raise ValueError("the model's observation and action spaces must be flat boxes")
-        self.slots = int(action_shape[0]) - 1
-        size = int(observation_shape[0])
+    It acts from the policy's plain arrays (rl_trading/agent_artifact.py): no torch at decision time.
+    """
+
+    def __init__(self, policy: PolicyWeights) -> None:
+        self._policy = policy
+        self.slots = policy.action_size - 1
+        size = policy.observation_size
+        if self.slots < 1:
+            raise ValueError(f"the policy has {policy.action_size} actions; at least one slot and cash are needed")
         self.features_per_slot = (size - 2 * self.slots - 2) // self.slots
         if observation_size(self.slots, self.features_per_slot) != size:
             raise ValueError(f"observation size {size} does not fit {self.slots} slots")
@@ -79,8 +82,7 @@ class Agent:
         expected = observation_size(self.slots, self.features_per_slot)
         if observation.shape != (expected,):
             raise ValueError(f"the agent expects an observation of {expected} values, got {observation.shape}")
-        action, _ = self._model.predict(observation, deterministic=True)
-        return decode_action(action, slot_filled)
+        return decode_action(self._policy.act(observation), slot_filled)
 
     def target_weights(
         self,
@@ -101,10 +103,7 @@ class Agent:
 
     def parameters(self) -> dict[str, FloatArray]:
         """The policy network's parameters as float64 arrays, by name (to compare two agents)."""
-        return {
-            name: tensor.detach().cpu().numpy().astype(np.float64)
-            for name, tensor in self._model.policy.state_dict().items()
-        }
+        return {name: array.astype(np.float64) for name, array in self._policy.arrays().items()}
 
     def policy(self, view: SessionView) -> FloatArray:
         return self.target_weights(
@@ -156,13 +155,20 @@ def train_agent(
     buffer = io.BytesIO()
     model.save(buffer)
     logger.info("trained a PPO agent: %d timesteps in %.1f s (seed %d)", timesteps, seconds, seed)
-    return TrainedAgent(artifact=buffer.getvalue(), timesteps=timesteps, seconds=seconds, seed=seed)
+    artifact = pack(buffer.getvalue(), policy_weights_of(model))
+    return TrainedAgent(artifact=artifact, timesteps=timesteps, seconds=seconds, seed=seed)
 
 
 def load_agent(artifact: bytes) -> Agent:
+    """The agent of a stored artifact, ready to act (numpy only)."""
+    return Agent(unpack_policy(artifact))
+
+
+def load_sb3_model(artifact: bytes) -> PPO:
+    """The full stable-baselines3 model of an artifact (imports torch): to inspect or train further."""
     from stable_baselines3 import PPO
 
-    return Agent(PPO.load(io.BytesIO(artifact), device="cpu"))
+    return PPO.load(io.BytesIO(unpack_sb3(artifact)), device="cpu")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ def slot_features(selected: pd.Series, inputs: pd.DataFrame, slots: int) -> npt.
     if selected.empty:
         return features
     values = selected.to_numpy(dtype=np.float64)
-    spread = float(values.std())
+    # Equal predictions carry no spread; their float std is ~1e-17, not 0, and would blow up to +-1.
+    spread = float(values.std()) if np.ptp(values) > 0 else 0.0
     features[: len(values), 0] = (values - values.mean()) / spread if spread > 0 else 0.0
     ranks = inputs.reindex(selected.index)[list(RANK_FEATURES)].to_numpy(dtype=np.float64) - 0.5
     features[: len(values), 1:] = np.nan_to_num(ranks, nan=0.0)

@@ -1,12 +1,16 @@
 """Training a strategy's PPO weight agent against the database: the code behind `fund train ppo` and
 rl_trading/train_hybrid_ppo.py.
 
-Windows. The agent learns on [start, end] and is evaluated on the sessions after `end` up to
-`eval_end`. Its inputs are the predictions of the strategy's newest ranker trained BEFORE `start`,
-so the agent only ever sees out-of-sample predictions, as it will in the daily run; an agent
-trained on a ranker's in-sample predictions would learn to trust them far too much. Defaults: the
-evaluation window is the last `EVAL_SESSIONS` sessions of the data, and training covers up to
-`TRAIN_YEARS` years before it, starting after the ranker's training window.
+Windows. The agent learns from the decisions of [start, end) (each earns its return by `end`'s
+close) and is evaluated on the decisions from `end` on, up to the session before `eval_end` (whose
+returns start at `end`'s close): the two windows share no day of returns.
+
+Its inputs are the predictions of the strategy's newest ranker trained BEFORE `start`, so the agent
+only ever sees out-of-sample predictions, as it will in the daily run; an agent trained on a
+ranker's in-sample predictions would learn to trust them far too much.
+
+Defaults: the evaluation window is the last `EVAL_SESSIONS` sessions of the data, and training
+covers up to `TRAIN_YEARS` years before it, starting after the ranker's training window.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ import gzip
 from datetime import date, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
+
+from trading.marketdata.bars_import import import_bar_files
+from trading.marketdata.reference_import import import_fundamentals, import_securities
+from trading.marketdata.synthetic import generate_synthetic_market
+
 BAR_HEADER = "date,ticker,open,high,low,close,adj_close,volume,dividend,split_coef"
 
 
@@ -39,3 +45,17 @@ def market_file(path: Path, tickers: list[str], days: list[date], base: float = 
     for i, day in enumerate(days):
         lines += [bar_line(day, ticker, base + i + j) for j, ticker in enumerate(tickers)]
     return write_text(path, "\n".join(lines))
+
+
+def import_synthetic_market(engine: Engine, folder: Path) -> None:
+    """Three years of 60 synthetic stocks (2012-2014), securities, bars and fundamentals, into `engine`
+    (the `market` fixture's data; `folder` holds the CSV files on the way)."""
+    synthetic = generate_synthetic_market(seed=11, years=3, n_stocks=60)
+    synthetic.securities.to_csv(folder / "securities.csv", index=False)
+    import_securities(engine, folder / "securities.csv", strict=True)
+    synthetic.bars.to_csv(folder / "bars.csv", index=False)
+    import_bar_files(engine, [folder / "bars.csv"], strict=True)
+    for as_of, snapshot in synthetic.fundamentals.items():
+        path = folder / f"fundamentals_{as_of}.csv"
+        snapshot.to_csv(path, index=False)
+        import_fundamentals(engine, path, as_of, strict=True)

@@ -9,9 +9,18 @@ import zipfile
 import numpy as np
 import pytest
 
+from rl_trading.agent_artifact import AgentArtifactError, unpack_policy, unpack_sb3
 from rl_trading.episodes import EpisodeData
 from rl_trading.interpreters import encode_observation
-from rl_trading.ppo import Agent, TrainedAgent, annualised_sharpe, evaluate_agent, load_agent, train_agent
+from rl_trading.ppo import (
+    Agent,
+    TrainedAgent,
+    annualised_sharpe,
+    evaluate_agent,
+    load_agent,
+    load_sb3_model,
+    train_agent,
+)
 from rl_trading.simulator import TradingCosts
 from tests.rl_trading.builders import LOOSE, episode, random_episode
 from trading.settings import AgentSettings, RiskLimits
@@ -78,8 +87,16 @@ def test_the_same_seed_trains_identical_parameters_and_another_seed_does_not(
     for name in first:
         np.testing.assert_array_equal(first[name], second[name], err_msg=name)
     assert any(not np.array_equal(first[name], third[name]) for name in first)
-    # The saved network is byte-identical; the whole zip is not (it holds time stamps).
-    assert _member(trained.artifact, "policy.pth") == _member(repeated.artifact, "policy.pth")
+    # The stored policy is byte-identical; the SB3 model beside it is not (it holds time stamps).
+    policy_members = [name for name in _names(trained.artifact) if name.startswith("policy/")]
+    assert len(policy_members) == 7  # two hidden layers and the head (weights and biases), and meta
+    for name in policy_members:
+        assert _member(trained.artifact, name) == _member(repeated.artifact, name), name
+
+
+def _names(artifact: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(artifact)) as archive:
+        return archive.namelist()
 
 
 def _member(artifact: bytes, name: str) -> bytes:
@@ -156,3 +173,20 @@ def test_an_evaluation_on_data_of_another_shape_is_refused(agent: Agent) -> None
 def test_the_sharpe_of_returns_that_never_vary_is_zero() -> None:
     assert annualised_sharpe(np.full(10, 0.001)) == 0.0
     assert annualised_sharpe(np.array([0.01])) == 0.0
+
+
+def test_the_numpy_policy_acts_exactly_as_stable_baselines3_predicts(trained: TrainedAgent) -> None:
+    model = load_sb3_model(trained.artifact)
+    policy = unpack_policy(trained.artifact)
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        observation = rng.normal(scale=3.0, size=policy.observation_size).astype(np.float32)
+        expected, _ = model.predict(observation, deterministic=True)
+        np.testing.assert_allclose(policy.act(observation), expected, rtol=0, atol=1e-5)
+
+
+def test_bytes_that_are_not_an_agent_artifact_are_refused_with_the_reason(trained: TrainedAgent) -> None:
+    with pytest.raises(AgentArtifactError, match="not a zip archive"):
+        load_agent(b"xgboost bytes")
+    with pytest.raises(AgentArtifactError, match=r"expected sb3_model\.zip"):
+        load_agent(unpack_sb3(trained.artifact))  # the bare SB3 zip, without the policy arrays

@@ -1,0 +1,78 @@
+"""The synthetic market in a database of either backend, and small in-memory rankers, shared by the
+rl_trading database tests (module-scoped, so a file builds its market once per backend)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from sqlalchemy import Engine
+
+from autonomous.ranking.dataset import RANKER_FEATURES
+from tests.conftest import BACKENDS, PostgresServer
+from tests.factories import import_synthetic_market
+from trading.db import migrate
+from trading.db.engine import make_engine
+from trading.store.models import ModelRecord
+
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "BACKENDS",
+    "PostgresServer",
+    "momentum_booster",
+    "pessimist_booster",
+    "synthetic_market_database",
+    "versions_with_agent",
+]
+
+
+def synthetic_market_database(
+    request: pytest.FixtureRequest, folder: Path, sqlite_template: Path, postgres_server: PostgresServer
+) -> Engine:
+    """A new database of the backend `request.param` holding the synthetic market (shared by the
+    rl_trading database tests' module-scoped fixtures)."""
+    if request.param == "sqlite":
+        shutil.copy(sqlite_template, folder / "fund.db")
+        engine = make_engine(f"sqlite:///{folder / 'fund.db'}")
+    else:
+        if postgres_server.url is None:
+            pytest.skip(f"PostgreSQL unavailable: {postgres_server.skip_reason}")
+        engine = make_engine(request.getfixturevalue("postgres_databases").create())
+        migrate.upgrade(engine)
+    import_synthetic_market(engine, folder)
+    return engine
+
+
+def fitted_booster(labels_of: Callable[[FloatArray, np.random.Generator], FloatArray]) -> Any:
+    """An xgboost ranker on RANKER_FEATURES fitted to labels_of(random inputs, rng)."""
+    import xgboost
+
+    rng = np.random.default_rng(3)
+    inputs = rng.uniform(size=(600, len(RANKER_FEATURES)))
+    matrix = xgboost.DMatrix(inputs, label=labels_of(inputs, rng), feature_names=list(RANKER_FEATURES))
+    return xgboost.train({"max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 1}, matrix, num_boost_round=12)
+
+
+def momentum_booster() -> Any:
+    """Expects recent winners with a low volatility to beat the benchmark, and the rest not to."""
+    momentum, volatility = RANKER_FEATURES.index("mom_21_rank"), RANKER_FEATURES.index("vol_20_rank")
+    return fitted_booster(
+        lambda x, rng: 0.1 * (x[:, momentum] - x[:, volatility]) - 0.01 + rng.normal(scale=0.01, size=len(x))
+    )
+
+
+def pessimist_booster() -> Any:
+    """Expects every stock to trail the benchmark."""
+    return fitted_booster(lambda x, rng: np.full(len(x), -0.05))
+
+
+def versions_with_agent(ranker_label: str, agent: ModelRecord) -> dict[str, str]:
+    """The hybrid generator's model_versions when its agent set the weights."""
+    trained_on = str(agent.parameters.get("ranker", "unknown"))
+    return {"ranker": ranker_label, "agent": agent.label, "agent_trained_on_ranker": trained_on}

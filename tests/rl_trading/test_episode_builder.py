@@ -1,0 +1,251 @@
+"""Episodes from the database (rl_trading/episode_builder.py): the strategy's point-in-time universe
+scored by a ranker, nothing read after the window, and errors that name what is missing.
+
+The ranker here is a small booster fitted in memory on made-up rows (momentum up, volatility down):
+what is tested is how the episodes use a ranker, not how good it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select, update
+
+from autonomous.market_state import market_state_on
+from autonomous.ranking.dataset import ranker_inputs
+from autonomous.ranking.xgb import predict
+from rl_trading.episode_builder import load_episode_data
+from rl_trading.episodes import EMPTY_SLOT, EpisodeData
+from rl_trading.slots import SLOT_FEATURES, slot_features
+from tests.factories import import_synthetic_market
+from tests.rl_trading.market import (
+    BACKENDS,
+    PostgresServer,
+    momentum_booster,
+    pessimist_booster,
+    synthetic_market_database,
+)
+from trading.db.schema import PriceBar
+from trading.errors import DataError
+from trading.marketdata.calendar import TradingCalendar
+from trading.marketdata.reference_import import import_fundamentals
+from trading.settings import FundSettings, load_settings
+
+STRATEGY = "growth_midcap"
+TOP_N = 5
+# The synthetic market runs 2012-01-03..2015-01-02; its universes fill from April 2012, the
+# dividend one (ten stable payers) only from 2013-01-30.
+START, END = date(2013, 5, 1), date(2013, 5, 31)
+FloatArray = npt.NDArray[np.float64]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_market(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_sqlite_template: Path,
+    postgres_server: PostgresServer,
+) -> Iterator[Engine]:
+    """The synthetic market once per backend for the tests that only read it."""
+    engine = synthetic_market_database(
+        request, tmp_path_factory.mktemp("episode-market"), migrated_sqlite_template, postgres_server
+    )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def own_market(engine: Engine, tmp_path: Path) -> Engine:
+    """The synthetic market in a database of the test's own, for a test that changes it."""
+    import_synthetic_market(engine, tmp_path)
+    return engine
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> FundSettings:
+    monkeypatch.setenv("FUND_STRATEGY__TOP_N", str(TOP_N))
+    monkeypatch.delenv("FUND_CONFIG_FILE", raising=False)
+    return load_settings(None)
+
+
+@pytest.fixture(scope="module")
+def ranker() -> Any:
+    return momentum_booster()
+
+
+@pytest.fixture(scope="module")
+def pessimist() -> Any:
+    return pessimist_booster()
+
+
+@pytest.fixture(scope="module")
+def episodes(shared_market: Engine, ranker: Any) -> EpisodeData:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUND_STRATEGY__TOP_N", str(TOP_N))
+        patch.delenv("FUND_CONFIG_FILE", raising=False)
+        settings = load_settings(None)
+    return load_episode_data(shared_market, settings, STRATEGY, ranker, START, END)
+
+
+def filled_tickers(data: EpisodeData, row: int) -> list[str]:
+    return [data.tickers[index] for index in data.slot_tickers[row] if index != EMPTY_SLOT]
+
+
+def sessions_of(engine: Engine) -> list[date]:
+    return [stamp.date() for stamp in TradingCalendar.from_database(engine, "SPY").history]
+
+
+def test_every_filled_slot_holds_a_universe_member_with_a_positive_prediction_best_first(
+    shared_market: Engine, settings: FundSettings, ranker: Any, episodes: EpisodeData
+) -> None:
+    data = episodes  # 2013-05-01..2013-05-31
+    filled = (data.slot_tickers != EMPTY_SLOT).sum(axis=1)
+    assert data.slots == TOP_N
+    assert data.feature_names == SLOT_FEATURES
+    assert filled.max() == TOP_N, "the test needs sessions with every slot filled"
+    assert filled.min() < TOP_N, "and sessions with empty slots"
+
+    for row in (0, data.sessions // 2, int(np.argmin(filled)), data.sessions - 1):
+        day = data.dates[row]
+        state = market_state_on(shared_market, settings, day)
+        universe = state.universes[STRATEGY]
+        inputs = ranker_inputs(state.features.cross_section(day), state.market.stocks)
+        scores = predict(ranker, inputs.loc[[ticker for ticker in universe.tickers if ticker in inputs.index]])
+        positive = sorted(
+            (ticker for ticker in scores.index if scores[ticker] > 0), key=lambda ticker: (-scores[ticker], ticker)
+        )
+        names = filled_tickers(data, row)
+        assert set(names) <= set(universe.tickers), day
+        assert names == positive[:TOP_N], day
+        np.testing.assert_allclose(data.slot_features[row], slot_features(scores[names], inputs, TOP_N))
+
+
+def test_no_session_after_the_window_is_read_and_the_last_decision_earns_the_return_to_its_end(
+    shared_market: Engine, episodes: EpisodeData
+) -> None:
+    data = episodes
+    inside = [day for day in sessions_of(shared_market) if START <= day <= END]
+    assert list(data.dates) == inside[:-1], "every session but the window's last one is a decision"
+
+    with shared_market.connect() as connection:
+        rows = connection.execute(
+            select(PriceBar.ticker, PriceBar.date, PriceBar.adj_close).where(
+                PriceBar.ticker.in_(data.tickers), PriceBar.date.in_(inside[-2:])
+            )
+        ).all()
+    adjusted = pd.DataFrame(rows, columns=["ticker", "date", "adj_close"]).astype({"adj_close": float})
+    table = adjusted.pivot(index="date", columns="ticker", values="adj_close")[list(data.tickers)]
+    expected = table.loc[inside[-1]] / table.loc[inside[-2]] - 1.0
+    np.testing.assert_allclose(data.next_returns[-1], expected.to_numpy(), rtol=1e-9)
+
+
+def test_bars_and_fundamentals_after_the_window_change_nothing_in_its_episodes(
+    own_market: Engine, settings: FundSettings, ranker: Any, tmp_path: Path
+) -> None:
+    market = own_market
+    start, end = date(2013, 5, 13), date(2013, 5, 31)
+    before = load_episode_data(market, settings, STRATEGY, ranker, start, end)
+
+    with market.begin() as connection:
+        changed = connection.execute(
+            update(PriceBar)
+            .where(PriceBar.date > end)
+            .values(
+                open=PriceBar.open * 3,
+                high=PriceBar.high * 3,
+                low=PriceBar.low * 3,
+                close=PriceBar.close * 3,
+                adj_close=PriceBar.adj_close * 3,
+                volume=PriceBar.volume * 7,
+            )
+        ).rowcount
+    assert changed > 10_000
+    later = tmp_path / "later.csv"
+    pd.DataFrame(
+        {
+            "ticker": list(before.tickers[:2]),
+            "market_cap": [1e15, 1.0],
+            "price_to_book": [0.01, 900.0],
+            "pe_ratio": [1.0, 500.0],
+        }
+    ).to_csv(later, index=False)
+    import_fundamentals(market, later, date(2013, 6, 3), strict=True)
+
+    after = load_episode_data(market, settings, STRATEGY, ranker, start, end)
+    assert after.dates == before.dates
+    assert after.tickers == before.tickers
+    for name in ("slot_tickers", "slot_features", "next_returns", "close"):
+        np.testing.assert_array_equal(getattr(after, name), getattr(before, name), err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("scorer", "strategy", "start", "end", "message"),
+    [
+        pytest.param(
+            "pessimist",
+            STRATEGY,
+            date(2013, 5, 6),
+            date(2013, 5, 10),
+            f"{STRATEGY}: the ranker predicts no positive excess return on any session of 2013-05-06..2013-05-10",
+            id="nothing-positive",
+        ),
+        pytest.param(
+            "ranker",
+            STRATEGY,
+            date(2013, 5, 6),
+            date(2013, 5, 6),
+            f"{STRATEGY}: 2013-05-06..2013-05-06 holds fewer than 3 sessions",
+            id="one-session",
+        ),
+        pytest.param(
+            "ranker",
+            "dividend",
+            date(2012, 6, 4),
+            date(2012, 6, 8),
+            "dividend: its universe is empty on every session of 2012-06-04..2012-06-08",
+            id="empty-universe",
+        ),
+    ],
+)
+def test_a_window_without_an_episode_is_a_data_error_naming_the_strategy_and_the_window(
+    shared_market: Engine,
+    settings: FundSettings,
+    request: pytest.FixtureRequest,
+    scorer: str,
+    strategy: str,
+    start: date,
+    end: date,
+    message: str,
+) -> None:
+    booster = request.getfixturevalue(scorer)
+    with pytest.raises(DataError) as raised:
+        load_episode_data(shared_market, settings, strategy, booster, start, end)
+    assert message in str(raised.value)
+
+
+def test_a_window_with_no_session_at_all_is_a_data_error_naming_the_strategy(
+    shared_market: Engine, settings: FundSettings, ranker: Any
+) -> None:
+    saturday, sunday = date(2013, 5, 4), date(2013, 5, 5)
+    with pytest.raises(DataError) as raised:
+        load_episode_data(shared_market, settings, STRATEGY, ranker, saturday, sunday)
+    assert "2013-05-04" in str(raised.value)
+    assert STRATEGY in str(raised.value)
+
+
+def test_sessions_on_which_the_strategys_universe_is_empty_get_empty_slots(
+    shared_market: Engine, settings: FundSettings, ranker: Any
+) -> None:
+    # The dividend universe needs ten stable payers: it is empty until 2013-01-29 and filled from 2013-01-30.
+    start, end = date(2013, 1, 24), date(2013, 2, 5)
+    data = load_episode_data(shared_market, settings, "dividend", ranker, start, end)
+    assert data.dates[0] == start
+    before_universe = [row for row, day in enumerate(data.dates) if day < date(2013, 1, 30)]
+    assert (data.slot_tickers[before_universe] == EMPTY_SLOT).all()
+    assert (data.slot_tickers != EMPTY_SLOT).any()

@@ -1,0 +1,380 @@
+"""The hybrid generator (rl_trading/hybrid.py) at one decision date: which stored models it may use,
+what it does with them, and the fallbacks it states when it cannot use them.
+
+The agent is trained once (on the first backend to need it) on a ranker fitted in memory; both are
+stored again in each test's model table, so every test chooses exactly which models exist."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, delete, update
+
+from autonomous.generators import MODEL_GENERATORS, MockGenerator, generator_for
+from autonomous.market_state import MarketState, market_state_on, regime_on
+from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
+from autonomous.ranking.dataset import RANKER_FEATURES, ranker_inputs
+from autonomous.ranking.xgb import booster_from_bytes, booster_to_bytes, predict
+from autonomous.selector import StrategyChoice, select_strategy
+from rl_trading.hybrid import HybridGenerator, agent_weights, register
+from rl_trading.ppo import load_agent
+from rl_trading.training import train_weight_agent
+from tests.rl_trading.market import (
+    BACKENDS,
+    PostgresServer,
+    momentum_booster,
+    pessimist_booster,
+    synthetic_market_database,
+    versions_with_agent,
+)
+from trading.db.schema import ModelArtifact
+from trading.settings import DEFENSIVE, FundSettings, load_settings
+from trading.store.models import AGENT, RANKER, ModelKind, ModelRecord, load_artifact, save_model, sha256_of
+
+STRATEGY = "growth_midcap"
+TOP_N = 5
+# The default rule table picks growth_midcap on DAY (bull market, medium volatility) and the
+# defensive mode on DEFENSIVE_DAY (benchmark under its SMA200); regimes exist from 2013-01-25.
+DAY = date(2013, 5, 20)
+DEFENSIVE_DAY = date(2013, 3, 25)
+RANKER_START, RANKER_END = date(2012, 4, 2), date(2012, 8, 31)
+AGENT_START, AGENT_END, EVAL_END = date(2012, 9, 4), date(2012, 12, 7), date(2013, 1, 11)
+TINY = {
+    "FUND_REGIME__VOLATILITY_LOOKBACK_SESSIONS": "300",
+    "FUND_MODELS__RANKER__N_ESTIMATORS": "5",
+    "FUND_MODELS__RANKER__FOLDS": "2",
+    "FUND_MODELS__AGENT__N_STEPS": "32",
+    "FUND_MODELS__AGENT__BATCH_SIZE": "16",
+    "FUND_MODELS__AGENT__EPISODE_SESSIONS": "10",
+    "FUND_STRATEGY__TOP_N": str(TOP_N),
+}
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A trained model as save_model takes it, to be stored again in another database or window."""
+
+    kind: ModelKind
+    strategy: str
+    train_start: date
+    train_end: date
+    feature_set: list[str]
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    artifact: bytes
+
+    @classmethod
+    def of(cls, engine: Engine, record: ModelRecord) -> StoredModel:
+        kind: ModelKind = RANKER if record.kind == RANKER else AGENT
+        return cls(
+            kind,
+            record.strategy,
+            record.train_start,
+            record.train_end,
+            record.feature_set,
+            record.parameters,
+            record.metrics,
+            load_artifact(engine, record),
+        )
+
+    def store(self, engine: Engine, **changes: Any) -> ModelRecord:
+        model = replace(self, **changes)
+        return save_model(
+            engine,
+            kind=model.kind,
+            strategy=model.strategy,
+            train_start=model.train_start,
+            train_end=model.train_end,
+            feature_set=model.feature_set,
+            parameters=model.parameters,
+            metrics=model.metrics,
+            artifact=model.artifact,
+        )
+
+
+@dataclass(frozen=True)
+class Trained:
+    ranker: StoredModel
+    agent: StoredModel
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> FundSettings:
+    monkeypatch.delenv("FUND_CONFIG_FILE", raising=False)
+    for name, value in TINY.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(None)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_market(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_sqlite_template: Path,
+    postgres_server: PostgresServer,
+) -> Iterator[Engine]:
+    engine = synthetic_market_database(
+        request, tmp_path_factory.mktemp("hybrid-market"), migrated_sqlite_template, postgres_server
+    )
+    yield engine
+    engine.dispose()
+
+
+def clear_models(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(delete(ModelArtifact))
+
+
+@pytest.fixture
+def db(shared_market: Engine) -> Engine:
+    """The shared market with an empty model table."""
+    clear_models(shared_market)
+    return shared_market
+
+
+@pytest.fixture(scope="module")
+def trained_once() -> dict[str, Trained]:
+    return {}
+
+
+@pytest.fixture
+def trained(db: Engine, settings: FundSettings, trained_once: dict[str, Trained]) -> Trained:
+    if not trained_once:
+        # The ranker's quality does not matter here, only that it leaves some names out: a booster
+        # fitted in memory (tests/rl_trading/test_episode_builder.py), stored as a ranker.
+        ranker = save_model(
+            db,
+            kind=RANKER,
+            strategy=STRATEGY,
+            train_start=RANKER_START,
+            train_end=RANKER_END,
+            feature_set=RANKER_FEATURES,
+            parameters={"horizon": 21},
+            metrics={},
+            artifact=booster_to_bytes(momentum_booster()),
+        )
+        agent = train_weight_agent(
+            db, settings, STRATEGY, timesteps=64, start=AGENT_START, end=AGENT_END, eval_end=EVAL_END, seed=3
+        ).record
+        trained_once["models"] = Trained(StoredModel.of(db, ranker), StoredModel.of(db, agent))
+        clear_models(db)
+    return trained_once["models"]
+
+
+@pytest.fixture
+def registry() -> Iterator[None]:
+    """MODEL_GENERATORS as it was before the test, whatever the test registers."""
+    saved = dict(MODEL_GENERATORS)
+    yield
+    MODEL_GENERATORS.clear()
+    MODEL_GENERATORS.update(saved)
+
+
+def decision(engine: Engine, settings: FundSettings, day: date) -> tuple[MarketState, StrategyChoice]:
+    """The market state and the strategy choice of `day`, as the daily run builds them."""
+    state = market_state_on(engine, settings, day)
+    available = {name for name, universe in state.universes.items() if universe.available}
+    return state, select_strategy(regime_on(engine, settings, day), settings.strategy, available=available)
+
+
+def positive_top(engine: Engine, ranker: ModelRecord, state: MarketState, top_n: int) -> list[str]:
+    """The universe's names with a positive prediction of `ranker`, best first: at most top_n."""
+    universe = state.universes[STRATEGY]
+    inputs = ranker_inputs(state.features.cross_section(state.day), state.market.stocks)
+    scores = predict(booster_from_bytes(load_artifact(engine, ranker)), inputs.loc[list(universe.tickers)])
+    assert (scores <= 0).any(), "the test needs names the ranker leaves out"
+    return sorted(scores.index[scores > 0], key=lambda ticker: (-scores[ticker], ticker))[:top_n]
+
+
+def pessimist_bytes() -> bytes:
+    return booster_to_bytes(pessimist_booster())
+
+
+def test_registering_makes_the_hybrid_generator_the_one_used_without_the_mock(
+    settings: FundSettings, registry: None
+) -> None:
+    engine = create_engine("sqlite://")  # never connected: the generators read models only when generating
+    MODEL_GENERATORS.clear()
+    assert generator_for(engine, settings, use_mock=False).generator.name == "mock"
+    register()
+    chosen = generator_for(engine, settings, use_mock=False)
+    assert isinstance(chosen.generator, HybridGenerator)
+    assert chosen.note == "model generator hybrid"
+    assert generator_for(engine, settings, use_mock=True).generator.name == "mock"
+
+
+def test_without_a_ranker_the_generator_gives_the_mock_portfolio_and_says_so(
+    db: Engine, settings: FundSettings
+) -> None:
+    state, choice = decision(db, settings, DAY)
+    assert choice.strategy == STRATEGY
+
+    portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+
+    expected = mock_portfolio(state.universes[STRATEGY], TOP_N)
+    assert expected.weights
+    assert dict(portfolio.weights) == dict(expected.weights)
+    assert portfolio.generator == "hybrid/mock"
+    missing = f"no xgboost_ranker for {STRATEGY} trained before {DAY}"
+    assert portfolio.reason == f"{missing}: mock generator instead: {expected.reason}"
+    assert dict(portfolio.model_versions) == {"ranker": f"none ({missing})", "agent": "not used"}
+
+
+def test_with_a_ranker_and_no_agent_the_top_n_positive_names_of_the_universe_get_equal_weights(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker = trained.ranker.store(db)
+    state, choice = decision(db, settings, DAY)
+
+    portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+
+    names = positive_top(db, ranker, state, TOP_N)
+    assert len(names) == TOP_N
+    # Equal weights, capped at the per-position limit (five at 20% would break the 10% limit).
+    assert settings.risk.max_position_weight == 0.1
+    assert dict(portfolio.weights) == dict.fromkeys(names, 0.1)
+    assert portfolio.generator == "hybrid/equal_weight"
+    assert portfolio.reason.startswith(f"the ranker picked {len(names)} of ")
+    assert portfolio.reason.endswith(": equal weights, capped at the 10% position limit")
+    assert dict(portfolio.model_versions) == {
+        "ranker": ranker.label,
+        "agent": f"none (no ppo_agent for {STRATEGY} trained before {DAY}): equal weights",
+    }
+
+
+def test_with_a_ranker_and_an_agent_the_agent_weights_only_the_selected_names(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker, agent = trained.ranker.store(db), trained.agent.store(db)
+    state, choice = decision(db, settings, DAY)
+    names = positive_top(db, ranker, state, TOP_N)
+    holdings = {names[0]: 0.08, "GLD": 0.05, "NOT_SELECTED": 0.1}
+
+    generator = HybridGenerator(db, settings)
+    for held in ({}, holdings):
+        portfolio = generator.generate(state, choice, held)
+        assert portfolio.generator == "hybrid"
+        assert dict(portfolio.model_versions) == versions_with_agent(ranker.label, agent)
+        assert set(portfolio.weights) <= set(names)
+        assert all(weight > 0 for weight in portfolio.weights.values())
+        assert sum(portfolio.weights.values()) <= 1.0 + 1e-9
+        assert "the PPO agent set their weights" in portfolio.reason
+        inputs = ranker_inputs(state.features.cross_section(DAY), state.market.stocks)
+        scores = predict(booster_from_bytes(load_artifact(db, ranker)), inputs.loc[names])
+        expected = agent_weights(load_agent(load_artifact(db, agent)), scores, inputs, held, TOP_N)
+        assert dict(portfolio.weights) == pytest.approx(expected)
+
+
+def test_when_no_name_has_a_positive_prediction_the_portfolio_is_all_cash(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker = trained.ranker.store(db, artifact=pessimist_bytes())
+    trained.agent.store(db)
+    state, choice = decision(db, settings, DAY)
+
+    portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+
+    assert dict(portfolio.weights) == {}
+    assert portfolio.generator == "hybrid"
+    assert portfolio.reason.startswith("all cash: no name of the ")
+    assert dict(portfolio.model_versions) == {"ranker": ranker.label, "agent": "not used"}
+
+
+def test_models_trained_up_to_or_after_the_decision_date_are_not_used_the_older_ones_or_the_fallback_are(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker, agent = trained.ranker.store(db), trained.agent.store(db)
+    # A ranker that saw the decision date (and would put everything in cash) and an agent trained
+    # until after it.
+    trained.ranker.store(db, train_end=DAY, artifact=pessimist_bytes())
+    trained.agent.store(db, train_end=DAY + timedelta(days=30))
+    state, choice = decision(db, settings, DAY)
+
+    portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+    assert dict(portfolio.model_versions) == versions_with_agent(ranker.label, agent)
+    assert portfolio.weights
+
+    with db.begin() as connection:
+        connection.execute(delete(ModelArtifact).where(ModelArtifact.id.in_([ranker.id, agent.id])))
+    fallback = HybridGenerator(db, settings).generate(state, choice, {})
+    assert fallback.generator == "hybrid/mock"
+    assert f"no xgboost_ranker for {STRATEGY} trained before {DAY}: mock generator instead" in fallback.reason
+
+
+@pytest.mark.parametrize("rehashed", [False, True], ids=["bytes-changed", "not-a-model-with-a-matching-hash"])
+def test_a_corrupted_artifact_is_skipped_for_the_next_older_valid_model_or_the_fallback(
+    db: Engine, settings: FundSettings, trained: Trained, caplog: pytest.LogCaptureFixture, rehashed: bool
+) -> None:
+    older, agent = trained.ranker.store(db), trained.agent.store(db)
+    newer = trained.ranker.store(db, train_end=date(2012, 12, 31))
+    state, choice = decision(db, settings, DAY)
+
+    def corrupt(record: ModelRecord) -> None:
+        garbage = b"\x00 not a model " + record.sha256.encode()
+        values: dict[str, Any] = {"artifact": garbage}
+        if rehashed:
+            values["sha256"] = sha256_of(garbage)
+        with db.begin() as connection:
+            connection.execute(update(ModelArtifact).where(ModelArtifact.id == record.id).values(**values))
+
+    corrupt(newer)
+    with caplog.at_level(logging.WARNING, logger="rl_trading.hybrid"):
+        portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+    assert dict(portfolio.model_versions) == versions_with_agent(older.label, agent)
+    assert f"skipping {newer.label}" in caplog.text
+
+    corrupt(agent)
+    equal = HybridGenerator(db, settings).generate(state, choice, {})
+    assert equal.generator == "hybrid/equal_weight"
+    assert equal.model_versions["ranker"] == older.label
+    assert equal.model_versions["agent"].startswith(f"none (no valid ppo_agent for {STRATEGY} ({agent.version}: ")
+
+    corrupt(older)
+    fallback = HybridGenerator(db, settings).generate(state, choice, {})
+    assert fallback.generator == "hybrid/mock"
+    assert fallback.reason.startswith(f"no valid xgboost_ranker for {STRATEGY} ({newer.version}: ")
+    assert f"; {older.version}: " in fallback.reason
+    assert dict(fallback.weights) == dict(mock_portfolio(state.universes[STRATEGY], TOP_N).weights)
+
+
+def test_an_agent_with_another_slot_count_than_top_n_is_skipped_for_equal_weights(
+    db: Engine, settings: FundSettings, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUND_STRATEGY__TOP_N", "4")
+    monkeypatch.setenv("FUND_RISK__MAX_POSITION_WEIGHT", "0.3")
+    four = load_settings(None)
+    ranker, agent = trained.ranker.store(db), trained.agent.store(db)
+    state, choice = decision(db, four, DAY)
+
+    portfolio = HybridGenerator(db, four).generate(state, choice, {})
+
+    names = positive_top(db, ranker, state, 4)
+    assert len(names) == 4
+    assert dict(portfolio.weights) == dict.fromkeys(names, 0.25), "equal weights under a 30% position limit"
+    assert portfolio.generator == "hybrid/equal_weight"
+    assert portfolio.reason.endswith("it has 5 slots, and strategy.top_n is 4): equal weights")
+    assert portfolio.model_versions["agent"] == (
+        f"none (no valid ppo_agent for {STRATEGY} ({agent.version}: it has 5 slots, and strategy.top_n is 4)): "
+        "equal weights"
+    )
+
+
+def test_the_defensive_choice_gives_the_defensive_portfolio_whatever_models_are_stored(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    trained.ranker.store(db)
+    trained.agent.store(db)
+    state, choice = decision(db, settings, DEFENSIVE_DAY)
+    assert choice.strategy == DEFENSIVE
+
+    portfolio = HybridGenerator(db, settings).generate(state, choice, {"GLD": 0.1})
+
+    assert portfolio == defensive_portfolio(state.close, safe_haven=state.market.safe_haven, risk=settings.risk)
+    assert portfolio == MockGenerator(settings).generate(state, choice, {})
+    assert list(portfolio.weights) == [state.market.safe_haven] == ["GLD"]
