@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## The main job on the embedded default (a SQLite file, no server): schema, the synthetic market, regimes,
-## a paper account, the seven strategies' XGBoost rankers (trained on 2018-2020, before the replayed
+## a paper account, the seven strategies' XGBoost rankers (trained on 2019-2020, before the replayed
 ## sessions), then the daily rebalance over the last 60 sessions of the market with the hybrid
 ## generator, one run per session as cron would, and the account's positions, equity against the
 ## benchmark and last runs. No PPO agent is trained here (`fund train ppo`), so the runs use equal
@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/fund data demo
 	$(BIN)/fund regime backfill --start 2021-01-01
 	$(BIN)/fund accounts create --cash 100000 --exist-ok
-	$(BIN)/fund --log-level WARNING train xgboost --models all --start-date 2018-01-01 --end-date 2020-12-31
+	$(BIN)/fund --log-level WARNING train xgboost --models all --start-date 2019-01-01 --end-date 2020-12-31
 	$(BIN)/fund --log-level WARNING replay --sessions 60
 	$(BIN)/fund accounts show --runs 8
 

@@ -17,6 +17,7 @@ from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
 from trading.marketdata.decision_view import REGIME_FIELDS, DecisionMarket, history_start, load_decision_market
 from trading.marketdata.reference_import import fundamentals_as_of
+from trading.marketdata.view import load_panel
 from trading.settings import FundSettings
 
 # Dividend stability compares two trailing years; a little more for the rolling windows to fill.
@@ -24,8 +25,16 @@ FEATURE_HISTORY_SESSIONS = 2 * SESSIONS_PER_YEAR + 30
 
 
 def regime_history_sessions(settings: FundSettings) -> int:
-    """Sessions before a date that make its regime identical to one computed over all history."""
+    """Sessions of the benchmark (and volatility index) before a date that make its regime
+    identical to one computed over all history."""
     return settings.regime.volatility_lookback_sessions + SMA_LONG + 30
+
+
+def breadth_history_sessions(settings: FundSettings) -> int:
+    """Sessions of the stocks before a date that its breadth and sector momentum read: a year for
+    the new highs and lows, then the longer of the two trailing windows, and a margin."""
+    regime = settings.regime
+    return SESSIONS_PER_YEAR + max(regime.breadth_window_sessions, regime.sector_momentum_sessions) + 30
 
 
 def decision_date(engine: Engine, settings: FundSettings, day: date | None) -> date:
@@ -40,19 +49,25 @@ def regimes_between(engine: Engine, settings: FundSettings, start: date, end: da
     """Regimes of the sessions in [start, end], each computed from its own trailing history only."""
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
+    # Only the benchmark and the volatility index need the long (five-year) window; the stocks need
+    # about a year. Reading every stock for five years was most of a daily run's regime step.
     market = load_decision_market(
         engine,
         end,
-        start=history_start(start, regime_history_sessions(settings)),
+        start=history_start(start, breadth_history_sessions(settings)),
         data=settings.data,
         fields=REGIME_FIELDS,
     )
+    long_start = history_start(start, regime_history_sessions(settings))
+    indices = [settings.data.benchmark_ticker, settings.data.volatility_index_ticker]
+    long_panel = load_panel(engine, end, start=long_start, fields=REGIME_FIELDS, tickers=indices)
+    vix = long_panel["close"].get(settings.data.volatility_index_ticker)
     history = detect_regimes(
-        market.benchmark,
+        long_panel.adj_close[settings.data.benchmark_ticker],
         market.stock_prices,
         sectors=market.sectors,
         settings=settings.regime,
-        volatility_index=market.volatility_index,
+        volatility_index=None if vix is None or vix.dropna().empty else vix.dropna(),
     )
     dates = history.frame.index
     return RegimeHistory(frame=history.frame.loc[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))])

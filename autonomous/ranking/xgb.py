@@ -54,10 +54,12 @@ def clipped_labels(labels: pd.Series, quantile: float) -> pd.Series:
     """Each date's labels clipped to its [q, 1 - q] quantiles (a fitting aid; metrics use the raw label)."""
     if quantile <= 0:
         return labels
+    # groupby's own quantile (vectorised) instead of a per-date lambda: 7 of 19 s of a demo training.
     by_date = labels.groupby(level="date")
-    low = by_date.transform(lambda values: values.quantile(quantile))
-    high = by_date.transform(lambda values: values.quantile(1.0 - quantile))
-    return labels.clip(lower=low, upper=high)
+    dates = labels.index.get_level_values("date")
+    low = by_date.quantile(quantile).reindex(dates).to_numpy()
+    high = by_date.quantile(1.0 - quantile).reindex(dates).to_numpy()
+    return labels.clip(lower=pd.Series(low, index=labels.index), upper=pd.Series(high, index=labels.index))
 
 
 def fit_booster(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> xgboost.Booster:

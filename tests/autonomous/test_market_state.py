@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import Engine, update
 
 from autonomous.market_state import market_state_on, regime_on, regimes_between
+from autonomous.regime import detect_regimes
 from trading.db.schema import PriceBar
 from trading.errors import DataError
+from trading.marketdata.decision_view import load_decision_market
 from trading.marketdata.reference_import import import_fundamentals
-from trading.settings import FundSettings
+from trading.settings import FundSettings, load_settings
 
 DAY = date(2014, 6, 2)
 
@@ -55,6 +57,29 @@ def test_the_history_window_of_one_date_gives_the_same_regime_as_a_long_backfill
     assert single.label == row["regime_label"]
     assert single.confidence == pytest.approx(row["regime_confidence"])
     assert single.realized_volatility_20d == pytest.approx(row["realized_volatility_20d"])
+
+
+def test_regimes_read_through_their_windows_equal_regimes_computed_over_all_history(market: Engine) -> None:
+    # The daily run reads the stocks for about a year and the benchmark for the volatility window;
+    # every column must come out as if the whole history had been read.
+    settings = load_settings(None)
+    everything = load_decision_market(market, date(2014, 12, 31), start=date(2000, 1, 1), data=settings.data)
+    reference = detect_regimes(
+        everything.benchmark,
+        everything.stock_prices,
+        sectors=everything.sectors,
+        settings=settings.regime,
+        volatility_index=everything.volatility_index,
+    ).frame
+    windowed = regimes_between(market, settings, date(2014, 3, 3), date(2014, 4, 30)).frame
+    assert len(windowed) > 30
+    expected = reference.loc[windowed.index]
+    numeric = [
+        c for c in expected.columns if c not in ("sector_momentum", "volatility_regime", "trend_regime", "regime_label")
+    ]
+    pd.testing.assert_frame_equal(windowed[numeric], expected[numeric], check_exact=False, rtol=1e-12, atol=1e-12)
+    for column in ("sector_momentum", "volatility_regime", "trend_regime", "regime_label"):
+        assert windowed[column].tolist() == expected[column].tolist(), column
 
 
 def test_a_date_without_bars_is_a_data_error_naming_it(market: Engine) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Row, func, insert, select
 
 from tests.factories import BAR_HEADER, weekdays, write_text
 from trading.brokers.base import OrderRequest, OrderSide, OrderStatus, deterministic_client_order_id
-from trading.brokers.paper import LedgerAhead, PaperBroker, session_open_utc
+from trading.brokers.paper import RECENT_CLOSE_WINDOW, LedgerAhead, PaperBroker, session_open_utc
 from trading.db.schema import TradeExecution
 from trading.errors import DataError, OrderNotFound, OrderRejected
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel, round_money
@@ -405,6 +405,25 @@ def test_positions_are_marked_at_the_session_close_and_the_peak_keeps_the_highes
     account = get_paper_account(engine, "A")
     assert (account.total_value, account.peak_value) == (D("9887.99"), D("10047.99"))
     assert holdings(engine) == {"AAA": (D("10"), D("101.101"), D("900"))}
+
+
+def test_a_position_without_a_bar_for_weeks_is_marked_at_its_last_close(engine: Engine, tmp_path: Path) -> None:
+    # AAA trades until T2, then is halted for four weeks of benchmark sessions: its mark is its last close.
+    later = weekdays(date(2024, 6, 10), 20)
+    load(
+        engine,
+        tmp_path,
+        *(
+            Bar(ticker, day, "400" if ticker == "SPY" else "50", "401" if ticker == "SPY" else "51")
+            for day in later
+            for ticker in ("SPY", "BBB")
+        ),
+        without=[("AAA", T3), ("AAA", T4)],
+    )
+    bought_ten_aaa(engine)
+    broker(engine, later[-1]).settle()
+    assert later[-1] - T2 > RECENT_CLOSE_WINDOW
+    assert holdings(engine)["AAA"][2] == D("10") * D("104")  # T2's close
 
 
 def test_settling_a_session_again_changes_nothing(engine: Engine, tmp_path: Path) -> None:
