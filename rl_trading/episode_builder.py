@@ -78,10 +78,12 @@ def build_episode_data(
     column = {ticker: i for i, ticker in enumerate(tickers)}
     slot_tickers = np.full((len(sessions), slots), EMPTY_SLOT, dtype=np.intp)
     features = np.zeros((len(sessions), slots, len(SLOT_FEATURES)), dtype=np.float64)
+    # One split of the inputs by date, not an index search of the whole frame per session.
+    inputs_by_date = {stamp: group.droplevel("date") for stamp, group in data.inputs.groupby(level="date")}
     for row, stamp in enumerate(sessions):
         names = chosen[stamp]
         slot_tickers[row, : len(names)] = [column[ticker] for ticker in names.index]
-        features[row] = slot_features(names, pd.DataFrame(data.inputs.xs(stamp, level="date")), slots)
+        features[row] = slot_features(names, inputs_by_date[stamp], slots)
     returns, close = _next_returns(market, sessions, tickers)
     logger.info(
         "%s episodes %s..%s: %d sessions, %d names ever selected, %.1f filled slots on average",

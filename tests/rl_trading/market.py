@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ import pytest
 from sqlalchemy import Engine
 
 from autonomous.ranking.dataset import RANKER_FEATURES
+from autonomous.ranking.xgb import booster_to_bytes
 from tests.conftest import BACKENDS, PostgresServer
 from tests.factories import import_synthetic_market
 from trading.db import migrate
 from trading.db.engine import make_engine
-from trading.store.models import ModelRecord
+from trading.store.models import RANKER, ModelRecord, save_model
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -27,6 +29,7 @@ __all__ = [
     "PostgresServer",
     "momentum_booster",
     "pessimist_booster",
+    "store_momentum_ranker",
     "synthetic_market_database",
     "versions_with_agent",
 ]
@@ -76,3 +79,21 @@ def versions_with_agent(ranker_label: str, agent: ModelRecord) -> dict[str, str]
     """The hybrid generator's model_versions when its agent set the weights."""
     trained_on = str(agent.parameters.get("ranker", "unknown"))
     return {"ranker": ranker_label, "agent": agent.label, "agent_trained_on_ranker": trained_on}
+
+
+def store_momentum_ranker(
+    engine: Engine, strategy: str, train_start: date, train_end: date, metrics: dict[str, Any] | None = None
+) -> ModelRecord:
+    """The momentum booster, stored as the strategy's ranker for a training window it never saw:
+    what these tests check is how rankers are used, not how well they rank."""
+    return save_model(
+        engine,
+        kind=RANKER,
+        strategy=strategy,
+        train_start=train_start,
+        train_end=train_end,
+        feature_set=RANKER_FEATURES,
+        parameters={"horizon": 21},
+        metrics=metrics or {},
+        artifact=booster_to_bytes(momentum_booster()),
+    )

@@ -19,18 +19,16 @@ from sqlalchemy import Engine, select
 
 from autonomous.cli.app import fund
 from autonomous.generators import MODEL_GENERATORS
-from autonomous.ranking.dataset import RANKER_FEATURES
-from autonomous.ranking.xgb import booster_to_bytes
 from tests.rl_trading.market import (
     BACKENDS,
     PostgresServer,
-    momentum_booster,
+    store_momentum_ranker,
     synthetic_market_database,
     versions_with_agent,
 )
 from trading.db.schema import RebalancingLog
 from trading.store.accounts import create_paper_account
-from trading.store.models import AGENT, RANKER, ModelRecord, newest_models, save_model
+from trading.store.models import AGENT, RANKER, ModelRecord, newest_models
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ACCOUNT = "HYBRID_FUND"
@@ -91,16 +89,8 @@ def market(
         request, tmp_path_factory.mktemp("cli-market"), migrated_sqlite_template, postgres_server
     )
     create_paper_account(engine, ACCOUNT, Decimal("100000"))
-    save_model(
-        engine,
-        kind=RANKER,
-        strategy=STRATEGY,
-        train_start=RANKER_START,
-        train_end=RANKER_END,
-        feature_set=RANKER_FEATURES,
-        parameters={"horizon": 21},
-        metrics={"walk_forward": {"overall": {"rank_ic": 0.0312}}},
-        artifact=booster_to_bytes(momentum_booster()),
+    store_momentum_ranker(
+        engine, STRATEGY, RANKER_START, RANKER_END, {"walk_forward": {"overall": {"rank_ic": 0.0312}}}
     )
     yield engine
     engine.dispose()

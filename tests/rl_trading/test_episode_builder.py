@@ -6,7 +6,6 @@ what is tested is how the episodes use a ranker, not how good it is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,8 @@ from rl_trading.episodes import EMPTY_SLOT, EpisodeData
 from rl_trading.slots import SLOT_FEATURES, slot_features
 from tests.factories import import_synthetic_market
 from tests.rl_trading.market import (
-    BACKENDS,
-    PostgresServer,
     momentum_booster,
     pessimist_booster,
-    synthetic_market_database,
 )
 from trading.db.schema import PriceBar
 from trading.errors import DataError
@@ -43,21 +39,6 @@ TOP_N = 5
 # dividend one (ten stable payers) only from 2013-01-30.
 START, END = date(2013, 5, 1), date(2013, 5, 31)
 FloatArray = npt.NDArray[np.float64]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def shared_market(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    migrated_sqlite_template: Path,
-    postgres_server: PostgresServer,
-) -> Iterator[Engine]:
-    """The synthetic market once per backend for the tests that only read it."""
-    engine = synthetic_market_database(
-        request, tmp_path_factory.mktemp("episode-market"), migrated_sqlite_template, postgres_server
-    )
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

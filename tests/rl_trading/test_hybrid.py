@@ -10,7 +10,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,18 +18,15 @@ from sqlalchemy import Engine, create_engine, delete, update
 from autonomous.generators import MODEL_GENERATORS, MockGenerator, generator_for
 from autonomous.market_state import MarketState, market_state_on, regime_on
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
-from autonomous.ranking.dataset import RANKER_FEATURES, ranker_inputs
+from autonomous.ranking.dataset import ranker_inputs
 from autonomous.ranking.xgb import booster_from_bytes, booster_to_bytes, predict
 from autonomous.selector import StrategyChoice, select_strategy
 from rl_trading.hybrid import HybridGenerator, agent_weights, register
 from rl_trading.ppo import load_agent
 from rl_trading.training import train_weight_agent
 from tests.rl_trading.market import (
-    BACKENDS,
-    PostgresServer,
-    momentum_booster,
     pessimist_booster,
-    synthetic_market_database,
+    store_momentum_ranker,
     versions_with_agent,
 )
 from trading.db.schema import ModelArtifact
@@ -112,20 +108,6 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> FundSettings:
     return load_settings(None)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def shared_market(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    migrated_sqlite_template: Path,
-    postgres_server: PostgresServer,
-) -> Iterator[Engine]:
-    engine = synthetic_market_database(
-        request, tmp_path_factory.mktemp("hybrid-market"), migrated_sqlite_template, postgres_server
-    )
-    yield engine
-    engine.dispose()
-
-
 def clear_models(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(delete(ModelArtifact))
@@ -148,17 +130,7 @@ def trained(db: Engine, settings: FundSettings, trained_once: dict[str, Trained]
     if not trained_once:
         # The ranker's quality does not matter here, only that it leaves some names out: a booster
         # fitted in memory (tests/rl_trading/test_episode_builder.py), stored as a ranker.
-        ranker = save_model(
-            db,
-            kind=RANKER,
-            strategy=STRATEGY,
-            train_start=RANKER_START,
-            train_end=RANKER_END,
-            feature_set=RANKER_FEATURES,
-            parameters={"horizon": 21},
-            metrics={},
-            artifact=booster_to_bytes(momentum_booster()),
-        )
+        ranker = store_momentum_ranker(db, STRATEGY, RANKER_START, RANKER_END)
         agent = train_weight_agent(
             db, settings, STRATEGY, timesteps=64, start=AGENT_START, end=AGENT_END, eval_end=EVAL_END, seed=3
         ).record

@@ -4,9 +4,7 @@ spellings, the windows and the ranker they use, and the stored agent with its he
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -24,7 +22,6 @@ from rl_trading.training import (
     train_weight_agent,
 )
 from tests.rl_trading.builders import random_episode
-from tests.rl_trading.market import BACKENDS, PostgresServer, synthetic_market_database
 from trading.errors import ConfigurationError, DataError
 from trading.marketdata.calendar import TradingCalendar
 from trading.settings import FundSettings, load_settings
@@ -57,21 +54,6 @@ def tiny_settings() -> FundSettings:
 @pytest.fixture(scope="module")
 def settings() -> FundSettings:
     return tiny_settings()
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def shared_market(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    migrated_sqlite_template: Path,
-    postgres_server: PostgresServer,
-) -> Iterator[Engine]:
-    """The synthetic market once per backend; the tests add models to it, never bars."""
-    engine = synthetic_market_database(
-        request, tmp_path_factory.mktemp("training-market"), migrated_sqlite_template, postgres_server
-    )
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")

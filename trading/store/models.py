@@ -114,7 +114,7 @@ def save_model(
     version = model_version(train_start, train_end, digest)
     with connection_for(bind) as connection:
         existing = connection.execute(
-            select(*_SUMMARY_COLUMNS, _size()).where(
+            select(*_SUMMARY_COLUMNS, _SIZE).where(
                 ModelArtifact.kind == kind, ModelArtifact.strategy == strategy, ModelArtifact.version == version
             )
         ).first()
@@ -138,14 +138,14 @@ def save_model(
             )
             .returning(ModelArtifact.id)
         ).scalar_one()
-        row = connection.execute(select(*_SUMMARY_COLUMNS, _size()).where(ModelArtifact.id == new_id)).one()
+        row = connection.execute(select(*_SUMMARY_COLUMNS, _SIZE).where(ModelArtifact.id == new_id)).one()
     logger.info("stored %s/%s/%s (%d bytes)", kind, strategy, version, len(artifact))
     return _record(row)
 
 
 def list_models(bind: Bind, *, kind: str | None = None, strategy: str | None = None) -> list[ModelRecord]:
     """Every stored model (optionally of one kind or strategy), by kind and strategy, newest first."""
-    query = select(*_SUMMARY_COLUMNS, _size())
+    query = select(*_SUMMARY_COLUMNS, _SIZE)
     if kind is not None:
         query = query.where(ModelArtifact.kind == kind)
     if strategy is not None:
@@ -160,7 +160,7 @@ def newest_models(
 ) -> list[ModelRecord]:
     """The models of a kind and strategy, newest first; with `trained_before`, only those whose
     training window ended strictly before that date (what a decision on that date may use)."""
-    query = select(*_SUMMARY_COLUMNS, _size()).where(ModelArtifact.kind == kind, ModelArtifact.strategy == strategy)
+    query = select(*_SUMMARY_COLUMNS, _SIZE).where(ModelArtifact.kind == kind, ModelArtifact.strategy == strategy)
     if trained_before is not None:
         query = query.where(ModelArtifact.train_end < trained_before)
     with connection_for(bind) as connection:
@@ -169,7 +169,7 @@ def newest_models(
 
 def get_model(bind: Bind, model_id: int) -> ModelRecord:
     with connection_for(bind) as connection:
-        row = connection.execute(select(*_SUMMARY_COLUMNS, _size()).where(ModelArtifact.id == model_id)).first()
+        row = connection.execute(select(*_SUMMARY_COLUMNS, _SIZE).where(ModelArtifact.id == model_id)).first()
     if row is None:
         raise UnknownModel(f"no stored model has id {model_id}")
     return _record(row)
@@ -204,9 +204,8 @@ def add_evaluation(bind: Bind, model_id: int, name: str, evaluation: Mapping[str
 _NEWEST_FIRST = (ModelArtifact.train_end.desc(), ModelArtifact.created_at.desc(), ModelArtifact.id.desc())
 
 
-def _size() -> Any:
-    # Measured in the database: listing models must not read every artifact's bytes.
-    return func.length(ModelArtifact.artifact).label("size_bytes")
+# Measured in the database: listing models must not read every artifact's bytes.
+_SIZE = func.length(ModelArtifact.artifact).label("size_bytes")
 
 
 def _record(row: Row[Any]) -> ModelRecord:
