@@ -1,21 +1,18 @@
 """Portfolio generators: what turns a strategy choice and the market state into a target portfolio.
 
-The daily run asks `generator_for(...)` for one and calls `generate` with the market state, the
-chosen strategy and the account's current weights. The mock generator is the transparent
-rule-based baseline (`--use-mock`); model-based generators (rl_trading/hybrid.py: the XGBoost
-ranker plus PPO weights) are registered in MODEL_GENERATORS by the layer that owns them (the CLI
-registers the hybrid one), and are used when --use-mock is not given. The defensive mode is the
+The daily run is given one, chosen where the command is assembled (autonomous/cli/assembly.py), and
+calls `generate` with the market state, the chosen strategy and the account's current weights. The
+mock generator is the transparent rule-based baseline (`--use-mock`); the hybrid generator
+(rl_trading/hybrid.py: the XGBoost ranker plus PPO weights) is the default. The defensive mode is the
 same for every generator: the safe haven and cash.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
-
-from sqlalchemy import Engine
 
 from autonomous.market_state import MarketState
 from autonomous.mock_portfolio import MOCK_GENERATOR, defensive_portfolio, mock_portfolio
@@ -46,27 +43,13 @@ class MockGenerator:
 
     def generate(self, state: MarketState, choice: StrategyChoice, holdings: Mapping[str, float]) -> TargetPortfolio:
         if choice.strategy == DEFENSIVE:
-            return defensive_portfolio(state.close, safe_haven=state.market.safe_haven, risk=self.settings.risk)
+            return defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=self.settings.risk)
         return mock_portfolio(state.universes[choice.strategy], self.settings.strategy.top_n)
-
-
-# name -> factory(engine, settings); the model generators read their models from the database.
-MODEL_GENERATORS: dict[str, Callable[[Engine, FundSettings], PortfolioGenerator]] = {}
 
 
 @dataclass(frozen=True)
 class GeneratorChoice:
+    """The generator a command assembled for the run, and why that one (stored with the run)."""
+
     generator: PortfolioGenerator
     note: str
-
-
-def generator_for(engine: Engine, settings: FundSettings, *, use_mock: bool) -> GeneratorChoice:
-    """The mock generator when asked for, else the first registered model generator; without one,
-    the mock generator, and the note (stored with the run) says so."""
-    if use_mock:
-        return GeneratorChoice(MockGenerator(settings), "mock generator (--use-mock)")
-    for name, factory in MODEL_GENERATORS.items():
-        return GeneratorChoice(factory(engine, settings), f"model generator {name}")
-    note = "mock generator: no model-based generator is registered"
-    logger.warning("%s; the target is the rule-based baseline", note)
-    return GeneratorChoice(MockGenerator(settings), note)

@@ -1,9 +1,11 @@
-"""The state of the market at a date, read through the point-in-time views and run through the
-pure decision modules: regimes, features and universes. The CLI and the daily run share it, so a
-regime or a universe shown by `fund` is the one a run would use."""
+"""The state of the market at a date, as the decision steps see it, and the pure functions that compute
+it from a loaded panel: regimes, features and universes. The CLI, the daily run (through
+autonomous/marketview), the rankers' training sets and the agents' episodes share them, so a regime
+or a universe shown by `fund` is the one a run would use."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,12 +14,11 @@ from sqlalchemy import Engine
 
 from autonomous.features import SESSIONS_PER_YEAR, FeaturePanel, compute_features
 from autonomous.regime import SMA_LONG, RegimeHistory, RegimeSnapshot, detect_regimes
-from autonomous.universes import Universe, build_universes
+from autonomous.universes import Universe
 from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
 from trading.marketdata.decision_view import REGIME_FIELDS, DecisionMarket, history_start, load_decision_market
-from trading.marketdata.reference_import import fundamentals_as_of
-from trading.marketdata.view import load_panel
+from trading.marketdata.view import LongHistory
 from trading.settings import FundSettings
 
 # Dividend stability compares two trailing years; a little more for the rolling windows to fill.
@@ -37,6 +38,14 @@ def breadth_history_sessions(settings: FundSettings) -> int:
     return SESSIONS_PER_YEAR + max(regime.breadth_window_sessions, regime.sector_momentum_sessions) + 30
 
 
+def regime_indices(settings: FundSettings, start: date) -> LongHistory:
+    """The tickers the regime reads over its long window (benchmark, volatility index), from when."""
+    data = settings.data
+    return LongHistory(
+        (data.benchmark_ticker, data.volatility_index_ticker), history_start(start, regime_history_sessions(settings))
+    )
+
+
 def decision_date(engine: Engine, settings: FundSettings, day: date | None) -> date:
     """`day`, or the benchmark's latest bar; an error when `day` has no benchmark bar."""
     latest = TradingCalendar.from_database(engine, settings.data.benchmark_ticker).last_session
@@ -45,30 +54,38 @@ def decision_date(engine: Engine, settings: FundSettings, day: date | None) -> d
     return latest if day is None else day
 
 
+def market_regimes(market: DecisionMarket, settings: FundSettings, *, stocks_from: date | None = None) -> RegimeHistory:
+    """Regimes of every session of the loaded market, each from its own trailing history only.
+
+    The benchmark and volatility index are read over everything loaded (their window is five years);
+    the stocks from `stocks_from` (their breadth window is about a year), which changes nothing but time.
+    """
+    stocks = market.stock_prices
+    if stocks_from is not None:
+        stocks = stocks.loc[pd.Timestamp(stocks_from) :]
+    return detect_regimes(
+        market.benchmark,
+        stocks,
+        sectors=market.sectors,
+        settings=settings.regime,
+        volatility_index=market.volatility_index,
+    )
+
+
 def regimes_between(engine: Engine, settings: FundSettings, start: date, end: date) -> RegimeHistory:
-    """Regimes of the sessions in [start, end], each computed from its own trailing history only."""
+    """Regimes of the sessions in [start, end] (for `fund regime backfill` and `detect`), in one read."""
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
-    # Only the benchmark and the volatility index need the long (five-year) window; the stocks need
-    # about a year. Reading every stock for five years was most of a daily run's regime step.
+    stocks_from = history_start(start, breadth_history_sessions(settings))
     market = load_decision_market(
         engine,
         end,
-        start=history_start(start, breadth_history_sessions(settings)),
+        start=stocks_from,
         data=settings.data,
         fields=REGIME_FIELDS,
+        long_history=regime_indices(settings, start),
     )
-    long_start = history_start(start, regime_history_sessions(settings))
-    indices = [settings.data.benchmark_ticker, settings.data.volatility_index_ticker]
-    long_panel = load_panel(engine, end, start=long_start, fields=REGIME_FIELDS, tickers=indices)
-    vix = long_panel["close"].get(settings.data.volatility_index_ticker)
-    history = detect_regimes(
-        long_panel.adj_close[settings.data.benchmark_ticker],
-        market.stock_prices,
-        sectors=market.sectors,
-        settings=settings.regime,
-        volatility_index=None if vix is None or vix.dropna().empty else vix.dropna(),
-    )
+    history = market_regimes(market, settings)
     dates = history.frame.index
     return RegimeHistory(frame=history.frame.loc[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))])
 
@@ -89,16 +106,16 @@ def snapshot_of(history: RegimeHistory, day: date, settings: FundSettings) -> Re
 
 @dataclass(frozen=True)
 class MarketState:
-    """Features and universes at one date, with the market they came from."""
+    """What a portfolio generator may see at one session's close, and nothing later: raw closes,
+    the features' cross-section, the strategies' universes, and the reference data."""
 
     day: date
-    market: DecisionMarket
-    features: FeaturePanel
+    close: pd.Series  # raw closes of the day by ticker (NaN where a ticker has no bar that day)
+    cross_section: pd.DataFrame  # tickers x features at the day
     universes: dict[str, Universe]
-
-    @property
-    def close(self) -> pd.Series:
-        return self.market.close_on(self.day)
+    stocks: tuple[str, ...]
+    sectors: Mapping[str, str]
+    safe_haven: str
 
 
 def market_features(market: DecisionMarket) -> FeaturePanel:
@@ -113,18 +130,3 @@ def market_features(market: DecisionMarket) -> FeaturePanel:
         dividend=market.frame("dividend", tickers),
         split_coef=market.frame("split_coef", tickers),
     )
-
-
-def market_state_on(engine: Engine, settings: FundSettings, day: date) -> MarketState:
-    market = load_decision_market(engine, day, start=history_start(day, FEATURE_HISTORY_SESSIONS), data=settings.data)
-    if pd.Timestamp(day) not in market.panel.dates:
-        raise DataError(f"no bars on {day}: not a session of the imported data")
-    features = market_features(market)
-    universes = build_universes(
-        features.cross_section(day),
-        stocks=market.stocks,
-        close=market.close_on(day),
-        fundamentals=fundamentals_as_of(engine, day),
-        settings=settings.universe,
-    )
-    return MarketState(day=day, market=market, features=features, universes=universes)

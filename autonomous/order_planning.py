@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal, localcontext
 from typing import Any
 
 from autonomous.portfolio import WEIGHT_SUM_TOLERANCE
-from trading.brokers.base import QUANTITY_PLACES, OrderSide
+from trading.orders import QUANTITY_PLACES, OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class _Gap:
     weight: Decimal
     price: Decimal
     shares: Decimal
+    exiting: bool  # the strategy wants none of it: a paced sale rounds up, not down
 
     @property
     def is_full_exit(self) -> bool:
@@ -108,23 +109,37 @@ def plan_orders(
     min_order_value: Decimal,
     cash_buffer: float,
     quantity_places: int = QUANTITY_PLACES,
+    exits: Collection[str] = (),
+    frozen: Mapping[str, str] | None = None,
 ) -> OrderPlan:
     """Orders that move `positions` (shares) and `cash` to `target_weights` (fractions of equity
     valued at `prices`). A held name missing from the target is sold. Quantities round down, in
     whole shares unless `fractional` (then to `quantity_places` decimals), except that a full exit
     sells exactly what is held, whatever its size. Other trades worth less than `min_order_value`
     are skipped. Buys spend at most cash + estimated sale proceeds - `cash_buffer` x equity; if
-    they would spend more, every buy shrinks by the same factor."""
+    they would spend more, every buy shrinks by the same factor.
+
+    No dust: a holding whose target is worth less than `min_order_value`, or that a sale would
+    leave worth less than it, is sold in full; a sale of a name in `exits` (the strategy wants none
+    of it, the turnover cap only paces its sale) rounds up, so that whole shares cannot strand a
+    last one. A name whose target is zero ends at zero. Names in `frozen` (ticker -> why, e.g. no
+    bar today) are never traded: they are valued at their price and skipped with the reason."""
     _check_rules(min_order_value, cash_buffer, quantity_places)
+    frozen = frozen or {}
     with localcontext(PLANNING_CONTEXT):
         weights = _validated_weights(target_weights)
         held = _validated_positions(positions)
         cash = _finite("cash", cash)
         equity = _equity(cash, held, prices)
-        gaps = _gaps(weights, held, prices, equity)
+        gaps = _gaps(weights, held, prices, equity, min_order_value, set(exits), frozen)
         step = Decimal(1).scaleb(-quantity_places) if fractional else Decimal(1)
 
         sells, skipped_sells = _plan_sales(gaps, step, min_order_value)
+        skipped_sells += [
+            SkippedOrder(t, OrderSide.SELL, f"not traded today: {why}")
+            for t, why in sorted(frozen.items())
+            if t in held or t in weights
+        ]
         proceeds = _total(sells)
         buffer = Decimal(repr(cash_buffer)) * equity
         available = cash + proceeds - buffer
@@ -133,7 +148,7 @@ def plan_orders(
         notes: tuple[str, ...] = ()
         if factor is not None:
             notes = (_cash_cap_note(factor, _total(wanted_buys), cash, proceeds, buffer),)
-            logger.warning("order plan: %s", notes[0])
+            logger.info("order plan: %s", notes[0])
 
         plan = OrderPlan(
             orders=tuple(sells) + tuple(buys),
@@ -211,15 +226,26 @@ def _equity(cash: Decimal, held: Mapping[str, Decimal], prices: Mapping[str, Dec
 
 
 def _gaps(
-    weights: Mapping[str, Decimal], held: Mapping[str, Decimal], prices: Mapping[str, Decimal], equity: Decimal
+    weights: Mapping[str, Decimal],
+    held: Mapping[str, Decimal],
+    prices: Mapping[str, Decimal],
+    equity: Decimal,
+    min_order_value: Decimal,
+    exits: set[str],
+    frozen: Mapping[str, str],
 ) -> list[_Gap]:
     """Every name that needs a trade, by ticker; unchanged names (a gap under a cent) are left out."""
     gaps = []
     for ticker in sorted(set(held) | {t for t, w in weights.items() if w > 0}):
+        if ticker in frozen:
+            continue
         weight = weights.get(ticker, Decimal(0))
+        owned = held.get(ticker, Decimal(0))
         price = _price_of(ticker, prices, "it needs an order")
-        shares = weight * equity / price - held.get(ticker, Decimal(0))
-        gap = _Gap(ticker, held.get(ticker, Decimal(0)), weight, price, shares)
+        if 0 < weight * equity < min(min_order_value, owned * price):
+            weight = Decimal(0)  # cut to less than any later order could sell: dust, so sell it all now
+        shares = weight * equity / price - owned
+        gap = _Gap(ticker, owned, weight, price, shares, ticker in exits)
         if gap.is_full_exit or abs(shares) * price >= NEGLIGIBLE_VALUE:
             gaps.append(gap)
     return gaps
@@ -238,7 +264,14 @@ def _plan_sales(
             # small remainder skipped today would be skipped every day.
             orders.append(_order(gap.ticker, OrderSide.SELL, gap.held, gap.price))
             continue
-        _sort(_sized(gap.ticker, OrderSide.SELL, -gap.shares, gap.price, step, min_order_value), orders, skipped)
+        rounding = ROUND_UP if gap.exiting else ROUND_DOWN
+        sale = _sized(gap.ticker, OrderSide.SELL, -gap.shares, gap.price, step, min_order_value, rounding)
+        sold = sale.quantity if isinstance(sale, PlannedOrder) else Decimal(0)
+        if (gap.held - sold) * gap.price < min_order_value:
+            # What the sale would leave could never be sold on its own: sell it all.
+            orders.append(_order(gap.ticker, OrderSide.SELL, gap.held, gap.price))
+            continue
+        _sort(sale, orders, skipped)
     return orders, skipped
 
 
@@ -290,11 +323,17 @@ def _cash_cap_note(factor: Decimal, cost: Decimal, cash: Decimal, proceeds: Deci
 
 
 def _sized(
-    ticker: str, side: OrderSide, wanted: Decimal, price: Decimal, step: Decimal, min_order_value: Decimal
+    ticker: str,
+    side: OrderSide,
+    wanted: Decimal,
+    price: Decimal,
+    step: Decimal,
+    min_order_value: Decimal,
+    rounding: str = ROUND_DOWN,
 ) -> PlannedOrder | SkippedOrder:
-    """An order for `wanted` shares rounded down to the broker's step, unless it rounds to nothing
-    or is worth less than the minimum."""
-    quantity = wanted.quantize(step, rounding=ROUND_DOWN)
+    """An order for `wanted` shares rounded (down, unless told) to the broker's step, unless it rounds
+    to nothing or is worth less than the minimum."""
+    quantity = wanted.quantize(step, rounding=rounding)
     if quantity == 0:
         return SkippedOrder(ticker, side, f"rounds to zero shares: {wanted:.6f} wanted, step {step}")
     order = _order(ticker, side, quantity, price)

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from autonomous.generators import MODEL_GENERATORS
 from autonomous.market_state import MarketState
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.portfolio import TargetPortfolio
@@ -79,7 +78,7 @@ class HybridGenerator:
     def generate(self, state: MarketState, choice: StrategyChoice, holdings: Mapping[str, float]) -> TargetPortfolio:
         strategy = choice.strategy
         if strategy == DEFENSIVE:
-            return defensive_portfolio(state.close, safe_haven=state.market.safe_haven, risk=self._settings.risk)
+            return defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=self._settings.risk)
         universe = state.universes[strategy]
         top_n = self._settings.strategy.top_n
         ranker = self.lookup(RANKER, strategy, state.day)
@@ -96,7 +95,7 @@ class HybridGenerator:
         if not universe.available or not universe.tickers:
             reason = universe.reason if not universe.available else "the universe is empty"
             return TargetPortfolio(strategy, {}, HYBRID_GENERATOR, f"all cash: {reason}", versions)
-        inputs = ranker_inputs(state.features.cross_section(state.day), state.market.stocks)
+        inputs = ranker_inputs(state.cross_section, state.stocks)
         members = inputs.reindex([ticker for ticker in universe.tickers if ticker in inputs.index])
         predictions = predict(ranker.loaded.model, members)
         selected = select_top_positive(predictions, top_n)
@@ -192,8 +191,3 @@ def agent_weights(
     cash = max(0.0, 1.0 - invested)
     target = agent.target_weights(features, filled, held, cash, other)
     return {ticker: float(target[slot]) for slot, ticker in enumerate(selected.index) if target[slot] > 0}
-
-
-def register() -> None:
-    """Makes the daily run use the hybrid generator when --use-mock is not given."""
-    MODEL_GENERATORS[HYBRID_GENERATOR] = HybridGenerator

@@ -6,9 +6,11 @@ import gzip
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from trading.marketdata.bars_import import import_bar_files
+from trading.marketdata.calendar import TradingCalendar
 from trading.marketdata.reference_import import import_fundamentals, import_securities
 from trading.marketdata.synthetic import generate_synthetic_market
 
@@ -37,6 +39,14 @@ def weekdays(start: date, count: int) -> list[date]:
             days.append(day)
         day += timedelta(days=1)
     return days
+
+
+def sessions(start: date, count: int) -> list[date]:
+    """The first `count` XNYS sessions from `start` on: bar dates the import accepts (unlike
+    `weekdays`, which keeps holidays)."""
+    # count sessions always lie within 2 * count + 14 calendar days.
+    days = TradingCalendar(pd.DatetimeIndex([])).sessions_in(start, start + timedelta(days=2 * count + 14))
+    return [day.date() for day in days[:count]]
 
 
 def market_file(path: Path, tickers: list[str], days: list[date], base: float = 100.0) -> Path:

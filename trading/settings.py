@@ -204,6 +204,9 @@ class DataSettings(_Section):
     gate_min_coverage: float = Field(0.90, gt=0, le=1)
     # A ticker is in the active universe if it has a bar within this many sessions before the date.
     gate_universe_lookback_sessions: int = Field(20, ge=1)
+    # A held ticker with no bar for this many sessions is treated as delisted: the paper venue closes
+    # the position at its last close. Until then its price is the last close, flagged stale.
+    delisted_after_sessions: int = Field(10, ge=1)
     import_batch_rows: int = Field(200_000, ge=1_000)
 
 

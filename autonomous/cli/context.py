@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
-from trading.db.engine import make_engine
+from trading.db.engine import make_engine, stored_revision
+from trading.db.schema import SCHEMA_REVISION
 from trading.errors import FundError
 from trading.settings import FundSettings, load_settings
 
@@ -27,6 +29,11 @@ class AppContext:
     log_level: str | None
     _settings: FundSettings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def loaded_settings(self) -> FundSettings | None:
+        """The settings if a command has loaded them (without loading them here)."""
+        return self._settings
 
     @property
     def settings(self) -> FundSettings:
@@ -48,11 +55,9 @@ class AppContext:
 
     def migrated_engine(self) -> Engine:
         """The engine, after checking the schema is at the newest migration."""
-        # Alembic (and mako under it) costs half a second to import: only commands that touch the
-        # database pay it, not `fund --help`.
-        from trading.db.migrate import current_revision, head_revision
-
-        current, head = current_revision(self.engine), head_revision()
+        # One query against the revision this code was written for: importing Alembic to ask it
+        # costs half a second, most of a daily run's start.
+        current, head = stored_revision(self.engine), SCHEMA_REVISION
         if current != head:
             raise FundError(
                 f"the database {self.settings.database_url_for_display} is at schema revision {current or 'none'}, "
@@ -77,6 +82,19 @@ def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def database_failure(settings: FundSettings | None, exc: OperationalError) -> click.ClickException:
+    """One line for a database that cannot be reached, opened or used: its URL (password masked)
+    and the driver's first line of explanation, never a traceback."""
+    driver_message = str(exc.orig if exc.orig is not None else exc).strip()
+    reason = (driver_message.splitlines() or [type(exc).__name__])[0]
+    if settings is None:
+        return click.ClickException(f"cannot use the database: {reason}")
+    password = make_url(settings.database_url.get_secret_value()).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return click.ClickException(f"cannot use the database {settings.database_url_for_display}: {reason}")
+
+
 class DateParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     name = "YYYY-MM-DD"
 
@@ -90,16 +108,3 @@ class DateParam(click.ParamType):  # type: ignore[type-arg]  # generic only in n
 
 
 DATE = DateParam()
-
-
-def enable_model_generators(use_mock: bool) -> None:
-    """Registers the hybrid (ranker + agent) generator for a run that does not ask for the mock.
-
-    Imported here, in the CLI, because rl_trading sits above autonomous in the layers: the daily
-    run only knows the generator registry.
-    """
-    if use_mock:
-        return
-    from rl_trading.hybrid import register
-
-    register()

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
-from trading.marketdata.bars_import import BarImportRejected, FileProgress, RowProblem, import_bar_files
+from trading.marketdata.bars_import import BarImportRejected, FileProgress, ImportReport, import_bar_files
 from trading.marketdata.demo import load_demo_market
 from trading.marketdata.quality import DataStatus, check_data_gate, data_status
 from trading.marketdata.reference_import import (
@@ -28,20 +28,39 @@ def data() -> None:
     """Market data: import, demo, status, check."""
 
 
-def _echo_problems(problems: Sequence[RowProblem], total: int) -> None:
+def _echo_problems(problems: Sequence[object], total: int, what: str = "bad row(s)") -> None:
     for problem in problems[:SHOWN_PROBLEMS]:
         click.echo(f"  {problem}", err=True)
     if total > SHOWN_PROBLEMS:
-        click.echo(f"  ... and {total - SHOWN_PROBLEMS:,} more bad row(s)", err=True)
+        click.echo(f"  ... and {total - SHOWN_PROBLEMS:,} more {what}", err=True)
+
+
+def _echo_bar_report(report: ImportReport) -> None:
+    """What a bar import found besides its counts: empty files, bad rows, keys in several files."""
+    for path in report.empty_files:
+        click.echo(f"{path}: held no rows (only a header)", err=True)
+    if report.rows_rejected:
+        verb = "found" if report.strict else "skipped"
+        advice = "" if report.strict else " (use --strict to abort instead)"
+        click.echo(f"{verb} {report.rows_rejected:,} bad row(s){advice}:", err=True)
+        _echo_problems(report.problems, report.rows_rejected)
+    if report.keys_conflicting:
+        outcome = "refused under --strict" if report.strict else "the later file's row was kept"
+        click.echo(
+            f"{report.keys_conflicting:,} row(s) repeat a (ticker, date) of an earlier file ({outcome}):", err=True
+        )
+        _echo_problems(report.conflicts, report.keys_conflicting, "repeated row(s)")
 
 
 @contextmanager
 def _progress_bars(paths: Sequence[Path]) -> Iterator[FileProgress]:
-    """One progress bar over all files' bytes; click hides it when stderr is not a terminal."""
+    """One progress bar over all files' bytes, at a terminal only: elsewhere (cron, pipes) even its
+    label would be noise, and an error must stay the only line."""
     total = sum(path.stat().st_size for path in paths if path.is_file())
     seen = dict.fromkeys(paths, 0)
     stderr = sys.stderr
-    with click.progressbar(length=max(total, 1), label="importing", file=stderr) as bar:
+    hidden = not stderr.isatty()
+    with click.progressbar(length=max(total, 1), label="importing", file=stderr, hidden=hidden) as bar:
 
         def advance(path: Path, done: int) -> None:
             bar.update(done - seen[path])
@@ -60,19 +79,22 @@ def import_bars(app: AppContext, paths: tuple[Path, ...], strict: bool) -> None:
 
     Columns: date,ticker,open,high,low,close,adj_close,volume[,dividend,split_coef].
     """
-    engine = app.migrated_engine()
+    engine, data_settings = app.migrated_engine(), app.settings.data
     try:
         with _progress_bars(paths) as progress:
             report = import_bar_files(
-                engine, paths, strict=strict, chunk_rows=app.settings.data.import_batch_rows, on_progress=progress
+                engine,
+                paths,
+                strict=strict,
+                chunk_rows=data_settings.import_batch_rows,
+                on_progress=progress,
+                exchange=data_settings.exchange_calendar,
             )
     except BarImportRejected as exc:
-        _echo_problems(exc.report.problems, exc.report.rows_rejected)
+        _echo_bar_report(exc.report)
         raise
     click.echo(report.summary())
-    if report.rows_rejected:
-        click.echo(f"skipped {report.rows_rejected:,} bad row(s) (use --strict to abort instead):", err=True)
-        _echo_problems(report.problems, report.rows_rejected)
+    _echo_bar_report(report)
 
 
 @data.command("import-securities")
@@ -148,7 +170,9 @@ def _echo_status(status: DataStatus, per_ticker: bool) -> None:
 @fails_cleanly
 def status(app: AppContext, summary_only: bool) -> None:
     """Tickers, date ranges, rows, gaps per ticker and the last bar date."""
-    _echo_status(data_status(app.migrated_engine(), app.settings.data.benchmark_ticker), per_ticker=not summary_only)
+    data_settings = app.settings.data
+    status = data_status(app.migrated_engine(), data_settings.benchmark_ticker, data_settings.exchange_calendar)
+    _echo_status(status, per_ticker=not summary_only)
 
 
 @data.command()

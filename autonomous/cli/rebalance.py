@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, datetime
+from datetime import date
 
 import click
 
-from autonomous.cli.context import DATE, AppContext, enable_model_generators, fails_cleanly, pass_app
-from autonomous.daily_run.brokers import broker_factory
-from autonomous.daily_run.run import DailyRun, RunMode, RunRequest
-from trading.brokers.paper import EXCHANGE_TIME_ZONE
+from autonomous.cli.assembly import assemble_daily_run
+from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
+from autonomous.daily_run.request import RunMode, RunRequest
+from trading.marketdata.calendar import exchange_today
 
 LIVE_ARMED_VARIABLE = "FUND_LIVE_ARMED"
 _MODES = {"dry-run": RunMode.DRY_RUN, "paper": RunMode.PAPER, "live": RunMode.LIVE}
-
-
-def today_in_new_york() -> date:
-    """The session a run after today's close decides at: the exchange's date, not the server's."""
-    return datetime.now(EXCHANGE_TIME_ZONE).date()
 
 
 def _mode(mode: str | None, dry_run: bool, paper: bool, live: bool) -> RunMode:
@@ -86,16 +81,11 @@ def rebalance(
     if run_mode is RunMode.LIVE:
         _arm_live(account, yes)
     engine = app.migrated_engine()
-    brokers = broker_factory(engine, app.settings, run_mode, account)
-    request = RunRequest(
-        account_id=account,
-        mode=run_mode,
-        session=day or today_in_new_york(),
-        use_mock=use_mock,
-        force=force,
-        resume_only=resume,
-    )
-    enable_model_generators(use_mock)
-    result = DailyRun(engine, app.settings, brokers).run(request)
+    # The session a run after today's close decides at: the exchange's date, not the server's.
+    request = RunRequest(account, run_mode, day or exchange_today(), force=force, resume_only=resume)
+    run = assemble_daily_run(engine, app.settings, run_mode, account, use_mock=use_mock)
+    result = run.run(request)
     click.echo(f"{result.session} {account} {run_mode.value}: {result.outcome.value}: {result.message}")
+    for event in result.events:
+        click.echo(f"  {event}")
     ctx.exit(result.exit_code)

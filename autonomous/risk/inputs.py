@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import SupportsFloat
 
 import numpy as np
 
-from autonomous.risk.decision import Reason, Severity, listing, pcts
+from autonomous.risk.decision import Reason, Severity, listing, pct, pcts
 from autonomous.risk.halt import HaltState
 from autonomous.risk.numeric import BoolArray, FloatArray, IntArray
 from trading.settings import RiskLimits
@@ -39,6 +39,9 @@ class RiskInput:
     sessions_since_halt: int = 0
     force: bool = False  # rebalance even when the drift is below the threshold
     cost_rate: float = DEFAULT_COST_RATE
+    # Names that cannot trade today, with why (a held name without a bar on the session: its price is
+    # the last close, stale): they stay at their current weight and count as held for every limit.
+    frozen: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +56,7 @@ class Book:
     sector_names: tuple[str, ...]
     liquidity: FloatArray  # the largest trade allowed today per name, as a weight
     no_volume: BoolArray  # names without a usable average daily volume (so no trade at all)
+    frozen: BoolArray  # names that cannot trade today at all (RiskInput.frozen)
     cost_rate: float
     limits: RiskLimits
 
@@ -65,7 +69,7 @@ class Book:
 class PreparedInput:
     book: Book
     raw: FloatArray  # the target as given, 0 for held names outside it
-    target: FloatArray  # negative weights and names without a price set to 0
+    target: FloatArray  # negative weights and names without a price set to 0, frozen names kept as held
     peak: float
     reasons: tuple[Reason, ...]
 
@@ -100,10 +104,15 @@ def prepare_input(inp: RiskInput, limits: RiskLimits) -> PreparedInput | Rejecte
 
     current = value / equity
     target, reasons = _usable_target(tickers, raw, priced)
+    frozen = np.fromiter((t in inp.frozen for t in tickers), dtype=np.bool_, count=len(tickers))
+    if frozen.any():
+        target = np.where(frozen, current, target)
+        reasons += (_frozen_reason(inp, tickers, frozen, raw, current),)
     codes, sector_names = _sector_codes(inp.sectors, tickers)
     volume = _column(inp.average_daily_volume, tickers, math.nan)
     usable_volume = np.isfinite(volume) & (volume >= 0)
     liquidity = np.where(usable_volume & priced, limits.max_adv_fraction * volume * np.where(priced, price, 0.0), 0.0)
+    liquidity = np.where(frozen, 0.0, liquidity)
     book = Book(
         tickers=tickers,
         current=current,
@@ -112,7 +121,8 @@ def prepare_input(inp: RiskInput, limits: RiskLimits) -> PreparedInput | Rejecte
         sector_codes=codes,
         sector_names=sector_names,
         liquidity=liquidity / equity,
-        no_volume=~usable_volume,
+        no_volume=~usable_volume & ~frozen,
+        frozen=frozen,
         cost_rate=float(inp.cost_rate),
         limits=limits,
     )
@@ -214,6 +224,19 @@ def _usable_target(
             )
         )
     return np.where(negative | unpriced, 0.0, raw), tuple(reasons)
+
+
+def _frozen_reason(
+    inp: RiskInput, tickers: tuple[str, ...], frozen: BoolArray, raw: FloatArray, current: FloatArray
+) -> Reason:
+    names = _names(tickers, frozen)
+    held = [
+        f"{pct(float(c))} held (target {pct(float(r))}): {inp.frozen[t]}"
+        for t, c, r in zip(names, current[frozen], raw[frozen], strict=True)
+    ]
+    return Reason(
+        "frozen", Severity.INFO, f"not traded today, kept at the current weight: {listing(names, held)}", names
+    )
 
 
 def _sector_codes(sectors: Mapping[str, str], tickers: Iterable[str]) -> tuple[IntArray, tuple[str, ...]]:

@@ -60,8 +60,10 @@ def evaluate_risk(inp: RiskInput, limits: RiskLimits) -> RiskDecision:
     small_drift = drift < limits.drift_threshold and not inp.force
     needs_repair = repair_turnover > REPORTABLE
     reasons.append(_drift_reason(drift, limits, forced=inp.force, needs_repair=needs_repair))
-    # Limits other than turnover (and the halt) that moved the target away from the raw one.
-    shift = _distance(prepared.target, prepared.raw) + _distance(goal.weights, target)
+    # Limits other than turnover (and the halt) that moved the target away from the raw one. A frozen
+    # name is not a limit's doing: it could not trade whatever its target.
+    tradable = ~book.frozen
+    shift = _distance(prepared.target[tradable], prepared.raw[tradable]) + _distance(goal.weights, target)
     if small_drift and not needs_repair:
         return _decision(
             prepared,

@@ -112,6 +112,14 @@ class LiquidityCap:
             return Step(weights)
         limited = np.where(cut, book.current + allowed, weights)
         reasons = []
+        stuck = cut & book.frozen
+        if stuck.any():
+            names = book.names(stuck)
+            reasons.append(
+                Reason(
+                    self.name, Severity.ADJUSTED, f"cannot trade today: {listing(names, pcts(trades[stuck]))}", names
+                )
+            )
         blind = cut & book.no_volume
         if blind.any():
             names = book.names(blind)
@@ -123,7 +131,7 @@ class LiquidityCap:
                     names,
                 )
             )
-        capped = cut & ~book.no_volume & (np.abs(trades - allowed) > REPORTABLE)
+        capped = cut & ~book.no_volume & ~book.frozen & (np.abs(trades - allowed) > REPORTABLE)
         if capped.any():
             order = np.flatnonzero(capped)
             order = order[np.argsort(-np.abs(trades[order]), kind="stable")]

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 
-from autonomous.market_state import market_state_on, regime_on, regimes_between
+from autonomous.market_state import regime_on, regimes_between
+from autonomous.marketview.database import market_state_on
 from autonomous.regime import detect_regimes
 from trading.db.schema import PriceBar
 from trading.errors import DataError

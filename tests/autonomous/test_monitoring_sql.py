@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, RowMapping, text
 
-from autonomous.daily_run.brokers import broker_factory
+from autonomous.cli.assembly import assemble_daily_run
 from autonomous.daily_run.run import DailyRun, Outcome, RunMode, RunRequest
 from tests.factories import BAR_HEADER, write_text
 from trading.db.schema import utcnow
@@ -43,7 +43,7 @@ def day_of(value: Any) -> date:
 
 
 def daily_run(engine: Engine, settings: FundSettings) -> DailyRun:
-    return DailyRun(engine, settings, broker_factory(engine, settings, RunMode.PAPER, ACCOUNT))
+    return assemble_daily_run(engine, settings, RunMode.PAPER, ACCOUNT, use_mock=True)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def traded_week(market: Engine, tmp_path: Path) -> TradedWeek:
     sessions = [stamp.date() for stamp in TradingCalendar.from_database(market, "SPY").history[-6:]]
     run = daily_run(market, settings)
     for day in sessions[:-1]:
-        assert run.run(RunRequest(ACCOUNT, RunMode.PAPER, day, use_mock=True)).outcome is Outcome.COMPLETED
+        assert run.run(RunRequest(ACCOUNT, RunMode.PAPER, day)).outcome is Outcome.COMPLETED
     # A held stock with a buy waiting to fill at the next open: the split hits both the holding
     # and the resting order, which is what the reconciliation must follow.
     with market.connect() as connection:
@@ -87,7 +87,7 @@ def traded_week(market: Engine, tmp_path: Path) -> TradedWeek:
     split_on(market, split_ticker, sessions[-1], tmp_path)
     # Nothing clears a confidence floor of 1: the last run settles the ledger, then waits for a person.
     strict = settings.model_copy(update={"risk": settings.risk.model_copy(update={"approval_min_confidence": 1.0})})
-    last = daily_run(market, strict).run(RunRequest(ACCOUNT, RunMode.PAPER, sessions[-1], use_mock=True))
+    last = daily_run(market, strict).run(RunRequest(ACCOUNT, RunMode.PAPER, sessions[-1]))
     assert last.outcome is Outcome.AWAITING_APPROVAL
     return TradedWeek(market, sessions, split_ticker)
 
@@ -146,30 +146,74 @@ def test_every_monitoring_query_reports_a_week_of_paper_trading(traded_week: Tra
     }
 
 
-def test_the_ledger_reconciliation_follows_a_split_and_flags_a_tampered_ledger(traded_week: TradedWeek) -> None:
+def test_the_ledger_reconciliation_compares_two_independent_books_and_follows_a_split(
+    traded_week: TradedWeek,
+) -> None:
     engine, split_ticker = traded_week.engine, traded_week.split_ticker
     checks = query(engine, "ledger_reconciliation.sql")
-    assert [c for c in checks if c["verdict"] != "ok"] == []
-    assert {c["item"] for c in checks} == {"position", "cash", "equity"}
+    assert [c for c in checks if c["verdict"] not in ("ok",)] == []
+    assert {c["item"] for c in checks} == {"order", "fills", "position", "cash", "equity"}
+    orders = [c for c in checks if c["item"] == "order"]
+    assert {c["detail"] for c in orders} >= {"fund filled / venue filled", "fund planned / venue none"}
     split = next(c for c in checks if c["item"] == "position" and c["ticker"] == split_ticker)
-    # The fills alone no longer add up to the holding: only the split-adjusted sum does.
     assert number(split["ledger_value"]) == number(split["expected_value"]) > 0
-    assert number(split["expected_value"]) != number(split["fills_without_splits"])
 
+
+def _one_filled_order(engine: Engine) -> tuple[str, str]:
+    with engine.connect() as connection:
+        return tuple(  # type: ignore[return-value]
+            connection.execute(
+                text("SELECT client_order_id, ticker FROM paper_orders WHERE status = 'filled' ORDER BY id LIMIT 1")
+            ).one()
+        )
+
+
+# A hand-made mismatch of each kind: how to make it, how to undo it, and the checks it must fail.
+TAMPERINGS = {
+    # What the fund learned differs from what the venue did.
+    "order": (
+        "UPDATE trade_executions SET filled_quantity = filled_quantity + {n} WHERE client_order_id = :cid",
+        {"order"},
+    ),
+    # The venue's order says more than its fills.
+    "fills": ("UPDATE paper_orders SET commission = commission + {n} WHERE client_order_id = :cid", {"order", "fills"}),
+    # A position nobody traded into.
+    "position": (
+        "UPDATE paper_positions SET quantity = quantity + {n} WHERE account_id = :a AND ticker = :t",
+        {"position"},
+    ),
+    # Cash that no journal entry explains (the equity, computed from it, no longer adds up either).
+    "cash": ("UPDATE paper_accounts SET cash_balance = cash_balance + {n} WHERE account_id = :a", {"cash", "equity"}),
+    # A total that is not cash plus positions.
+    "equity": ("UPDATE paper_accounts SET total_value = total_value + {n} WHERE account_id = :a", {"equity"}),
+}
+
+
+def test_the_ledger_reconciliation_flags_a_hand_made_mismatch_of_each_kind(traded_week: TradedWeek) -> None:
+    engine = traded_week.engine
+    client_id, ticker = _one_filled_order(engine)
+    names = {"cid": client_id, "a": ACCOUNT, "t": ticker}
+    for kind, (statement, flagged) in TAMPERINGS.items():
+        with engine.begin() as connection:
+            connection.execute(text(statement.format(n=3)), names)
+        checks = query(engine, "ledger_reconciliation.sql")
+        with engine.begin() as connection:
+            connection.execute(text(statement.format(n=-3)), names)
+
+        mismatches = [c for c in checks if c["verdict"] == "MISMATCH"]
+        assert {c["item"] for c in mismatches} == flagged, kind
+        assert checks[: len(mismatches)] == mismatches, "mismatches come first"
+    assert [c for c in query(engine, "ledger_reconciliation.sql") if c["verdict"] == "MISMATCH"] == []
+
+    # An order at the venue the fund never heard of: both sides of the pair are flagged.
     with engine.begin() as connection:
         connection.execute(
-            text("UPDATE paper_positions SET quantity = quantity + 1 WHERE account_id = :a AND ticker = :t"),
-            {"a": ACCOUNT, "t": split_ticker},
+            text("UPDATE paper_orders SET client_order_id = 'af-tampered-0' WHERE client_order_id = :cid"), names
         )
-        connection.execute(
-            text("UPDATE paper_accounts SET cash_balance = cash_balance + 5 WHERE account_id = :a"), {"a": ACCOUNT}
-        )
-    rechecked = query(engine, "ledger_reconciliation.sql")
-    assert [(c["verdict"], c["item"], c["ticker"], number(c["difference"])) for c in rechecked[:2]] == [
-        ("MISMATCH", "cash", None, Decimal(5)),
-        ("MISMATCH", "position", split_ticker, Decimal(1)),
-    ]
-    assert all(c["verdict"] == "ok" for c in rechecked[2:])
+    unknown = [c for c in query(engine, "ledger_reconciliation.sql") if c["verdict"] == "MISMATCH"]
+    assert sorted((c["item"], c["client_order_id"]) for c in unknown) == sorted(
+        [("order", "af-tampered-0"), ("order", client_id)]
+    )
 
 
 def test_pending_approvals_tell_an_expired_approval_from_one_still_open(engine: Engine) -> None:

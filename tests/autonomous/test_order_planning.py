@@ -36,6 +36,53 @@ def quantities(orders: tuple[PlannedOrder, ...]) -> dict[str, Decimal]:
     return {o.ticker: o.quantity for o in orders}
 
 
+# --- no dust -------------------------------------------------------------------------------------
+
+
+def test_an_exit_paced_by_the_turnover_cap_ends_at_zero_with_whole_shares() -> None:
+    """The demo's dust: each session the turnover cap let only part of an exit through, the sale
+    rounded down, and the last share (worth more than the minimum order) was never sold."""
+    price = D("150")
+    held = D("7")
+    sessions = 0
+    while held > 0:
+        sessions += 1
+        assert sessions <= 10, f"still holding {held} after 10 sessions"
+        equity = CASH + held * price
+        paced = float(held * price / equity) * 0.4  # the cap lets 60% of the remaining exit through
+        result = plan({"AAA": paced}, {"AAA": held}, CASH, {"AAA": price}, exits={"AAA"})
+        (sale,) = result.sells
+        held -= sale.quantity
+        assert held == 0 or held * price >= MIN_ORDER
+    assert sessions <= 4
+
+
+def test_a_sale_that_would_leave_less_than_the_minimum_order_sells_everything() -> None:
+    prices = {"AAA": D("10")}
+    result = plan({"AAA": 0.0003}, {"AAA": D("10")}, D("99900"), prices)  # target 30 USD of 100 USD held
+
+    assert quantities(result.sells) == {"AAA": D("10")}
+
+
+def test_a_holding_the_target_keeps_above_the_minimum_is_sold_only_down_to_its_target() -> None:
+    prices = {"AAA": D("10")}
+    result = plan({"AAA": 0.001}, {"AAA": D("100")}, D("99000"), prices)  # target 100 USD of 1,000 held
+
+    assert quantities(result.sells) == {"AAA": D("90")}
+
+
+def test_a_frozen_name_is_valued_but_never_traded_and_the_plan_says_why() -> None:
+    prices = {"AAA": D("10"), "BBB": D("20")}
+    result = plan(
+        {"BBB": 0.5}, {"AAA": D("100")}, D("99000"), prices, frozen={"AAA": "no bar on the session (stale 2)"}
+    )
+
+    assert [o.ticker for o in result.orders] == ["BBB"]
+    assert result.equity == D("100000")
+    (skipped,) = [s for s in result.skipped if s.ticker == "AAA"]
+    assert skipped.reason == "not traded today: no bar on the session (stale 2)"
+
+
 # --- order and rounding -------------------------------------------------------------------------
 
 
@@ -353,8 +400,10 @@ def test_orders_are_positive_broker_sized_and_never_cross_the_target(book: Book)
     for order in result.orders:
         target = D(repr(book.weights.get(order.ticker, 0.0))) * result.equity / order.reference_price
         assert order.quantity > 0
-        if order.side is OrderSide.SELL and target == 0:
-            assert held_after[order.ticker] == 0  # a full exit, whatever the held quantity
+        if order.side is OrderSide.SELL and held_after[order.ticker] == 0:
+            # A full exit, whatever the held quantity: the target is nothing, or less than any
+            # later order could sell (no dust is left behind).
+            assert target * order.reference_price < book.min_order_value or target <= PRECISION_SLACK
             continue
         assert order.quantity % step == 0
         assert order.estimated_value >= book.min_order_value
@@ -363,6 +412,17 @@ def test_orders_are_positive_broker_sized_and_never_cross_the_target(book: Book)
             assert held_after[order.ticker] >= target - PRECISION_SLACK
         else:
             assert held_after[order.ticker] <= target + PRECISION_SLACK
+
+
+@PROPERTY_SETTINGS
+@given(books())
+def test_a_sale_never_leaves_a_remainder_worth_less_than_the_minimum_order(book: Book) -> None:
+    result = book.plan()
+    held_after = after(book, result)
+
+    for order in result.sells:
+        remainder = held_after[order.ticker] * order.reference_price
+        assert remainder == 0 or remainder >= book.min_order_value, order
 
 
 @PROPERTY_SETTINGS

@@ -18,7 +18,6 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
 from autonomous.cli.app import fund
-from autonomous.generators import MODEL_GENERATORS
 from tests.rl_trading.market import (
     BACKENDS,
     PostgresServer,
@@ -100,15 +99,6 @@ def market(
 def trained(market: Engine) -> Result:
     """`fund train ppo` once per backend."""
     return run(market, "train", "ppo", *PPO_ARGUMENTS)
-
-
-@pytest.fixture(autouse=True)
-def registry() -> Iterator[None]:
-    """`fund rebalance` registers the hybrid generator in-process: leave MODEL_GENERATORS as it was."""
-    saved = dict(MODEL_GENERATORS)
-    yield
-    MODEL_GENERATORS.clear()
-    MODEL_GENERATORS.update(saved)
 
 
 def ranker_of(engine: Engine) -> ModelRecord:

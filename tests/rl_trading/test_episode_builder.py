@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, update
 
-from autonomous.market_state import market_state_on
+from autonomous.marketview.database import market_state_on
 from autonomous.ranking.dataset import ranker_inputs
 from autonomous.ranking.xgb import predict
 from rl_trading.episode_builder import load_episode_data
@@ -34,7 +34,7 @@ from trading.marketdata.reference_import import import_fundamentals
 from trading.settings import FundSettings, load_settings
 
 STRATEGY = "growth_midcap"
-TOP_N = 5
+TOP_N = 4
 # The synthetic market runs 2012-01-03..2015-01-02; its universes fill from April 2012, the
 # dividend one (ten stable payers) only from 2013-01-30.
 START, END = date(2013, 5, 1), date(2013, 5, 31)
@@ -96,7 +96,7 @@ def test_every_filled_slot_holds_a_universe_member_with_a_positive_prediction_be
         day = data.dates[row]
         state = market_state_on(shared_market, settings, day)
         universe = state.universes[STRATEGY]
-        inputs = ranker_inputs(state.features.cross_section(day), state.market.stocks)
+        inputs = ranker_inputs(state.cross_section, state.stocks)
         scores = predict(ranker, inputs.loc[[ticker for ticker in universe.tickers if ticker in inputs.index]])
         positive = sorted(
             (ticker for ticker in scores.index if scores[ticker] > 0), key=lambda ticker: (-scores[ticker], ticker)

@@ -7,7 +7,6 @@ stored again in each test's model table, so every test chooses exactly which mod
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -15,13 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, delete, update
 
-from autonomous.generators import MODEL_GENERATORS, MockGenerator, generator_for
-from autonomous.market_state import MarketState, market_state_on, regime_on
+from autonomous.cli.assembly import choose_generator
+from autonomous.generators import MockGenerator
+from autonomous.market_state import MarketState, regime_on
+from autonomous.marketview.database import market_state_on
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.ranking.dataset import ranker_inputs
 from autonomous.ranking.xgb import booster_from_bytes, booster_to_bytes, predict
 from autonomous.selector import StrategyChoice, select_strategy
-from rl_trading.hybrid import HybridGenerator, agent_weights, register
+from rl_trading.hybrid import HybridGenerator, agent_weights
 from rl_trading.ppo import load_agent
 from rl_trading.training import train_weight_agent
 from tests.rl_trading.market import (
@@ -34,7 +35,7 @@ from trading.settings import DEFENSIVE, FundSettings, load_settings
 from trading.store.models import AGENT, RANKER, ModelKind, ModelRecord, load_artifact, save_model, sha256_of
 
 STRATEGY = "growth_midcap"
-TOP_N = 5
+TOP_N = 4
 # The default rule table picks growth_midcap on DAY (bull market, medium volatility) and the
 # defensive mode on DEFENSIVE_DAY (benchmark under its SMA200); regimes exist from 2013-01-25.
 DAY = date(2013, 5, 20)
@@ -139,15 +140,6 @@ def trained(db: Engine, settings: FundSettings, trained_once: dict[str, Trained]
     return trained_once["models"]
 
 
-@pytest.fixture
-def registry() -> Iterator[None]:
-    """MODEL_GENERATORS as it was before the test, whatever the test registers."""
-    saved = dict(MODEL_GENERATORS)
-    yield
-    MODEL_GENERATORS.clear()
-    MODEL_GENERATORS.update(saved)
-
-
 def decision(engine: Engine, settings: FundSettings, day: date) -> tuple[MarketState, StrategyChoice]:
     """The market state and the strategy choice of `day`, as the daily run builds them."""
     state = market_state_on(engine, settings, day)
@@ -158,7 +150,7 @@ def decision(engine: Engine, settings: FundSettings, day: date) -> tuple[MarketS
 def positive_top(engine: Engine, ranker: ModelRecord, state: MarketState, top_n: int) -> list[str]:
     """The universe's names with a positive prediction of `ranker`, best first: at most top_n."""
     universe = state.universes[STRATEGY]
-    inputs = ranker_inputs(state.features.cross_section(state.day), state.market.stocks)
+    inputs = ranker_inputs(state.cross_section, state.stocks)
     scores = predict(booster_from_bytes(load_artifact(engine, ranker)), inputs.loc[list(universe.tickers)])
     assert (scores <= 0).any(), "the test needs names the ranker leaves out"
     return sorted(scores.index[scores > 0], key=lambda ticker: (-scores[ticker], ticker))[:top_n]
@@ -168,17 +160,14 @@ def pessimist_bytes() -> bytes:
     return booster_to_bytes(pessimist_booster())
 
 
-def test_registering_makes_the_hybrid_generator_the_one_used_without_the_mock(
-    settings: FundSettings, registry: None
-) -> None:
+def test_the_command_chooses_the_hybrid_generator_unless_the_mock_is_asked_for(settings: FundSettings) -> None:
     engine = create_engine("sqlite://")  # never connected: the generators read models only when generating
-    MODEL_GENERATORS.clear()
-    assert generator_for(engine, settings, use_mock=False).generator.name == "mock"
-    register()
-    chosen = generator_for(engine, settings, use_mock=False)
+    chosen = choose_generator(engine, settings, use_mock=False)
     assert isinstance(chosen.generator, HybridGenerator)
     assert chosen.note == "model generator hybrid"
-    assert generator_for(engine, settings, use_mock=True).generator.name == "mock"
+    mock = choose_generator(engine, settings, use_mock=True)
+    assert isinstance(mock.generator, MockGenerator)
+    assert mock.note == "mock generator (--use-mock)"
 
 
 def test_without_a_ranker_the_generator_gives_the_mock_portfolio_and_says_so(
@@ -208,7 +197,7 @@ def test_with_a_ranker_and_no_agent_the_top_n_positive_names_of_the_universe_get
 
     names = positive_top(db, ranker, state, TOP_N)
     assert len(names) == TOP_N
-    # Equal weights, capped at the per-position limit (five at 20% would break the 10% limit).
+    # Equal weights, capped at the per-position limit (four at 25% would break the 10% limit).
     assert settings.risk.max_position_weight == 0.1
     assert dict(portfolio.weights) == dict.fromkeys(names, 0.1)
     assert portfolio.generator == "hybrid/equal_weight"
@@ -237,7 +226,7 @@ def test_with_a_ranker_and_an_agent_the_agent_weights_only_the_selected_names(
         assert all(weight > 0 for weight in portfolio.weights.values())
         assert sum(portfolio.weights.values()) <= 1.0 + 1e-9
         assert "the PPO agent set their weights" in portfolio.reason
-        inputs = ranker_inputs(state.features.cross_section(DAY), state.market.stocks)
+        inputs = ranker_inputs(state.cross_section, state.stocks)
         scores = predict(booster_from_bytes(load_artifact(db, ranker)), inputs.loc[names])
         expected = agent_weights(load_agent(load_artifact(db, agent)), scores, inputs, held, TOP_N)
         assert dict(portfolio.weights) == pytest.approx(expected)
@@ -318,21 +307,22 @@ def test_a_corrupted_artifact_is_skipped_for_the_next_older_valid_model_or_the_f
 def test_an_agent_with_another_slot_count_than_top_n_is_skipped_for_equal_weights(
     db: Engine, settings: FundSettings, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FUND_STRATEGY__TOP_N", "4")
-    monkeypatch.setenv("FUND_RISK__MAX_POSITION_WEIGHT", "0.3")
-    four = load_settings(None)
+    monkeypatch.setenv("FUND_STRATEGY__TOP_N", "3")
+    monkeypatch.setenv("FUND_RISK__MAX_POSITION_WEIGHT", "0.34")
+    three = load_settings(None)
     ranker, agent = trained.ranker.store(db), trained.agent.store(db)
-    state, choice = decision(db, four, DAY)
+    state, choice = decision(db, three, DAY)
 
-    portfolio = HybridGenerator(db, four).generate(state, choice, {})
+    portfolio = HybridGenerator(db, three).generate(state, choice, {})
 
-    names = positive_top(db, ranker, state, 4)
-    assert len(names) == 4
-    assert dict(portfolio.weights) == dict.fromkeys(names, 0.25), "equal weights under a 30% position limit"
+    names = positive_top(db, ranker, state, 3)
+    assert len(names) == 3
+    # Equal weights, under a 34% position limit.
+    assert dict(portfolio.weights) == pytest.approx(dict.fromkeys(names, 1 / 3))
     assert portfolio.generator == "hybrid/equal_weight"
-    assert portfolio.reason.endswith("it has 5 slots, and strategy.top_n is 4): equal weights")
+    assert portfolio.reason.endswith("it has 4 slots, and strategy.top_n is 3): equal weights")
     assert portfolio.model_versions["agent"] == (
-        f"none (no valid ppo_agent for {STRATEGY} ({agent.version}: it has 5 slots, and strategy.top_n is 4)): "
+        f"none (no valid ppo_agent for {STRATEGY} ({agent.version}: it has 4 slots, and strategy.top_n is 3)): "
         "equal weights"
     )
 
@@ -347,6 +337,6 @@ def test_the_defensive_choice_gives_the_defensive_portfolio_whatever_models_are_
 
     portfolio = HybridGenerator(db, settings).generate(state, choice, {"GLD": 0.1})
 
-    assert portfolio == defensive_portfolio(state.close, safe_haven=state.market.safe_haven, risk=settings.risk)
+    assert portfolio == defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=settings.risk)
     assert portfolio == MockGenerator(settings).generate(state, choice, {})
-    assert list(portfolio.weights) == [state.market.safe_haven] == ["GLD"]
+    assert list(portfolio.weights) == [state.safe_haven] == ["GLD"]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from rl_trading.interpreters import decode_action, session_view
 from rl_trading.simulator import PortfolioSimulator, TradingCosts
 from tests.rl_trading.builders import FREE, LOOSE, episode, random_episode
-from trading.brokers.base import OrderSide
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel
+from trading.orders import OrderSide
 from trading.settings import AgentSettings, ExecutionSettings, RiskLimits
 
 NOTIONAL = 100_000.0

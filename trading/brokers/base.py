@@ -1,77 +1,22 @@
-"""The one Broker interface that the paper ledger and the live adapters implement, the records it speaks in,
-deterministic client order ids, and the single place where broker calls are retried."""
+"""The one Broker interface that the paper venue and the live adapters implement, what a sync reports,
+and the single place where broker calls are retried. The records brokers speak in are in trading/orders.py."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date
 from enum import StrEnum
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from trading.errors import RetryableBrokerError
+from trading.orders import AccountSnapshot, BrokerOrder, BrokerPosition, OrderRequest
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Alpaca's order schema allows 48 characters; the trade_executions column is String(48) to match.
-MAX_CLIENT_ORDER_ID_LENGTH = 48
-# Quantities are stored as Numeric(24, 9) and Alpaca accepts at most nine decimals.
-QUANTITY_PLACES = 9
-
-
-class OrderSide(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderStatus(StrEnum):
-    """The life of an order as the ledger records it; values are trade_executions.status values.
-
-    Adapters map their broker's richer vocabulary onto these (Alpaca `new`/`accepted`/`pending_new`
-    -> submitted, `done_for_day` -> expired, ...).
-    """
-
-    SUBMITTED = "submitted"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    # One "l", as the schema, Alpaca and Schwab spell it.
-    CANCELED = "canceled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-    @property
-    def is_final(self) -> bool:
-        """Whether the broker will never change this order again."""
-        return self in _FINAL_STATUSES
-
-
-_FINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
-
-
-def _require_decimal(value: object, field: str, where: str) -> None:
-    # A float that slipped in (0.1 -> 0.1000000000000000055...) would corrupt every sum after it.
-    if not isinstance(value, Decimal):
-        raise TypeError(f"{where}: {field} must be a Decimal built from a string, got {type(value).__name__}")
-    if not value.is_finite():
-        raise ValueError(f"{where}: {field} must be finite, got {value}")
-
-
-def decimal_places(value: Decimal) -> int:
-    """Decimal places a finite Decimal needs; trailing zeros do not count (1.50 -> 1, 100 -> 0)."""
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _require_utc(value: datetime, field: str, where: str) -> None:
-    if value.tzinfo is None or value.utcoffset() != timedelta(0):
-        raise ValueError(f"{where}: {field} must be a timezone-aware UTC datetime, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -85,91 +30,40 @@ class BrokerCapabilities:
     max_client_order_id_length: int | None
 
 
-@dataclass(frozen=True)
-class AccountSnapshot:
-    account_id: str
-    cash: Decimal
-    buying_power: Decimal
-    equity: Decimal
-    as_of: datetime
+class VenueEventKind(StrEnum):
+    """What a venue did to an account while it moved to a session's close."""
 
-    def __post_init__(self) -> None:
-        where = f"account {self.account_id}"
-        for field in ("cash", "buying_power", "equity"):
-            _require_decimal(getattr(self, field), field, where)
-        _require_utc(self.as_of, "as_of", where)
+    FILL = "fill"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SPLIT = "split"
+    DIVIDEND = "dividend"
+    CASH_IN_LIEU = "cash_in_lieu"
+    DELISTING = "delisting"
 
 
 @dataclass(frozen=True)
-class BrokerPosition:
-    ticker: str
-    quantity: Decimal
-    average_price: Decimal
-    market_value: Decimal | None
-
-    def __post_init__(self) -> None:
-        where = f"position {self.ticker}"
-        _require_decimal(self.quantity, "quantity", where)
-        _require_decimal(self.average_price, "average_price", where)
-        if self.market_value is not None:
-            _require_decimal(self.market_value, "market_value", where)
+class VenueEvent:
+    session: date
+    kind: VenueEventKind
+    ticker: str | None
+    detail: str
 
 
 @dataclass(frozen=True)
-class OrderRequest:
-    """A market day order as the fund sends it: always with the client order id it was recorded under."""
+class SyncReport:
+    """What `Broker.sync(session)` did: the venue's events since the last sync, in order."""
 
-    client_order_id: str
-    ticker: str
-    side: OrderSide
-    quantity: Decimal
-    order_type: Literal["market"] = "market"
-    time_in_force: Literal["day"] = "day"
+    session: date
+    events: tuple[VenueEvent, ...] = ()
 
-    def __post_init__(self) -> None:
-        where = f"order {self.client_order_id!r} ({self.side} {self.ticker!r})"
-        if not self.ticker or self.ticker != self.ticker.strip():
-            raise ValueError(f"{where}: ticker must be non-empty without surrounding spaces")
-        if not 0 < len(self.client_order_id) <= MAX_CLIENT_ORDER_ID_LENGTH:
-            raise ValueError(f"{where}: client_order_id must have 1 to {MAX_CLIENT_ORDER_ID_LENGTH} characters")
-        # Rejects "BUY" and other strings that are not a side, whatever the static type said.
-        OrderSide(self.side)
-        _require_decimal(self.quantity, "quantity", where)
-        if self.quantity <= 0:
-            raise ValueError(f"{where}: quantity must be positive, got {self.quantity}")
-        if decimal_places(self.quantity) > QUANTITY_PLACES:
-            raise ValueError(f"{where}: quantity {self.quantity} has more than {QUANTITY_PLACES} decimal places")
+    def of(self, kind: VenueEventKind) -> tuple[VenueEvent, ...]:
+        return tuple(e for e in self.events if e.kind is kind)
 
-
-@dataclass(frozen=True)
-class BrokerOrder:
-    """An order as the broker reports it."""
-
-    order_id: str
-    client_order_id: str | None
-    ticker: str
-    side: OrderSide
-    quantity: Decimal
-    filled_quantity: Decimal
-    average_fill_price: Decimal | None
-    status: OrderStatus
-    submitted_at: datetime
-    filled_at: datetime | None = None
-    reason: str | None = None
-
-    def __post_init__(self) -> None:
-        where = f"broker order {self.order_id} ({self.side} {self.ticker})"
-        _require_decimal(self.quantity, "quantity", where)
-        _require_decimal(self.filled_quantity, "filled_quantity", where)
-        if not 0 <= self.filled_quantity <= self.quantity:
-            raise ValueError(f"{where}: filled_quantity {self.filled_quantity} is outside [0, {self.quantity}]")
-        if self.average_fill_price is not None:
-            _require_decimal(self.average_fill_price, "average_fill_price", where)
-        elif self.filled_quantity > 0:
-            raise ValueError(f"{where}: a filled quantity needs an average_fill_price")
-        _require_utc(self.submitted_at, "submitted_at", where)
-        if self.filled_at is not None:
-            _require_utc(self.filled_at, "filled_at", where)
+    def describe(self) -> str:
+        counts = {kind: len(self.of(kind)) for kind in VenueEventKind}
+        shown = ", ".join(f"{n} {kind.value.replace('_', ' ')}" for kind, n in counts.items() if n)
+        return f"synced through {self.session}: {shown or 'nothing happened'}"
 
 
 class Broker(Protocol):
@@ -187,6 +81,16 @@ class Broker(Protocol):
 
     @property
     def capabilities(self) -> BrokerCapabilities: ...
+
+    def sync(self, session: date) -> SyncReport:
+        """Bring the account up to the close of `session` before the fund reads it.
+
+        The paper venue settles: it fills the orders due at each session's open, applies splits,
+        dividends and delistings, and marks positions at the close. A live broker fetches what
+        happened (fills, corporate actions). The fund then learns its orders' fates through
+        `get_order`, as it would from any broker.
+        """
+        ...
 
     def account(self) -> AccountSnapshot: ...
 
@@ -220,31 +124,6 @@ class Broker(Protocol):
         ...
 
     def open_orders(self) -> Sequence[BrokerOrder]: ...
-
-
-_TICKER_UNSAFE = re.compile(r"[^A-Za-z0-9]")
-
-
-def deterministic_client_order_id(
-    account_id: str, session: date, ticker: str, side: OrderSide, attempt: int = 0
-) -> str:
-    """The client order id of one order intent: the same inputs always give the same id.
-
-    Shape: "af-YYYYMMDD-b|s-TICKER-<16 hex>", at most 41 characters of [A-Za-z0-9-], which Alpaca
-    accepts. The date, side and (cleaned, cut to 10 characters) ticker are there for a person
-    reading trade_executions; uniqueness comes from the hash of all inputs verbatim, so
-    "BRK.B" and "BRKB" still differ. `attempt` distinguishes a deliberate resubmission after the
-    broker rejected or expired the first order.
-    """
-    if not account_id or not ticker:
-        raise ValueError(f"a client order id needs an account id and a ticker, got {account_id!r} and {ticker!r}")
-    if attempt < 0:
-        raise ValueError(f"attempt must be >= 0, got {attempt}")
-    side = OrderSide(side)
-    intent = "|".join((account_id, session.isoformat(), ticker, side.value, str(attempt)))
-    digest = hashlib.sha256(intent.encode()).hexdigest()[:16]
-    readable_ticker = _TICKER_UNSAFE.sub("", ticker)[:10] or "X"
-    return f"af-{session:%Y%m%d}-{side.value[0]}-{readable_ticker}-{digest}"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,11 +43,23 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _make_sqlite_folder(parsed)
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _make_sqlite_folder(url: URL) -> None:
+    assert url.database is not None
+    folder = Path(url.database).expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the folder {folder} for the database {url.render_as_string(hide_password=True)}: "
+            f"{exc.strerror or exc}"
+        ) from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -56,3 +68,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def is_postgresql(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The schema revision Alembic recorded in the database (None before the first migration), read
+    without importing Alembic."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()

@@ -58,6 +58,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The newest migration: `fund` checks a database against it with one query instead of importing Alembic
+# (a test keeps it equal to Alembic's head).
+SCHEMA_REVISION = "0005"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -111,6 +116,12 @@ ORDER_STATUSES = (
     "expired",
 )
 RUN_MODES = ("dry_run", "paper", "live")
+# The paper venue's own books (paper_orders, paper_fills, paper_cash_journal, paper_position_changes):
+# what the venue did, kept apart from the fund's record of what it planned and sent (trade_executions).
+VENUE_ORDER_STATUSES = ("submitted", "partially_filled", "filled", "canceled", "rejected", "expired")
+# opening_balance and opening_position carry an account's state from before the venue kept these books.
+CASH_ENTRY_KINDS = ("deposit", "opening_balance", "fill", "commission", "dividend", "cash_in_lieu", "delisting")
+POSITION_CHANGE_KINDS = ("opening_position", "split", "cash_in_lieu", "delisting")
 APPROVAL_DECISIONS = ("pending", "approved", "rejected", "expired")
 ASSET_TYPES = ("stock", "etf", "index", "fund", "other")
 
@@ -374,6 +385,112 @@ class PaperPosition(Base):
     updated_at: Mapped[UpdatedAt]
 
 
+class PaperOrder(Base):
+    """An order in the paper venue's own book: what the venue accepted, and what became of it.
+
+    The fund's record of the same order is its trade_executions row (same client_order_id); the
+    fund learns this row's fate only through the Broker interface, as it would from Alpaca.
+    """
+
+    __tablename__ = "paper_orders"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled_within_quantity"),
+        CheckConstraint(_in("side", ("buy", "sell")), name="side"),
+        CheckConstraint(_in("status", VENUE_ORDER_STATUSES), name="status"),
+        UniqueConstraint("account_id", "client_order_id"),
+        Index(None, "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The venue's id, as a broker would give it ("paper-<n>").
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[AccountId] = mapped_column(ForeignKey("paper_accounts.account_id", ondelete="CASCADE"))
+    client_order_id: Mapped[str] = mapped_column(String(48))
+    ticker: Mapped[Ticker]
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Qty]
+    order_type: Mapped[str] = mapped_column(String(8), default="market")
+    # The session after whose close the order arrived: it fills at the next session's open.
+    sent_after: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(24))
+    filled_quantity: Mapped[Qty] = mapped_column(default=Decimal(0), server_default=text("0"))
+    average_price: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    commission: Mapped[Money] = mapped_column(default=Decimal(0), server_default=text("0"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[UpdatedAt]
+
+
+class PaperFill(Base):
+    """One execution of a paper order, priced by trading/execution/fills.py."""
+
+    __tablename__ = "paper_fills"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint(_in("side", ("buy", "sell")), name="side"),
+        Index(None, "account_id", "ticker"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    paper_order_id: Mapped[int] = mapped_column(ForeignKey("paper_orders.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[AccountId] = mapped_column(ForeignKey("paper_accounts.account_id", ondelete="CASCADE"))
+    ticker: Mapped[Ticker]
+    side: Mapped[str] = mapped_column(String(4))
+    session: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[Qty]
+    price: Mapped[Price]
+    gross: Mapped[Money]
+    commission: Mapped[Money]
+    # The bar had no open, so the fill used its close.
+    at_close: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    filled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaperCashEntry(Base):
+    """One movement of a paper account's cash: the sum of an account's entries is its cash balance."""
+
+    __tablename__ = "paper_cash_journal"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CASH_ENTRY_KINDS), name="kind"),
+        Index(None, "account_id", "session"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[AccountId] = mapped_column(ForeignKey("paper_accounts.account_id", ondelete="CASCADE"))
+    # The session whose events moved the cash (None for a deposit made outside any session).
+    session: Mapped[date | None] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Money]  # signed: money in is positive
+    ticker: Mapped[str | None] = mapped_column(String(16))
+    paper_fill_id: Mapped[int | None] = mapped_column(ForeignKey("paper_fills.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+
+
+class PaperPositionChange(Base):
+    """A change to a paper position that is not a fill: a split, shares paid out as cash in lieu, a
+    delisting. Fills plus these rebuild every position."""
+
+    __tablename__ = "paper_position_changes"
+    __table_args__ = (
+        CheckConstraint(_in("kind", POSITION_CHANGE_KINDS), name="kind"),
+        Index(None, "account_id", "ticker"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[AccountId] = mapped_column(ForeignKey("paper_accounts.account_id", ondelete="CASCADE"))
+    session: Mapped[date | None] = mapped_column(Date)
+    ticker: Mapped[Ticker]
+    kind: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[Qty]  # signed change in shares
+    split_coef: Mapped[Decimal | None] = mapped_column(Numeric)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+
+
 class RebalancingLog(Base):
     """The whole decision of one daily run, and the status machine that makes it resumable."""
 
@@ -429,7 +546,8 @@ class RebalancingLog(Base):
 
 
 class TradeExecution(Base):
-    """One order. Written with its deterministic client order id before it is sent."""
+    """One order as the fund planned, sent and learned of it. Written with its deterministic client order
+    id before it is sent; the broker's answers (its order id, status and fills) are copied onto it."""
 
     __tablename__ = "trade_executions"
     __table_args__ = (

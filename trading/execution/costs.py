@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-from trading.brokers.base import OrderSide
+from trading.orders import OrderSide
 from trading.settings import ExecutionSettings
 
 PRICE_STEP = Decimal("0.000001")

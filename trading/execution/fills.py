@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, localcontext
+from decimal import ROUND_DOWN, Decimal, localcontext
 
-from trading.brokers.base import QUANTITY_PLACES, OrderSide, decimal_places
 from trading.errors import DataError, InsufficientFunds, OrderRejected
 from trading.execution.costs import (
     LEDGER_CONTEXT,
@@ -20,6 +19,7 @@ from trading.execution.costs import (
     round_price,
     round_quantity,
 )
+from trading.orders import QUANTITY_PLACES, OrderSide, decimal_places
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def fill_market_order(side: OrderSide, quantity: Decimal, next_bar: BarPrices, m
     flagged = next_bar.open is None
     reference = next_bar.close if next_bar.open is None else next_bar.open
     if flagged:
-        logger.warning("%s: the bar has no open; filling at the close %s", where, reference)
+        logger.info("%s: the bar has no open; filling at the close %s", where, reference)
     price = models.slippage.execution_price(side, reference)
     commission = models.commission.commission(quantity)
     with localcontext(LEDGER_CONTEXT):
@@ -138,8 +138,8 @@ def apply_split(quantity: Decimal, average_price: Decimal, split_coef: Decimal) 
     """A position after a split with the bar's `split_coef` (2 for 2-for-1, 0.1 for 1-for-10).
 
     The cost basis (quantity x average price) is kept: the average price is recomputed from it
-    after the quantity is rounded. Fractional shares from an odd split stay in the position;
-    brokers pay cash in lieu, which the paper ledger does not model.
+    after the quantity is rounded. An odd split (1.5, 3.000003) can leave a fraction of a share;
+    a whole-share account is then paid cash in lieu of it (`fraction_in_lieu`).
     """
     if not split_coef > 0:
         raise ValueError(f"split coefficient must be positive, got {split_coef}")
@@ -156,3 +156,14 @@ def dividend_cash(quantity: Decimal, dividend: Decimal) -> Decimal:
         raise ValueError(f"a dividend cannot be negative, got {dividend}")
     with localcontext(LEDGER_CONTEXT):
         return round_money(quantity * dividend)
+
+
+def fraction_in_lieu(quantity: Decimal, price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """What a whole-share account keeps of `quantity` after a split, the fraction it gives up, and the
+    cash in lieu of that fraction at `price` (the split session's close), as brokers pay it."""
+    if quantity < 0:
+        raise ValueError(f"a held quantity cannot be negative, got {quantity}")
+    with localcontext(LEDGER_CONTEXT):
+        whole = quantity.to_integral_value(rounding=ROUND_DOWN)
+        fraction = quantity - whole
+        return whole, fraction, round_money(fraction * price)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from trading.marketdata.csv_source import EXTRA_FIELDS
+from trading.marketdata.calendar import ExchangeSessions
+from trading.marketdata.csv_source import EXTRA_FIELDS, UNDECODABLE
 
 REQUIRED_COLUMNS = ("date", "ticker", "open", "high", "low", "close", "adj_close", "volume")
 OPTIONAL_COLUMNS = ("dividend", "split_coef")
@@ -21,6 +23,8 @@ DEFAULTS = {"dividend": 0.0, "split_coef": 1.0}
 # Letters, digits and the punctuation real symbols use (BRK.B, ^VIX, BF-B, EUR/USD, ES=F).
 TICKER_PATTERN = r"^[A-Za-z0-9.^\-/=]{1,16}$"
 _DAY = np.timedelta64(1, "D")
+# Volume is stored as a signed 64-bit integer; every float64 below 2**63 fits one.
+_VOLUME_LIMIT = 2.0**63
 
 
 def header_problems(columns: list[str]) -> list[str]:
@@ -38,12 +42,21 @@ def header_problems(columns: list[str]) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class SessionRule:
+    """A bar must be dated on a session of the exchange, and not after today there."""
+
+    sessions: ExchangeSessions
+    today: date  # in the exchange's time zone
+
+
 @dataclass
 class KeyRegistry:
     """The (ticker, date) keys already seen in one file, to reject duplicates across chunks.
 
     Keys are exact int64s (ticker code, day number), kept sorted with the line that first
-    used them, so a duplicate can name the line it repeats.
+    used them, so a duplicate can name the line it repeats. Registries of one import share
+    `codes`, so a key means the same (ticker, date) in every file.
     """
 
     codes: dict[str, int] = field(default_factory=dict)
@@ -77,11 +90,42 @@ class KeyRegistry:
         return earlier
 
 
+@dataclass
+class ImportKeys:
+    """The keys written by the earlier files of one import, each with the file and line it came
+    from, so a later file's row for the same key can name the row it replaces."""
+
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    files: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def earlier(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key, the index of the earlier file that wrote it (-1: none) and its line there."""
+        files = np.full(len(keys), -1, dtype=np.int64)
+        lines = np.zeros(len(keys), dtype=np.int64)
+        if len(self.keys) and len(keys):
+            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            hit = self.keys[pos] == keys
+            files[hit], lines[hit] = self.files[pos[hit]], self.lines[pos[hit]]
+        return files, lines
+
+    def add_file(self, file_index: int, keys: np.ndarray, lines: np.ndarray) -> None:
+        """Remember a finished file's written keys; they replace the same keys of earlier files."""
+        kept = ~np.isin(self.keys, keys)
+        all_keys = np.concatenate([self.keys[kept], keys])
+        all_files = np.concatenate([self.files[kept], np.full(len(keys), file_index, dtype=np.int64)])
+        all_lines = np.concatenate([self.lines[kept], lines])
+        order = np.argsort(all_keys, kind="stable")
+        self.keys, self.files, self.lines = all_keys[order], all_files[order], all_lines[order]
+
+
 @dataclass(frozen=True)
 class ValidatedChunk:
     bars: pd.DataFrame  # OUTPUT_COLUMNS; date as 'YYYY-MM-DD' str, numbers float64 (NaN = empty)
     problems: pd.DataFrame  # columns: line (int), reason (str)
     rows_read: int
+    keys: np.ndarray  # the KeyRegistry key of each row of `bars`
+    lines: np.ndarray  # the file line of each row of `bars`
 
 
 Reasons = Callable[[np.ndarray], "Sequence[str] | np.ndarray"]
@@ -105,6 +149,16 @@ class _Problems:
         text = reasons if isinstance(reasons, str) else reasons(mask)
         self._parts.append(pd.DataFrame({"line": self._lines[mask], "reason": text}))
 
+    def replace(self, mask: np.ndarray, reasons: str | Reasons) -> None:
+        """Give the rows in `mask` these reasons instead of any they had."""
+        if not mask.any():
+            return
+        lines = self._lines[mask]
+        self._parts = [part[~np.isin(part["line"].to_numpy(), lines)] for part in self._parts]
+        self.explained &= ~mask
+        self.add(mask, reasons)
+        self.explained |= mask
+
     def frame(self) -> pd.DataFrame:
         if not self._parts:
             return pd.DataFrame({"line": pd.Series(dtype=np.int64), "reason": pd.Series(dtype=object)})
@@ -117,7 +171,9 @@ def _described(template: str, values: np.ndarray | pd.Series) -> Reasons:
     return lambda mask: [template.format(v[:40] if isinstance(v, str) else v) for v in array[mask]]
 
 
-def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) -> ValidatedChunk:
+def validate_chunk(
+    raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry, sessions: SessionRule
+) -> ValidatedChunk:
     problems = _Problems(lines)
     # Cells are not stripped one by one (a quarter of the validation time): the parser drops
     # leading spaces and the number parser ignores trailing ones; a padded date or ticker is
@@ -141,25 +197,63 @@ def validate_chunk(raw: pd.DataFrame, lines: np.ndarray, registry: KeyRegistry) 
     dates = pd.to_datetime(text["date"], format="%Y-%m-%d", errors="coerce")
     date_ok = dates.notna().to_numpy()
     problems.add(~date_ok, _described("unparseable date '{}'", text["date"]))
+    _check_dates(dates.to_numpy().astype("datetime64[D]"), date_ok, sessions, problems)
 
     numbers = _parse_numbers(text, problems)
     _check_bar_rules(numbers, problems)
 
     key_ok = ticker_ok & date_ok
     days = (dates[key_ok].to_numpy() - np.datetime64("1970-01-01")) // _DAY
-    first = registry.first_lines(registry.encode(tickers[key_ok], days), lines[key_ok])
+    keys = np.zeros(len(lines), dtype=np.int64)
+    keys[key_ok] = registry.encode(tickers[key_ok], days)
+    first = registry.first_lines(keys[key_ok], lines[key_ok])
     duplicate = np.zeros(len(lines), dtype=bool)
     duplicate[key_ok] = first > 0
     first_line = np.zeros(len(lines), dtype=np.int64)
     first_line[key_ok] = first
     problems.add(duplicate, _described("duplicate (ticker, date) key; first seen at line {}", first_line))
+    _explain_undecodable(raw, problems)
 
     good = ~problems.bad
     bars = pd.DataFrame({"ticker": tickers[good].to_numpy()})
     bars["date"] = np.datetime_as_string(dates[good].to_numpy().astype("datetime64[D]"), unit="D")
     for column in NUMBER_COLUMNS:
         bars[column] = numbers[column][good]
-    return ValidatedChunk(bars=bars, problems=problems.frame(), rows_read=len(lines))
+    return ValidatedChunk(
+        bars=bars, problems=problems.frame(), rows_read=len(lines), keys=keys[good], lines=lines[good]
+    )
+
+
+def _check_dates(days: np.ndarray, date_ok: np.ndarray, rule: SessionRule, problems: _Problems) -> None:
+    """A bar after today, or on a day the exchange did not trade, is bad: one such benchmark bar
+    would otherwise make the fund's calendar wrong."""
+    future = date_ok & (days > np.datetime64(rule.today, "D"))
+    problems.add(future, _described(f"date {{}} is after today ({rule.today} in New York)", days))
+    past = date_ok & ~future
+    on_session = np.zeros(len(days), dtype=bool)
+    on_session[past] = rule.sessions.are_sessions(days[past])
+    problems.add(past & ~on_session, _described(f"{{}} is not a {rule.sessions.exchange} session", days))
+
+
+def _explain_undecodable(raw: pd.DataFrame, problems: _Problems) -> None:
+    """Rows holding bytes that are not UTF-8 get that one reason instead of the ones it caused.
+
+    Only rows already bad are searched: every column is checked (ticker pattern, ISO date,
+    numbers, the extra-fields sentinel), and none of them accepts a lone surrogate.
+    """
+    candidates = np.flatnonzero(problems.bad)
+    if not len(candidates):
+        return
+    found = np.full(len(candidates), "", dtype=object)
+    for column in raw.columns:
+        first = raw[column].iloc[candidates].str.extract(f"({UNDECODABLE})", expand=False).to_numpy()
+        hit = pd.notna(first) & (found == "")
+        label = "a field past the header's" if column == EXTRA_FIELDS else column
+        found[hit] = [f"byte 0x{ord(c) - 0xDC00:02x} in {label}" for c in first[hit]]
+    undecodable = np.zeros(len(problems.bad), dtype=bool)
+    undecodable[candidates] = found != ""
+    where = found[found != ""]
+    problems.replace(undecodable, lambda _mask: [f"not valid UTF-8 ({w})" for w in where])
 
 
 def _parse_numbers(text: dict[str, pd.Series], problems: _Problems) -> dict[str, np.ndarray]:
@@ -189,6 +283,9 @@ def _check_bar_rules(numbers: dict[str, np.ndarray], problems: _Problems) -> Non
     )
     volume = numbers["volume"]
     problems.add(volume < 0, _described("negative volume ({:g})", volume))
+    problems.add(
+        volume >= _VOLUME_LIMIT, _described("volume out of range ({:g}): it must fit a signed 64-bit integer", volume)
+    )
     fractional = np.isfinite(volume) & (volume != np.floor(volume))
     problems.add(fractional, _described("volume is not a whole number ({:g})", volume))
     problems.add(numbers["dividend"] < 0, _described("negative dividend ({:g})", numbers["dividend"]))

@@ -3,7 +3,9 @@
 Every file's header is checked before anything is written; rows are validated in chunks and
 written inside one transaction (COPY + INSERT ... ON CONFLICT on PostgreSQL, batched executemany
 on SQLite). Re-importing a file changes nothing; a corrected file updates the rows it corrects.
-Under `strict`, any bad row rolls the whole import back.
+When two files carry the same (ticker, date), the later file's row is kept and the conflict is
+reported. Under `strict`, any bad row or such conflict rolls the whole import back. An import
+whose files hold no rows at all is refused, and records nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,10 +26,14 @@ from trading.errors import ImportRejected
 from trading.marketdata.bar_validation import (
     NUMBER_COLUMNS,
     OUTPUT_COLUMNS,
+    ImportKeys,
     KeyRegistry,
+    SessionRule,
+    ValidatedChunk,
     header_problems,
     validate_chunk,
 )
+from trading.marketdata.calendar import ExchangeSessions, exchange_today
 from trading.marketdata.csv_source import MalformedLine, read_chunks, read_header
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,27 @@ class RowProblem:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class KeyConflict:
+    """A row whose (ticker, date) an earlier file of the same import also carried."""
+
+    path: str
+    line: int
+    ticker: str
+    day: str
+    earlier_path: str
+    earlier_line: int
+    kept: bool  # False under strict, where the import is refused instead
+
+    def __str__(self) -> str:
+        where = (
+            f"{self.path}:{self.line}: ({self.ticker}, {self.day}) is also at {self.earlier_path}:{self.earlier_line}"
+        )
+        if self.kept:
+            return f"{where}; this row, from the later file, was kept"
+        return f"{where}; under --strict a key may come from one file only"
+
+
 @dataclass
 class ImportReport:
     files: list[str]
@@ -56,6 +83,9 @@ class ImportReport:
     rows_updated: int = 0
     rows_rejected: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    keys_conflicting: int = 0  # rows whose key an earlier file of the import also carried
+    conflicts: list[KeyConflict] = field(default_factory=list)
+    empty_files: list[str] = field(default_factory=list)  # files with a header and no rows
 
     @property
     def rows_written(self) -> int:
@@ -66,10 +96,18 @@ class ImportReport:
         return self.rows_written - self.rows_inserted - self.rows_updated
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.rows_read:,} rows read from {len(self.files)} file(s): {self.rows_inserted:,} inserted, "
             f"{self.rows_updated:,} updated, {self.rows_unchanged:,} unchanged, {self.rows_rejected:,} rejected"
         )
+        if self.keys_conflicting:
+            text += (
+                f"; {self.keys_conflicting:,} row(s) repeat a (ticker, date) of an earlier file: "
+                f"the later file's row was kept"
+            )
+        if self.empty_files:
+            text += f"; {len(self.empty_files)} file(s) held no rows"
+        return text
 
 
 class BarImportRejected(ImportRejected):
@@ -93,11 +131,15 @@ def import_bar_files(
     strict: bool = False,
     chunk_rows: int = 200_000,
     on_progress: FileProgress | None = None,
+    exchange: str = "XNYS",
+    today: date | None = None,
 ) -> ImportReport:
     """Validate and upsert every file in one transaction; return what happened.
 
-    Raises ImportRejected (nothing written) for a missing or unreadable file or a bad header,
-    and BarImportRejected under `strict` when any row is bad.
+    A bar must be dated on a session of `exchange` and not after `today` (default: today in New
+    York). Raises ImportRejected (nothing written) for a missing, unreadable or damaged file, a
+    bad header, or files that hold no rows at all; and BarImportRejected under `strict` when any
+    row is bad or two files carry the same (ticker, date).
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -109,17 +151,17 @@ def import_bar_files(
             raise ImportRejected(f"{path}:1: {'; '.join(problems)}")
 
     report = ImportReport(files=[str(p) for p in paths], strict=strict)
+    importer = _Importer(report, SessionRule(ExchangeSessions(exchange), today or exchange_today()), chunk_rows)
     started = datetime.now(UTC)
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
             writer = _make_writer(connection)
-            for path in paths:
-                _import_file(path, headers[path], writer, report, strict, chunk_rows, on_progress)
-                if not (strict and report.rows_rejected):  # else it all rolls back: skip the upsert
+            for index, path in enumerate(paths):
+                importer.import_file(index, path, headers[path], writer, on_progress)
+                if not importer.refused:  # else it all rolls back: skip the upsert
                     writer.finish_file()
-            if strict and report.rows_rejected:
-                raise BarImportRejected(f"--strict: {report.rows_rejected:,} bad row(s); nothing was written", report)
+            _refuse_if_needed(report)
             report.rows_inserted, report.rows_updated = writer.counts()
             _record_import(connection, report, started)
             transaction.commit()
@@ -130,33 +172,83 @@ def import_bar_files(
     return report
 
 
-def _import_file(
-    path: Path,
-    columns: list[str],
-    writer: _BarWriter,
-    report: ImportReport,
-    strict: bool,
-    chunk_rows: int,
-    on_progress: FileProgress | None,
-) -> None:
-    registry = KeyRegistry()
-    malformed: list[MalformedLine] = []
-    progress = (lambda done: on_progress(path, done)) if on_progress else None
-    for chunk in read_chunks(path, columns, chunk_rows, malformed, progress):
-        validated = validate_chunk(chunk.frame, chunk.lines, registry)
-        report.rows_read += validated.rows_read
-        problems = validated.problems
-        report.rows_rejected += int(problems["line"].nunique())
-        _keep_problems(report, path, problems)
-        # Under strict the transaction will be rolled back anyway; stop sending rows once bad.
-        if not (strict and report.rows_rejected) and len(validated.bars):
-            writer.write(validated.bars)
-    # Lines the parser had to skip were never rows of a chunk: count and report them here.
-    report.rows_read += len(malformed)
-    report.rows_rejected += len(malformed)
-    _keep_problems(
-        report, path, pd.DataFrame({"line": [m.line for m in malformed], "reason": [m.reason for m in malformed]})
-    )
+def _refuse_if_needed(report: ImportReport) -> None:
+    if len(report.empty_files) == len(report.files):
+        held = "held no rows (only a header)" if len(report.files) == 1 else "none of the files held any rows"
+        raise ImportRejected(f"{', '.join(report.files)}: {held}; nothing was imported")
+    if report.strict and (report.rows_rejected or report.keys_conflicting):
+        found = [f"{report.rows_rejected:,} bad row(s)"] if report.rows_rejected else []
+        if report.keys_conflicting:
+            found.append(f"{report.keys_conflicting:,} row(s) repeating a (ticker, date) of an earlier file")
+        raise BarImportRejected(f"--strict: {' and '.join(found)}; nothing was written", report)
+
+
+class _Importer:
+    """Reads, validates and writes the files of one import in order, filling its report."""
+
+    def __init__(self, report: ImportReport, sessions: SessionRule, chunk_rows: int) -> None:
+        self._report = report
+        self._sessions = sessions
+        self._chunk_rows = chunk_rows
+        self._codes: dict[str, int] = {}  # shared by every file's KeyRegistry: one key, one meaning
+        self._written = ImportKeys()
+
+    @property
+    def refused(self) -> bool:
+        """Under strict, once anything is wrong the import will roll back: stop sending rows."""
+        report = self._report
+        return report.strict and bool(report.rows_rejected or report.keys_conflicting)
+
+    def import_file(
+        self, index: int, path: Path, columns: list[str], writer: _BarWriter, on_progress: FileProgress | None
+    ) -> None:
+        report, registry = self._report, KeyRegistry(codes=self._codes)
+        malformed: list[MalformedLine] = []
+        progress = (lambda done: on_progress(path, done)) if on_progress else None
+        rows_before = report.rows_read
+        keys: list[np.ndarray] = []
+        lines: list[np.ndarray] = []
+        for chunk in read_chunks(path, columns, self._chunk_rows, malformed, progress):
+            validated = validate_chunk(chunk.frame, chunk.lines, registry, self._sessions)
+            report.rows_read += validated.rows_read
+            report.rows_rejected += int(validated.problems["line"].nunique())
+            _keep_problems(report, path, validated.problems)
+            self._note_conflicts(path, validated)
+            keys.append(validated.keys)
+            lines.append(validated.lines)
+            if not self.refused and len(validated.bars):
+                writer.write(validated.bars)
+        # Lines the parser had to skip were never rows of a chunk: count and report them here.
+        report.rows_read += len(malformed)
+        report.rows_rejected += len(malformed)
+        _keep_problems(
+            report, path, pd.DataFrame({"line": [m.line for m in malformed], "reason": [m.reason for m in malformed]})
+        )
+        if report.rows_read == rows_before:
+            report.empty_files.append(str(path))
+            log.warning("%s held no rows (only a header)", path)
+        if keys:
+            self._written.add_file(index, np.concatenate(keys), np.concatenate(lines))
+
+    def _note_conflicts(self, path: Path, validated: ValidatedChunk) -> None:
+        files, earlier_lines = self._written.earlier(validated.keys)
+        repeated = np.flatnonzero(files >= 0)
+        report = self._report
+        report.keys_conflicting += len(repeated)
+        room = MAX_REPORTED_PROBLEMS - len(report.conflicts)
+        bars = validated.bars
+        report.conflicts.extend(
+            KeyConflict(
+                path=str(path),
+                line=int(validated.lines[row]),
+                ticker=str(bars["ticker"].iat[row]),
+                day=str(bars["date"].iat[row]),
+                earlier_path=report.files[int(files[row])],
+                earlier_line=int(earlier_lines[row]),
+                kept=not report.strict,
+            )
+            for row in repeated[: max(room, 0)]
+        )
 
 
 def _keep_problems(report: ImportReport, path: Path, problems: pd.DataFrame) -> None:

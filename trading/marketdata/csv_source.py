@@ -7,6 +7,7 @@ import gzip
 import io
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,15 @@ ProgressCallback = Callable[[int], None]
 """Called with the number of bytes of the file (as stored, compressed or not) read so far."""
 
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected \d+ fields, saw (\d+)")
+
+# What a damaged file raises while it is read: a corrupt or truncated gzip stream (zlib.error,
+# EOFError, gzip.BadGzipFile, an OSError) or a CSV pandas cannot tokenise.
+_READ_ERRORS = (OSError, EOFError, zlib.error, pd.errors.ParserError)
+# Bytes that are not UTF-8 become lone surrogates (U+DC80..U+DCFF, one per byte) instead of
+# stopping the read, so the row holding one is reported on its true line and skipped like any bad
+# row (bar_validation finds them with UNDECODABLE).
+_DECODE_ERRORS = "surrogateescape"
+UNDECODABLE = "[\udc80-\udcff]"
 
 # A sentinel column past the header's: a line with too many fields fills it (and is reported)
 # instead of silently shifting pandas' columns or becoming an index.
@@ -54,17 +64,31 @@ def read_header(path: Path) -> list[str]:
     """The header's column names, stripped and lower-cased."""
     if not path.is_file():
         raise ImportRejected(f"{path}: no such file")
-    stream, raw = _open_binary(path)
     try:
-        with io.TextIOWrapper(stream, encoding="utf-8-sig", newline="") as text:
+        stream, raw = _open_binary(path)
+    except OSError as exc:
+        raise ImportRejected(f"{path}: cannot open the file ({exc.strerror or exc})") from exc
+    try:
+        with io.TextIOWrapper(stream, encoding="utf-8-sig", errors=_DECODE_ERRORS, newline="") as text:
             first = text.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportRejected(f"{path}:1: cannot read the header ({exc})") from exc
+    except _READ_ERRORS as exc:
+        raise ImportRejected(f"{path}:1: cannot read the header ({_describe(exc)})") from exc
     finally:
         raw.close()
     if not first.strip():
         raise ImportRejected(f"{path}:1: the file is empty; expected a header line")
+    undecodable = re.search(UNDECODABLE, first)
+    if undecodable:
+        byte = ord(undecodable.group()) - 0xDC00
+        raise ImportRejected(f"{path}:1: the header is not valid UTF-8 (byte 0x{byte:02x})")
     return [name.strip().lower() for name in first.rstrip("\r\n").split(",")]
+
+
+def _describe(exc: BaseException) -> str:
+    """One line saying what went wrong while reading."""
+    gzip_damage = isinstance(exc, zlib.error | EOFError | gzip.BadGzipFile)
+    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"corrupt or truncated gzip data: {message}" if gzip_damage else message
 
 
 def read_chunks(
@@ -81,10 +105,12 @@ def read_chunks(
     """
     stream, raw = _open_binary(path)
     skipped: list[int] = []
+    last_line = 1  # the header
     try:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors=_DECODE_ERRORS, newline="")
         reader = pd.read_csv(
             text,
+            encoding_errors=_DECODE_ERRORS,  # pandas re-encodes the text it is handed
             names=[*columns, EXTRA_FIELDS],
             header=None,
             skiprows=1,  # the header, already read and checked by read_header
@@ -105,11 +131,14 @@ def read_chunks(
                         reason = f"too many fields: the header has {len(columns)}, this line has {match.group(2)}"
                         malformed.append(MalformedLine(int(match.group(1)), reason))
                 caught.clear()
-                yield CsvChunk(frame=frame, lines=_true_lines(frame.index.to_numpy(), sorted(skipped)))
+                chunk = CsvChunk(frame=frame, lines=_true_lines(frame.index.to_numpy(), sorted(skipped)))
+                last_line = max(last_line, int(chunk.lines.max(initial=last_line)), *skipped)
+                yield chunk
                 if on_progress is not None:
                     on_progress(raw.tell())
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
-        raise ImportRejected(f"{path}: unreadable CSV ({exc})") from exc
+    except _READ_ERRORS as exc:
+        # pandas reads ahead, so only the last line delivered whole is known, not the damaged one.
+        raise ImportRejected(f"{path}: unreadable CSV after line {last_line} ({_describe(exc)})") from exc
     finally:
         raw.close()
 

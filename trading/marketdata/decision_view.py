@@ -4,7 +4,7 @@ ticker, which of them are stocks, their sectors, the benchmark and the volatilit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from trading.db.schema import Security
 from trading.errors import DataError
-from trading.marketdata.view import DEFAULT_FIELDS, MarketPanel, load_panel
+from trading.marketdata.view import DEFAULT_FIELDS, LongHistory, MarketPanel, load_panel
 from trading.settings import DataSettings
 
 # Splits too: trailing dividends are restated in today's shares.
@@ -42,6 +42,26 @@ class DecisionMarket:
     def frame(self, field: str, tickers: list[str]) -> pd.DataFrame:
         return self.panel[field][tickers]
 
+    def since(self, start: date) -> DecisionMarket:
+        """The same market without the rows before `start` (the features' window of a longer load)."""
+        stamp = pd.Timestamp(start)
+        frames = {name: frame.loc[stamp:] for name, frame in self.panel.frames.items()}
+        vix = None if self.volatility_index is None else self.volatility_index.loc[stamp:]
+        return replace(
+            self,
+            panel=MarketPanel(as_of=self.as_of, frames=frames),
+            benchmark=self.benchmark.loc[stamp:],
+            volatility_index=vix,
+        )
+
+    def through(self, day: date) -> DecisionMarket:
+        """The same market cut at `day`'s close: what a decision at `day` may see."""
+        stamp = pd.Timestamp(day)
+        vix = None if self.volatility_index is None else self.volatility_index.loc[:stamp]
+        return replace(
+            self, as_of=day, panel=self.panel.through(day), benchmark=self.benchmark.loc[:stamp], volatility_index=vix
+        )
+
     def close_on(self, day: date) -> pd.Series:
         """Raw closes of the day (NaN where a ticker has no bar that day)."""
         stamp = pd.Timestamp(day)
@@ -56,26 +76,43 @@ def history_start(as_of: date, sessions: int) -> date:
 
 
 def load_decision_market(
-    engine: Engine, as_of: date, *, start: date, data: DataSettings, fields: Sequence[str] = DECISION_FIELDS
+    engine: Engine,
+    as_of: date,
+    *,
+    start: date,
+    data: DataSettings,
+    fields: Sequence[str] = DECISION_FIELDS,
+    long_history: LongHistory | None = None,
 ) -> DecisionMarket:
-    """Bars from `start` to `as_of` (never later). Fails with a DataError naming what is missing
-    when the benchmark has no bars or no stock is known. `fields` must include adj_close and close."""
-    securities = _security_master(engine)
+    """Bars from `start` to `as_of` (never later), and `long_history`'s tickers from its earlier start.
+    Fails with a DataError naming what is missing when the benchmark has no bars or no stock is known.
+    `fields` must include adj_close and close."""
+    securities = security_master(engine)
+    panel = load_panel(engine, as_of, start=start, fields=fields, long_history=long_history)
+    return decision_market(panel, securities, data, start=start)
+
+
+def decision_market(
+    panel: MarketPanel, securities: pd.DataFrame, data: DataSettings, *, start: date | None = None
+) -> DecisionMarket:
+    """The decision's view of a loaded panel: which tickers are stocks, their sectors, the benchmark,
+    the volatility index. DataError when the securities are unknown, the benchmark has no bars, or
+    no stock has any."""
     if securities.empty:
         raise DataError("the securities table is empty: import securities (or run `fund data demo`) first")
-    panel = load_panel(engine, as_of, start=start, fields=fields)
     adj_close = panel.adj_close
+    window = f"between {start} and {panel.as_of}" if start else f"up to {panel.as_of}"
     if data.benchmark_ticker not in adj_close.columns or adj_close[data.benchmark_ticker].notna().sum() == 0:
-        raise DataError(f"no bars for the benchmark {data.benchmark_ticker} between {start} and {as_of}")
+        raise DataError(f"no bars for the benchmark {data.benchmark_ticker} {window}")
     stock_tickers = set(securities.index[securities["asset_type"] == "stock"])
     stocks = sorted(stock_tickers.intersection(adj_close.columns))
     if not stocks:
-        raise DataError(f"no stock has bars between {start} and {as_of}")
+        raise DataError(f"no stock has bars {window}")
     vix_ticker = data.volatility_index_ticker
     vix = panel["close"][vix_ticker].dropna() if vix_ticker in adj_close.columns else None
     sectors = {ticker: sector for ticker, sector in securities["sector"].dropna().items()}
     return DecisionMarket(
-        as_of=as_of,
+        as_of=panel.as_of,
         panel=panel,
         stocks=stocks,
         sectors={str(ticker): str(sector) for ticker, sector in sectors.items()},
@@ -85,7 +122,8 @@ def load_decision_market(
     )
 
 
-def _security_master(engine: Engine) -> pd.DataFrame:
+def security_master(engine: Engine) -> pd.DataFrame:
+    """Sector and asset type by ticker (the securities table)."""
     with engine.connect() as connection:
         rows = connection.execute(select(Security.ticker, Security.sector, Security.asset_type)).all()
     return pd.DataFrame(rows, columns=["ticker", "sector", "asset_type"]).set_index("ticker")

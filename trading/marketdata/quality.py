@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -11,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from trading.db.schema import PriceBar, Security
-from trading.marketdata.calendar import TradingCalendar
+from trading.marketdata.calendar import ExchangeSessions, TradingCalendar
 from trading.settings import DataSettings
 
 
@@ -30,21 +31,16 @@ class DataStatus:
         return bool(self.synthetic_sources)
 
 
-def data_status(engine: Engine, benchmark: str) -> DataStatus:
-    calendar = TradingCalendar.from_database(engine, benchmark)
-    sessions = calendar.history
+def data_status(engine: Engine, benchmark: str, exchange: str = "XNYS") -> DataStatus:
+    """Per ticker: first and last bar, rows, and gaps (exchange sessions inside its span without a bar)."""
     with engine.connect() as connection:
+        dates = connection.execute(select(PriceBar.date).distinct()).scalars().all()
+        off_session = _off_session_days(dates, exchange)
+        # Bars on days that are not sessions (loaded before the import refused them) do not fill gaps.
+        on_sessions = func.count().filter(PriceBar.date.not_in(off_session)) if off_session else func.count()
         per_ticker = pd.DataFrame(
             connection.execute(
-                select(
-                    PriceBar.ticker,
-                    func.min(PriceBar.date),
-                    func.max(PriceBar.date),
-                    func.count(),
-                    # Bars on benchmark sessions: the gap count compares like with like, so a
-                    # series that starts before the benchmark (VIX) does not look over-complete.
-                    func.count().filter(PriceBar.date.in_(select(PriceBar.date).where(PriceBar.ticker == benchmark))),
-                )
+                select(PriceBar.ticker, func.min(PriceBar.date), func.max(PriceBar.date), func.count(), on_sessions)
                 .group_by(PriceBar.ticker)
                 .order_by(PriceBar.ticker)
             ).all(),
@@ -55,7 +51,7 @@ def data_status(engine: Engine, benchmark: str) -> DataStatus:
             .scalars()
             .all()
         )
-    per_ticker["gaps"] = _gaps(per_ticker, sessions)
+    per_ticker["gaps"] = _gaps(per_ticker, ExchangeSessions(exchange))
     return DataStatus(
         per_ticker=per_ticker.drop(columns="rows_on_sessions"),
         benchmark=benchmark,
@@ -63,12 +59,19 @@ def data_status(engine: Engine, benchmark: str) -> DataStatus:
     )
 
 
-def _gaps(per_ticker: pd.DataFrame, sessions: pd.DatetimeIndex) -> np.ndarray:
-    if per_ticker.empty or len(sessions) == 0:
-        return np.zeros(len(per_ticker), dtype=np.int64)
-    days = sessions.values.astype("datetime64[D]")
+def _off_session_days(dates: Sequence[date], exchange: str) -> list[date]:
+    if not dates:
+        return []
+    days = np.array(dates, dtype="datetime64[D]")
+    return [day.item() for day in days[~ExchangeSessions(exchange).are_sessions(days)]]
+
+
+def _gaps(per_ticker: pd.DataFrame, exchange: ExchangeSessions) -> np.ndarray:
+    if per_ticker.empty:
+        return np.zeros(0, dtype=np.int64)
     first = np.asarray(pd.to_datetime(per_ticker["first_date"]), dtype="datetime64[D]")
     last = np.asarray(pd.to_datetime(per_ticker["last_date"]), dtype="datetime64[D]")
+    days = exchange.covering(first.min().item(), last.max().item())
     expected = np.searchsorted(days, last, side="right") - np.searchsorted(days, first, side="left")
     return np.asarray(np.maximum(expected - per_ticker["rows_on_sessions"].to_numpy(dtype=np.int64), 0))
 
@@ -93,33 +96,50 @@ class GateResult:
 
 
 def check_data_gate(engine: Engine, run_date: date, settings: DataSettings) -> GateResult:
-    """The design's data gate: the date is a session, the benchmark has a bar on it, enough of the
-    active universe has one, no price on it is non-positive, and no data is newer than allowed."""
-    benchmark = settings.benchmark_ticker
-    calendar = TradingCalendar.from_database(engine, benchmark, settings.exchange_calendar)
-    if calendar.last_session is None:
+    """The data gate for `run_date`: loads the calendar, the date's bars and the active universe from
+    the database, and leaves the verdict to `gate_verdict`."""
+    calendar = TradingCalendar.from_database(engine, settings.benchmark_ticker, settings.exchange_calendar)
+    bars, universe = _gate_inputs(engine, run_date, universe_lookback_start(calendar, run_date, settings), settings)
+    return gate_verdict(run_date, calendar, bars, universe, settings)
+
+
+def gate_verdict(
+    run_date: date,
+    calendar: TradingCalendar,
+    bars_on_date: pd.DataFrame,
+    active_universe: Sequence[str],
+    settings: DataSettings,
+) -> GateResult:
+    """The design's data gate, over plain inputs: the date is an exchange session, the benchmark has a
+    bar on it, enough of the active universe has one, no price on it is non-positive, and the data
+    is not stale.
+
+    `bars_on_date` is indexed by ticker with float columns adj_close and close; `active_universe`
+    holds the tickers with a bar in the lookback window (`universe_lookback_start`) before the date
+    (the benchmark, safe haven and volatility index are left out here).
+    """
+    benchmark, last = settings.benchmark_ticker, calendar.last_session
+    if last is None:
         return GateResult(run_date, [f"no bars for the benchmark {benchmark}: import data first"])
     if not calendar.is_session(run_date):
-        return GateResult(run_date, [f"{run_date} is not a trading session ({settings.exchange_calendar})"])
-    if run_date > calendar.last_session:
-        behind = len(calendar.sessions_in(calendar.last_session, run_date)) - 1
+        return GateResult(run_date, [f"{run_date} is not a trading session ({calendar.exchange})"])
+    if run_date > last:
+        behind = calendar.sessions_between(last, run_date)
         return GateResult(
             run_date,
-            [
-                f"stale data: the benchmark {benchmark}'s last bar is {calendar.last_session}, "
-                f"{behind} session(s) before {run_date}"
-            ],
+            [f"stale data: the benchmark {benchmark}'s last bar is {last}, {behind} session(s) before {run_date}"],
         )
-    lookback_start = _lookback_start(calendar, run_date, settings.gate_universe_lookback_sessions)
-    today, universe = _bars_on(engine, run_date, lookback_start, settings)
     reasons = []
-    if benchmark not in today.index:
-        reasons.append(f"no bar for the benchmark {benchmark} on {run_date}")
-    non_positive = today[(today["adj_close"] <= 0) | (today["close"] <= 0)].index.tolist()
+    if benchmark not in bars_on_date.index:
+        reasons.append(_missing_benchmark_bar(run_date, calendar, benchmark))
+    prices = bars_on_date[["adj_close", "close"]].astype(float)
+    non_positive = prices[(prices["adj_close"] <= 0) | (prices["close"] <= 0)].index.tolist()
     if non_positive:
         reasons.append(f"non-positive prices on {run_date}: {', '.join(non_positive[:20])}")
-    covered = sorted(set(universe) & set(today.index))
-    missing = sorted(set(universe) - set(today.index))
+    special = {benchmark, settings.safe_haven_ticker, settings.volatility_index_ticker}
+    universe = sorted(set(active_universe) - special)
+    covered = sorted(set(universe) & set(bars_on_date.index))
+    missing = sorted(set(universe) - set(bars_on_date.index))
     coverage = len(covered) / len(universe) if universe else 0.0
     if not universe:
         reasons.append(
@@ -134,18 +154,25 @@ def check_data_gate(engine: Engine, run_date: date, settings: DataSettings) -> G
     return GateResult(run_date, reasons, universe_size=len(universe), covered=len(covered), missing=missing)
 
 
-def _lookback_start(calendar: TradingCalendar, run_date: date, sessions: int) -> date:
-    days = calendar.history[calendar.history < pd.Timestamp(run_date)]
-    return days[-sessions].date() if len(days) >= sessions else (days[0].date() if len(days) else run_date)
+def _missing_benchmark_bar(run_date: date, calendar: TradingCalendar, benchmark: str) -> str:
+    reason = f"no {benchmark} bar on {run_date}, a {calendar.exchange} session"
+    first = calendar.first_session
+    return f"{reason}: its bars start on {first}" if first is not None and run_date < first else reason
 
 
-def _bars_on(
+def universe_lookback_start(calendar: TradingCalendar, run_date: date, settings: DataSettings) -> date:
+    """First day of the window whose bars make a ticker part of the active universe on `run_date`:
+    the `gate_universe_lookback_sessions` exchange sessions before it."""
+    window = calendar.sessions_before(run_date, settings.gate_universe_lookback_sessions)
+    return window[0].date() if len(window) else run_date
+
+
+def _gate_inputs(
     engine: Engine, run_date: date, lookback_start: date, settings: DataSettings
 ) -> tuple[pd.DataFrame, list[str]]:
     """Bars on the date (indexed by ticker) and the active universe: stocks (or unclassified
     tickers) with a bar in the lookback window before the date."""
     not_stocks = select(Security.ticker).where(Security.asset_type != "stock")
-    special = {settings.benchmark_ticker, settings.safe_haven_ticker, settings.volatility_index_ticker}
     with engine.connect() as connection:
         today = pd.DataFrame(
             connection.execute(
@@ -162,5 +189,4 @@ def _bars_on(
             .scalars()
             .all()
         )
-    today = today.astype(float)
-    return today, sorted(set(universe) - special)
+    return today.astype(float), sorted(universe)

@@ -85,20 +85,26 @@ class _Sector:
     code: str
     name: str
     label: str
-    growth_tilt: float  # > 0 leans growth, < 0 leans value
+    growth_share: float  # the sector's lean: its share of growth names, before the market-wide half
     income_tilt: float  # > 0 makes stable high-yield payers more likely
     vol: float  # annualised sector-factor volatility
 
 
+# The eleven GICS sectors. Every sector holds both styles, as in real indices: technology leans
+# growth and utilities lean value, but no sector is all one style, so no size-and-style universe is
+# crowded into one sector (a crowded universe makes the sector cap clip most of every target).
 _SECTORS = (
-    _Sector("TEC", "Information Technology", "Tech", 1.5, -1.0, 0.14),
-    _Sector("HLT", "Health Care", "Health", 0.7, -0.3, 0.10),
-    _Sector("DSC", "Consumer Discretionary", "Consumer", 0.8, -0.5, 0.12),
-    _Sector("IND", "Industrials", "Industrial", 0.0, 0.0, 0.10),
-    _Sector("FIN", "Financials", "Finance", -0.5, 0.3, 0.12),
-    _Sector("ENR", "Energy", "Energy", -0.8, 0.5, 0.18),
-    _Sector("STP", "Consumer Staples", "Staples", -0.8, 1.0, 0.08),
-    _Sector("UTL", "Utilities", "Utility", -1.5, 1.5, 0.08),
+    _Sector("TEC", "Information Technology", "Tech", 0.70, -0.6, 0.14),
+    _Sector("COM", "Communication Services", "Media", 0.60, -0.4, 0.12),
+    _Sector("DSC", "Consumer Discretionary", "Consumer", 0.60, -0.4, 0.12),
+    _Sector("HLT", "Health Care", "Health", 0.55, -0.3, 0.10),
+    _Sector("IND", "Industrials", "Industrial", 0.50, 0.0, 0.10),
+    _Sector("MAT", "Materials", "Materials", 0.40, 0.2, 0.14),
+    _Sector("RLT", "Real Estate", "Realty", 0.40, 0.5, 0.12),
+    _Sector("STP", "Consumer Staples", "Staples", 0.40, 0.5, 0.08),
+    _Sector("FIN", "Financials", "Finance", 0.35, 0.3, 0.12),
+    _Sector("ENR", "Energy", "Energy", 0.30, 0.3, 0.18),
+    _Sector("UTL", "Utilities", "Utility", 0.30, 0.7, 0.08),
 )
 
 
@@ -311,11 +317,47 @@ def _log_uniform(low: float, high: float, size: int, rng: np.random.Generator) -
     return np.exp(rng.uniform(np.log(low), np.log(high), size))
 
 
-def _stratified_log10_caps(n_stocks: int, rng: np.random.Generator) -> FloatArray:
-    """Log-uniform caps drawn one per stratum so each size bucket gets its share for every seed."""
+def _stratified_log10_caps(sector: IntArray, is_growth: BoolArray, rng: np.random.Generator) -> FloatArray:
+    """Log-uniform caps drawn one per stratum so each size bucket gets its share for every seed.
+
+    The strata are dealt round the size terciles in turn to the stocks grouped by style and sector,
+    so each sector's growth names (and its value names) spread over large, mid and small: a size
+    tercile's growth half then mixes sectors as the whole growth population does.
+    """
+    n_stocks = len(sector)
     low, high = _LOG10_CAP_RANGE
-    quantile = (rng.permutation(n_stocks) + rng.uniform(0.1, 0.9, n_stocks)) / n_stocks
+    tercile = 3 * np.arange(n_stocks) // n_stocks  # of each stratum, smallest caps first
+    tercile_size = np.bincount(tercile, minlength=3)
+    rank_in_tercile = np.concatenate([rng.permutation(size) for size in tercile_size.tolist()])
+    # Each stratum's round is its place within its tercile; within a round the terciles take turns
+    # in a random order. Dealing in that order hands consecutive stocks different terciles.
+    turn = rng.permutation(3)[tercile]
+    dealt = np.lexsort((turn, (rank_in_tercile + 0.5) / tercile_size[tercile]))
+    grouped = np.lexsort((rng.uniform(size=n_stocks), sector, is_growth))
+    assigned = np.empty(n_stocks, dtype=np.int64)
+    assigned[grouped] = dealt
+    quantile = (assigned + rng.uniform(0.1, 0.9, n_stocks)) / n_stocks
     return low + (high - low) * quantile
+
+
+def _growth_flags(sector: IntArray, rng: np.random.Generator) -> BoolArray:
+    """Half the stocks are growth; each sector gets its lean's share of them (largest remainders),
+    at least one of each style, and which of its names are growth is random."""
+    n_stocks = len(sector)
+    members = np.bincount(sector, minlength=len(_SECTORS))
+    quota = members * np.array([s.growth_share for s in _SECTORS])
+    quota *= (n_stocks // 2) / quota.sum()
+    count = np.floor(quota).astype(np.int64)
+    leftover = n_stocks // 2 - int(count.sum())
+    count[np.argsort(-(quota - count), kind="stable")[:leftover]] += 1
+    # With at least five names a sector (60 stocks over 11 sectors) the quotas already lie inside.
+    count = np.clip(count, 1, members - 1)
+    # Rank each stock within its sector by a random key; the first `count` of each sector are growth.
+    order = np.lexsort((rng.uniform(size=n_stocks), sector))
+    first_of_sector = np.searchsorted(sector[order], sector[order])
+    rank_in_sector = np.empty(n_stocks, dtype=np.int64)
+    rank_in_sector[order] = np.arange(n_stocks) - first_of_sector
+    return np.asarray(rank_in_sector < count[sector], dtype=np.bool_)
 
 
 def _tickers_and_names(sector: IntArray) -> tuple[list[str], list[str]]:
@@ -371,12 +413,11 @@ def _draw_universe(n_stocks: int, rng: np.random.Generator) -> _Universe:
     n_sectors = len(_SECTORS)
     sector = np.sort(rng.permutation(np.arange(n_stocks) % n_sectors)).astype(np.int64)
     tickers, names = _tickers_and_names(sector)
-    growth_tilt = np.array([s.growth_tilt for s in _SECTORS])[sector]
     income_tilt = np.array([s.income_tilt for s in _SECTORS])[sector]
-    is_growth = _rank_from_top(growth_tilt + rng.standard_normal(n_stocks)) < n_stocks // 2
+    is_growth = _growth_flags(sector, rng)
     dividend_yield, high_yield = _dividend_yields(is_growth, income_tilt + rng.standard_normal(n_stocks), rng)
 
-    log10_cap = _stratified_log10_caps(n_stocks, rng)
+    log10_cap = _stratified_log10_caps(sector, is_growth, rng)
     start_price = np.round(_log_uniform(*_START_PRICE_RANGE, n_stocks, rng), 2)
     shares = np.round(10.0**log10_cap / start_price, -3)
     smallness = (_LOG10_CAP_RANGE[1] - log10_cap) / (_LOG10_CAP_RANGE[1] - _LOG10_CAP_RANGE[0])

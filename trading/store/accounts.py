@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trading.db.schema import AccountEquity, PaperAccount, PaperPosition
+from trading.db.schema import AccountEquity, PaperAccount, PaperCashEntry, PaperPosition
 from trading.errors import FundError
 from trading.execution.costs import round_money
 from trading.store import Bind, connection_for
@@ -107,6 +107,12 @@ def create_paper_account(
                 peak_value=amount,
                 currency=currency.upper(),
                 fractional_shares=fractional_shares,
+            )
+        )
+        # The venue's cash journal starts with the deposit: its entries always sum to the balance.
+        connection.execute(
+            insert(PaperCashEntry).values(
+                account_id=account_id, session=None, kind="deposit", amount=amount, description="opening deposit"
             )
         )
         record = get_paper_account(connection, account_id)

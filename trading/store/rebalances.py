@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
 
-from trading.brokers.base import BrokerOrder
 from trading.db.schema import (
     REBALANCE_ACTIVE_STATUSES,
     REBALANCE_UNFINISHED_STATUSES,
@@ -21,6 +20,7 @@ from trading.db.schema import (
     utcnow,
 )
 from trading.errors import FundError
+from trading.orders import BrokerOrder
 from trading.store import Bind, connection_for
 
 
@@ -206,6 +206,16 @@ def run_orders(bind: Bind, run_id: int) -> list[OrderRecord]:
         return [_order(row) for row in connection.execute(query)]
 
 
+def session_orders(bind: Bind, account_id: str, day: date, mode: str) -> list[OrderRecord]:
+    """Every order that the runs of (account, day, mode) planned, every attempt, in the order written."""
+    attempts = select(RebalancingLog.id).where(
+        RebalancingLog.account_id == account_id, RebalancingLog.rebalance_date == day, RebalancingLog.mode == mode
+    )
+    query = select(*_ORDER_COLUMNS).where(TradeExecution.rebalance_id.in_(attempts)).order_by(TradeExecution.id)
+    with connection_for(bind) as connection:
+        return [_order(row) for row in connection.execute(query)]
+
+
 def open_ledger_orders(bind: Bind, account_id: str, broker: str) -> list[OrderRecord]:
     """Orders the ledger believes the broker still holds open: their fills must be fetched."""
     query = (
@@ -237,6 +247,8 @@ def record_broker_order(bind: Bind, order_row_id: int, order: BrokerOrder) -> No
     if order.filled_quantity > 0:
         values["filled_quantity"] = order.filled_quantity
         values["price"] = order.average_fill_price
+    if order.commission is not None:
+        values["commission"] = order.commission
     with connection_for(bind) as connection:
         connection.execute(update(TradeExecution).where(TradeExecution.id == order_row_id).values(values))
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, get_args
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from trading.db.schema import RiskHalt
@@ -90,6 +90,15 @@ def recent_halts(bind: Bind, account_id: str, *, limit: int = 5) -> list[HaltRec
     )
     with connection_for(bind) as connection:
         return [_record(row) for row in connection.execute(query)]
+
+
+def last_resumed_at(bind: Bind, account_id: str) -> datetime | None:
+    """When the account's most recently lifted halt was lifted (None if none ever was): the drawdown
+    is measured from the peak since then, whether or not another halt is active now."""
+    with connection_for(bind) as connection:
+        return connection.execute(
+            select(func.max(RiskHalt.resumed_at)).where(RiskHalt.account_id == account_id)
+        ).scalar_one()
 
 
 def _require_text(value: str, field: str) -> str:

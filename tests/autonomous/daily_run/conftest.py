@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select
 
-from autonomous.daily_run.brokers import broker_factory
+from autonomous.cli.assembly import assemble_daily_run
 from autonomous.daily_run.run import DailyRun, RunMode, RunRequest, Step
 from trading.db.schema import PaperPosition, TradeExecution, utcnow
 from trading.marketdata.calendar import TradingCalendar
@@ -48,14 +48,13 @@ def make_run(funded: Engine, settings: FundSettings) -> RunFactory:
         with_settings: FundSettings | None = None,
     ) -> DailyRun:
         chosen = with_settings or settings
-        brokers = broker_factory(funded, chosen, mode, ACCOUNT)
-        return DailyRun(funded, chosen, brokers, after_step=after_step, clock=clock)
+        return assemble_daily_run(funded, chosen, mode, ACCOUNT, use_mock=True, after_step=after_step, clock=clock)
 
     return make
 
 
 def request(day: date, mode: RunMode = RunMode.PAPER, **kwargs: bool) -> RunRequest:
-    return RunRequest(ACCOUNT, mode, day, use_mock=True, **kwargs)
+    return RunRequest(ACCOUNT, mode, day, **kwargs)
 
 
 def orders_per_intent(engine: Engine) -> dict[tuple[date | None, str, str], int]:

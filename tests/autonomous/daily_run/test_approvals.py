@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select
 from autonomous.daily_run import approvals
 from autonomous.daily_run.run import Outcome
 from tests.autonomous.daily_run.conftest import RunFactory, request
-from trading.brokers.paper import session_open_utc
 from trading.db.schema import RebalancingLog, TradeExecution
+from trading.marketdata.calendar import session_open_utc
 from trading.settings import FundSettings
 from trading.store.rebalances import UnknownApproval, list_approvals
 

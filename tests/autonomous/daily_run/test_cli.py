@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -13,6 +17,8 @@ from autonomous.cli.app import fund
 from tests.autonomous.daily_run.conftest import ACCOUNT
 from trading.store.accounts import get_paper_account
 from trading.store.rebalances import list_approvals, recent_runs
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run(*args: str, input: str | None = None) -> Result:
@@ -130,3 +136,47 @@ def test_approvals_list_approve_and_reject_from_the_command_line(
     assert run("approvals", "reject", str(pending.id), "--reason", "x").exit_code == 1
     assert list_approvals(funded, pending_only=False)[0].decision == "expired"
     assert get_paper_account(funded, ACCOUNT).cash == Decimal("100000.0000")
+
+
+def test_a_paper_run_for_a_session_the_ledger_has_passed_is_one_line_and_exit_status_one(
+    funded: Engine, database_url: str, sessions: list[date]
+) -> None:
+    assert run("rebalance", "--account-id", ACCOUNT, "--use-mock", "--date", str(sessions[-3])).exit_code == 0
+
+    earlier = CliRunner().invoke(
+        fund, ["--log-level", "ERROR", "rebalance", "--account-id", ACCOUNT, "--use-mock", "--date", str(sessions[-5])]
+    )
+
+    assert earlier.exit_code == 1
+    assert earlier.exception is None or isinstance(earlier.exception, SystemExit)
+    assert "Traceback" not in earlier.output
+    [line] = earlier.stdout.splitlines()
+    assert line.startswith(f"{sessions[-5]} {ACCOUNT} paper: failed: failed, nothing sent: ")
+    assert f"is settled through {sessions[-3]}" in line
+
+
+def test_the_specifications_spellings_run_the_same_commands(
+    funded: Engine, database_url: str, sessions: list[date]
+) -> None:
+    if funded.dialect.name != "sqlite":
+        pytest.skip("a subprocess per spelling: once, on SQLite, is enough")
+    day = str(sessions[-5])
+    env = {**os.environ, "FUND_LOG_LEVEL": "WARNING"}
+
+    def spelled(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+    rebalance = spelled(
+        "scripts/run_daily_rebalance.py", "--dry-run", "--account-id", ACCOUNT, "--use-mock", "--date", day
+    )
+    assert rebalance.returncode == 0, rebalance.stderr
+    assert rebalance.stdout.startswith(f"{day} {ACCOUNT} dry_run: dry_run: ")
+    regime = spelled("autonomous/market_regime_detector.py", "--date", day)
+    assert regime.returncode == 0, regime.stderr
+    assert f"on {day} (confidence" in regime.stdout
+    target = spelled("autonomous/hybrid_portfolio_generator.py", "--strategy", "growth_largecap", "--date", day)
+    assert target.returncode == 0, target.stderr
+    assert target.stdout.startswith(f"growth_largecap on {day} ")
+    # No ranker is stored: the hybrid generator says it falls back to the mock portfolio.
+    assert "hybrid/mock" in target.stdout
+    assert "cash" in target.stdout.splitlines()[-1]

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select
 
-from autonomous.daily_run.brokers import broker_factory
-from autonomous.daily_run.run import DailyRun, Outcome, RunMode, RunRequest, Step
+from autonomous.cli.assembly import assemble_daily_run
+from autonomous.daily_run.run import Outcome, RunMode, Step
 from tests.autonomous.daily_run.conftest import (
     ACCOUNT,
     RunFactory,
@@ -17,7 +17,6 @@ from tests.autonomous.daily_run.conftest import (
     orders_per_intent,
     request,
 )
-from trading.brokers.base import deterministic_client_order_id
 from trading.db.schema import (
     AccountEquity,
     Base,
@@ -25,6 +24,7 @@ from trading.db.schema import (
     RebalancingLog,
     TradeExecution,
 )
+from trading.orders import deterministic_client_order_id
 from trading.settings import FundSettings
 from trading.store.accounts import UnknownAccount, get_paper_account, paper_positions
 
@@ -75,7 +75,9 @@ def test_a_paper_run_records_every_step_and_sends_each_planned_order_once(
         assert order["status"] == "submitted"
         assert order["rebalance_id"] == run["id"]
         assert order["session_date"] == day
-        assert order["client_order_id"] == deterministic_client_order_id(ACCOUNT, day, order["ticker"], "buy", 0)
+        assert order["client_order_id"] == deterministic_client_order_id(
+            ACCOUNT, day, order["ticker"], "buy", 0, broker="paper", mode="paper"
+        )
     with funded.connect() as connection:
         assert connection.execute(select(MarketRegime.date).where(MarketRegime.date == day)).scalar_one() == day
         assert connection.execute(select(AccountEquity.equity).where(AccountEquity.date == day)).scalar_one() == (
@@ -208,21 +210,25 @@ def test_an_unknown_account_is_refused_before_anything_is_written(
     funded: Engine, sessions: list[date], settings: FundSettings
 ) -> None:
     before = _row_counts(funded)
-    run = DailyRun(funded, settings, broker_factory(funded, settings, RunMode.PAPER, "NOPE"))
     with pytest.raises(UnknownAccount, match="NOPE"):
-        run.run(RunRequest("NOPE", RunMode.PAPER, sessions[-5], use_mock=True))
+        assemble_daily_run(funded, settings, RunMode.PAPER, "NOPE", use_mock=True)
     assert _row_counts(funded) == before
 
 
 def test_a_paper_run_for_a_session_before_the_ledger_is_refused(
     make_run: RunFactory, funded: Engine, sessions: list[date]
 ) -> None:
-    from trading.brokers.paper import LedgerAhead
-
     run = make_run()
     run.run(request(sessions[-3]))
-    with pytest.raises(LedgerAhead, match="settled through"):
-        run.run(request(sessions[-5]))
+    before = _orders(funded)
+
+    result = run.run(request(sessions[-5]))
+
+    assert result.outcome is Outcome.FAILED
+    assert result.exit_code == 1
+    assert f"settled through {sessions[-3]}" in result.message
+    assert _runs(funded)[-1]["error"].startswith("LedgerAhead: ")  # type: ignore[union-attr]
+    assert _orders(funded) == before
 
 
 def test_the_step_hook_sees_every_step_in_order(make_run: RunFactory, sessions: list[date]) -> None:

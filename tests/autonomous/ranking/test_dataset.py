@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from autonomous.features import FEATURE_NAMES
-from autonomous.market_state import market_state_on
+from autonomous.marketview.database import market_state_on
 from autonomous.ranking.dataset import (
     RANKER_FEATURES,
     forward_excess_returns,

@@ -10,22 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.brokers.base import (
+from trading.brokers.base import Broker, BrokerCapabilities, RetryPolicy, call_with_retry, submit_with_retry
+from trading.errors import BrokerError, BrokerUnavailable, FundError, OrderRejected, RetryableBrokerError
+from trading.orders import (
     AccountSnapshot,
-    Broker,
-    BrokerCapabilities,
     BrokerOrder,
     BrokerPosition,
     OrderRequest,
     OrderSide,
     OrderStatus,
-    RetryPolicy,
-    call_with_retry,
     decimal_places,
     deterministic_client_order_id,
-    submit_with_retry,
 )
-from trading.errors import BrokerError, BrokerUnavailable, FundError, OrderRejected, RetryableBrokerError
 
 NOW = datetime(2024, 1, 5, 21, 30, tzinfo=UTC)
 SESSION = date(2024, 1, 5)
@@ -152,18 +148,31 @@ def test_order_statuses_are_values_the_trade_executions_table_accepts() -> None:
 # --- client order ids ------------------------------------------------------------------------------
 
 
+PAPER = {"broker": "paper", "mode": "paper"}
+
+
 def test_a_client_order_id_is_readable_and_stable() -> None:
-    first = deterministic_client_order_id("PAPER_AUTONOMOUS_FUND", SESSION, "BRK.B", OrderSide.SELL)
-    assert first == deterministic_client_order_id("PAPER_AUTONOMOUS_FUND", SESSION, "BRK.B", OrderSide.SELL)
-    assert re.fullmatch(r"af-20240105-s-BRKB-[0-9a-f]{16}", first)
+    first = deterministic_client_order_id("PAPER_AUTONOMOUS_FUND", SESSION, "BRK.B", OrderSide.SELL, **PAPER)
+    assert first == deterministic_client_order_id("PAPER_AUTONOMOUS_FUND", SESSION, "BRK.B", OrderSide.SELL, **PAPER)
+    assert re.fullmatch(r"af-p20240105-s-BRKB-[0-9a-f]{16}", first)
 
 
-def test_a_client_order_id_is_pinned_across_versions() -> None:
-    # A changed formula would make a resumed run resubmit orders it already sent.
-    assert deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY) == (
-        deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, attempt=0)
+def test_a_client_order_id_is_pinned() -> None:
+    assert deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, **PAPER) == (
+        deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, attempt=0, **PAPER)
     )
-    assert deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY) == "af-20240105-b-AAPL-60df2ede2c1cd08d"
+    assert deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, **PAPER) == (
+        "af-p20240105-b-AAPL-b1ea208bf20b13ce"
+    )
+
+
+def test_a_paper_and_a_live_account_of_the_same_name_never_share_a_client_order_id() -> None:
+    intent = ("PAPER_AUTONOMOUS_FUND", SESSION, "AAPL", OrderSide.BUY)
+    paper = deterministic_client_order_id(*intent, broker="paper", mode="paper")
+    alpaca_paper = deterministic_client_order_id(*intent, broker="alpaca", mode="paper")
+    alpaca_live = deterministic_client_order_id(*intent, broker="alpaca", mode="live")
+    assert len({paper, alpaca_paper, alpaca_live}) == 3
+    assert alpaca_live.startswith("af-l20240105-")
 
 
 @pytest.mark.parametrize(
@@ -174,10 +183,18 @@ def test_a_client_order_id_is_pinned_across_versions() -> None:
         {"ticker": "BRKB"},
         {"side": OrderSide.BUY},
         {"attempt": 1},
+        {"broker": "alpaca"},
+        {"mode": "live"},
     ],
 )
 def test_a_client_order_id_changes_with_every_input(changed: dict[str, object]) -> None:
-    base: dict[str, object] = {"account_id": "ACC", "session": SESSION, "ticker": "BRK.B", "side": OrderSide.SELL}
+    base: dict[str, object] = {
+        "account_id": "ACC",
+        "session": SESSION,
+        "ticker": "BRK.B",
+        "side": OrderSide.SELL,
+        **PAPER,
+    }
     assert deterministic_client_order_id(**base) != deterministic_client_order_id(**{**base, **changed})  # type: ignore[arg-type]
 
 
@@ -188,28 +205,38 @@ intents = st.tuples(
     tickers,
     st.sampled_from(list(OrderSide)),
     st.integers(min_value=0, max_value=10_000),
+    st.sampled_from(["paper", "alpaca", "schwab"]),
+    st.sampled_from(["paper", "live"]),
 )
+Intent = tuple[str, date, str, OrderSide, int, str, str]
+
+
+def _client_id(intent: Intent) -> str:
+    account, session, ticker, side, attempt, broker, mode = intent
+    return deterministic_client_order_id(account, session, ticker, side, attempt, broker=broker, mode=mode)
 
 
 @given(intents)
-def test_every_client_order_id_fits_alpaca_and_the_column(intent: tuple[str, date, str, OrderSide, int]) -> None:
-    client_id = deterministic_client_order_id(*intent)
+def test_every_client_order_id_fits_alpaca_and_the_column(intent: Intent) -> None:
+    client_id = _client_id(intent)
     assert len(client_id) <= 48
     assert re.fullmatch(r"[A-Za-z0-9-]+", client_id)
     an_order(client_order_id=client_id)
 
 
 @given(st.lists(intents, min_size=2, max_size=50, unique=True))
-def test_different_intents_get_different_client_order_ids(batch: list[tuple[str, date, str, OrderSide, int]]) -> None:
-    ids = [deterministic_client_order_id(*intent) for intent in batch]
+def test_different_intents_get_different_client_order_ids(batch: list[Intent]) -> None:
+    ids = [_client_id(intent) for intent in batch]
     assert len(set(ids)) == len(ids)
 
 
-def test_a_client_order_id_needs_an_account_a_ticker_and_a_non_negative_attempt() -> None:
-    with pytest.raises(ValueError, match="needs an account id and a ticker"):
-        deterministic_client_order_id("", SESSION, "AAPL", OrderSide.BUY)
+def test_a_client_order_id_needs_an_account_a_ticker_a_broker_a_sending_mode_and_a_non_negative_attempt() -> None:
+    with pytest.raises(ValueError, match="needs an account id, a ticker and a broker"):
+        deterministic_client_order_id("", SESSION, "AAPL", OrderSide.BUY, **PAPER)
     with pytest.raises(ValueError, match="attempt must be >= 0"):
-        deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, attempt=-1)
+        deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, attempt=-1, **PAPER)
+    with pytest.raises(ValueError, match="paper or live mode only"):
+        deterministic_client_order_id("ACC", SESSION, "AAPL", OrderSide.BUY, broker="paper", mode="dry_run")
 
 
 # --- retries ---------------------------------------------------------------------------------------

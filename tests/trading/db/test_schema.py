@@ -167,3 +167,14 @@ def test_naive_timestamps_are_refused(engine: Engine) -> None:
         session.add(_order("c1", filled_at=datetime(2024, 1, 2, 21, 0)))
         with pytest.raises(StatementError, match="naive datetime"):
             session.commit()
+
+
+def test_the_schema_revision_the_cli_checks_is_alembics_head(blank_engine: Engine) -> None:
+    from trading.db.engine import stored_revision
+    from trading.db.migrate import head_revision, upgrade
+    from trading.db.schema import SCHEMA_REVISION
+
+    assert head_revision() == SCHEMA_REVISION
+    assert stored_revision(blank_engine) is None
+    upgrade(blank_engine)
+    assert stored_revision(blank_engine) == SCHEMA_REVISION

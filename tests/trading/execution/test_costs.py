@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.brokers.base import OrderSide
 from trading.execution.costs import (
     CommissionModel,
     CostModels,
@@ -15,6 +14,7 @@ from trading.execution.costs import (
     round_price,
     round_quantity,
 )
+from trading.orders import OrderSide
 from trading.settings import ExecutionSettings
 
 D = Decimal

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from trading.brokers.base import OrderSide
 from trading.errors import DataError, InsufficientFunds, OrderRejected
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel
 from trading.execution.fills import (
@@ -19,6 +18,7 @@ from trading.execution.fills import (
     dividend_cash,
     fill_market_order,
 )
+from trading.orders import OrderSide
 
 D = Decimal
 SESSION = date(2024, 1, 8)

@@ -3,18 +3,20 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from sqlalchemy import CheckConstraint, Engine, delete, update
+from sqlalchemy import CheckConstraint, Engine, delete, insert, update
 from sqlalchemy.schema import AddConstraint
 
-from tests.factories import market_file, weekdays, write_text
+from tests.factories import market_file, sessions, write_text
 from trading.db.schema import PriceBar
 from trading.marketdata.bars_import import import_bar_files
-from trading.marketdata.quality import check_data_gate, data_status
+from trading.marketdata.calendar import TradingCalendar
+from trading.marketdata.quality import check_data_gate, data_status, gate_verdict, universe_lookback_start
 from trading.marketdata.reference_import import import_securities
 from trading.settings import DataSettings
 
-DAYS = weekdays(date(2024, 1, 2), 30)  # includes 2024-01-15 (MLK day) as a "weekday": fine for history
+DAYS = sessions(date(2024, 1, 2), 30)  # XNYS sessions 2024-01-02 .. 2024-02-13
 STOCKS = [f"S{i:02d}" for i in range(20)]
 SETTINGS = DataSettings()
 
@@ -49,11 +51,38 @@ def test_the_gate_passes_a_complete_session(market: Engine) -> None:
     assert (result.universe_size, result.covered) == (20, 20)
 
 
-def test_the_gate_fails_without_the_benchmarks_bar(market: Engine) -> None:
+def test_status_counts_gaps_against_exchange_sessions_even_where_the_benchmark_has_none(market: Engine) -> None:
+    _delete(market, ["SPY", "S03"], DAYS[10])
+    status = data_status(market, "SPY").per_ticker.set_index("ticker")
+    assert (status.loc["S03", "gaps"], status.loc["SPY", "gaps"], status.loc["S04", "gaps"]) == (1, 1, 0)
+
+
+def test_status_does_not_count_a_bar_on_a_holiday_as_filling_a_gap(market: Engine) -> None:
+    # Planted directly: the import refuses bars on days the exchange is closed.
+    _delete(market, ["S03"], DAYS[10])
+    with market.begin() as connection:
+        connection.execute(insert(PriceBar).values(ticker="S03", date=date(2024, 1, 15), adj_close=5))
+    status = data_status(market, "SPY").per_ticker.set_index("ticker")
+    assert (status.loc["S03", "rows"], status.loc["S03", "gaps"]) == (30, 1)
+
+
+def test_the_gate_names_a_missing_benchmark_bar_inside_the_history(market: Engine) -> None:
     _delete(market, ["SPY"], DAYS[20])
     result = check_data_gate(market, DAYS[20], SETTINGS)
-    assert not result.passed
-    assert "not a trading session" in result.reasons[0]  # the benchmark's bars define history sessions
+    assert result.reasons == [f"no SPY bar on {DAYS[20]}, a XNYS session"]
+    assert (result.universe_size, result.covered) == (20, 20)
+
+
+def test_a_holiday_inside_the_history_is_still_not_a_trading_session(market: Engine) -> None:
+    assert check_data_gate(market, date(2024, 1, 15), SETTINGS).reasons == [
+        "2024-01-15 is not a trading session (XNYS)"
+    ]
+
+
+def test_the_gate_names_a_session_before_the_benchmarks_first_bar(market: Engine) -> None:
+    assert check_data_gate(market, date(2023, 12, 29), SETTINGS).reasons[0] == (
+        "no SPY bar on 2023-12-29, a XNYS session: its bars start on 2024-01-02"
+    )
 
 
 def test_the_gate_fails_when_coverage_is_below_the_threshold(market: Engine) -> None:
@@ -100,8 +129,9 @@ def test_the_gate_fails_on_non_positive_prices(market: Engine) -> None:
 
 
 def test_the_gate_fails_on_a_date_after_the_data(market: Engine) -> None:
-    result = check_data_gate(market, date(2024, 2, 14), SETTINGS)
-    assert result.reasons == [f"stale data: the benchmark SPY's last bar is {DAYS[-1]}, 2 session(s) before 2024-02-14"]
+    # 2024-02-14, 15, 16 and 20: Presidents' Day (02-19) is not a session.
+    result = check_data_gate(market, date(2024, 2, 20), SETTINGS)
+    assert result.reasons == [f"stale data: the benchmark SPY's last bar is {DAYS[-1]}, 4 session(s) before 2024-02-20"]
 
 
 def test_the_gate_fails_on_a_weekend_and_on_an_empty_database(market: Engine, engine: Engine) -> None:
@@ -109,3 +139,46 @@ def test_the_gate_fails_on_a_weekend_and_on_an_empty_database(market: Engine, en
     with engine.begin() as connection:
         connection.execute(delete(PriceBar))
     assert check_data_gate(engine, DAYS[3], SETTINGS).reasons == ["no bars for the benchmark SPY: import data first"]
+
+
+def _bars(tickers: list[str], price: float = 10.0) -> pd.DataFrame:
+    return pd.DataFrame({"adj_close": price, "close": price}, index=pd.Index(tickers, name="ticker"))
+
+
+HISTORY = TradingCalendar(pd.DatetimeIndex(pd.to_datetime(DAYS), name="date"))
+
+
+def test_the_gate_verdict_is_a_pure_function_of_its_inputs() -> None:
+    universe = ["SPY", "GLD", *STOCKS]  # the special tickers are left out of the universe by the verdict
+    passed = gate_verdict(DAYS[-1], HISTORY, _bars(["SPY", *STOCKS]), universe, SETTINGS)
+    assert (passed.passed, passed.universe_size, passed.covered, passed.coverage) == (True, 20, 20, 1.0)
+
+    short = gate_verdict(DAYS[-1], HISTORY, _bars(STOCKS[:17]), universe, SETTINGS)
+    assert short.reasons == [
+        f"no SPY bar on {DAYS[-1]}, a XNYS session",
+        f"coverage 85.0% of the active universe on {DAYS[-1]} is below 90% (3 of 20 missing, e.g. S17, S18, S19)",
+    ]
+    assert short.missing == ["S17", "S18", "S19"]
+
+    negative = gate_verdict(DAYS[-1], HISTORY, _bars(["SPY", *STOCKS], price=-1), universe, SETTINGS)
+    assert negative.reasons[0].startswith(f"non-positive prices on {DAYS[-1]}: SPY, S00, S01")
+
+
+def test_the_gate_verdict_refuses_a_holiday_an_empty_history_and_an_empty_universe() -> None:
+    nothing = _bars([])
+    assert gate_verdict(date(2024, 1, 15), HISTORY, nothing, [], SETTINGS).reasons == [
+        "2024-01-15 is not a trading session (XNYS)"
+    ]
+    empty = TradingCalendar(pd.DatetimeIndex([]))
+    assert gate_verdict(DAYS[3], empty, nothing, [], SETTINGS).reasons == [
+        "no bars for the benchmark SPY: import data first"
+    ]
+    assert gate_verdict(DAYS[3], HISTORY, _bars(["SPY"]), [], SETTINGS).reasons == [
+        f"no active universe: no stock has a bar in the 20 sessions before {DAYS[3]}"
+    ]
+
+
+def test_the_universe_lookback_counts_exchange_sessions_not_benchmark_bars() -> None:
+    gappy = TradingCalendar(pd.DatetimeIndex(pd.to_datetime([d for d in DAYS if d != DAYS[25]]), name="date"))
+    settings = DataSettings(gate_universe_lookback_sessions=5)
+    assert universe_lookback_start(gappy, DAYS[-1], settings) == DAYS[-6]

@@ -1,4 +1,4 @@
-"""Tests of the seeded synthetic market: bar mechanics, regimes, styles, sizes, dividends, splits,
+"""Tests of the seeded synthetic market: bar mechanics, regimes, sectors and styles, sizes, dividends, splits,
 the benchmark, safe haven and volatility index, fundamentals, determinism and speed."""
 
 from __future__ import annotations
@@ -136,6 +136,26 @@ def position_of(frame: pd.DataFrame, day: date) -> int:
     return int(frame.index.get_indexer(pd.Index([day]))[0])
 
 
+def snapshot_universes(fundamentals: pd.DataFrame) -> dict[str, pd.Index]:
+    """The strategies' universes as autonomous/universes.py cuts them from a snapshot alone: size
+    terciles by market cap, the cheaper half of each (book-to-price and earnings yield) value and
+    the dearer half growth, and the highest-yielding fifth of the stocks as the dividend universe."""
+    n_stocks = len(fundamentals)
+    by_size = fundamentals["market_cap"].sort_values(ascending=False, kind="stable").index
+    cheapness = pd.concat(
+        [(1.0 / fundamentals["price_to_book"]).rank(pct=True), (1.0 / fundamentals["pe_ratio"]).rank(pct=True)], axis=1
+    ).mean(axis=1)
+    universes = {}
+    for position, size in enumerate(("large", "mid", "small")):
+        tercile = by_size[-(-position * n_stocks // 3) : -(-(position + 1) * n_stocks // 3)]
+        cheapest_first = cheapness[tercile].sort_values(ascending=False, kind="stable").index
+        universes[f"value_{size}cap"] = cheapest_first[: len(tercile) // 2]
+        universes[f"growth_{size}cap"] = cheapest_first[len(tercile) // 2 :]
+    by_yield = fundamentals["dividend_yield_pct"].sort_values(ascending=False, kind="stable").index
+    universes["dividend"] = by_yield[: -(-n_stocks // 5)]
+    return universes
+
+
 def assert_bar_invariants(market: SyntheticMarket, n_stocks: int) -> None:
     bars = market.bars
     assert list(bars.columns) == BAR_COLUMNS
@@ -214,11 +234,12 @@ def test_stock_tickers_are_short_unique_uppercase_and_clearly_synthetic(
     assert stocks["name"].is_unique
 
 
-def test_stocks_span_at_least_six_gics_sectors(market: SyntheticMarket) -> None:
+def test_stocks_span_all_eleven_gics_sectors_in_near_equal_numbers(market: SyntheticMarket) -> None:
     stocks = market.securities[market.securities["asset_type"] == "stock"]
-    assert set(stocks["sector"]) <= GICS_SECTORS
-    assert stocks["sector"].nunique() >= 6
-    assert stocks["sector"].value_counts().min() >= 5
+    assert set(stocks["sector"]) == GICS_SECTORS
+    counts = stocks["sector"].value_counts()
+    assert counts.min() == 80 // 11
+    assert counts.max() == counts.min() + 1
 
 
 @pytest.mark.parametrize(("n_stocks", "bound"), [(59, "60"), (101, "100"), (0, "60")])
@@ -431,6 +452,34 @@ def test_stocks_split_roughly_half_growth_half_value(is_growth: pd.Series, first
     pb = first_snapshot["price_to_book"]
     assert pb[is_growth].min() > 3.5
     assert pb[~is_growth].max() < 2.5
+
+
+@pytest.mark.parametrize(("seed", "n_stocks"), [(7, 80), (8, 60), (11, 100), (23, 71)])
+def test_every_sector_holds_growth_and_value_names_and_keeps_its_lean(seed: int, n_stocks: int) -> None:
+    synthetic = generate_synthetic_market(seed=seed, years=1, n_stocks=n_stocks)
+    first = synthetic.fundamentals[min(synthetic.fundamentals)].set_index("ticker")
+    sector = synthetic.securities.set_index("ticker")["sector"]
+    growth_share = (first["price_to_book"] > 3.0).groupby(sector[first.index]).mean()
+    assert (first["price_to_book"] > 3.0).sum() == n_stocks // 2
+    assert growth_share.between(0.2, 0.8).all(), growth_share.to_dict()
+    # Leaning, not sorted: technology is the most growth-heavy sector, utilities among the least.
+    assert growth_share["Information Technology"] == growth_share.max()
+    assert growth_share["Information Technology"] > 0.5 > growth_share["Utilities"]
+    assert growth_share["Utilities"] <= growth_share.median()
+
+
+def test_every_size_and_style_universe_mixes_sectors_like_a_real_index(
+    market: SyntheticMarket, stock_tickers: list[str]
+) -> None:
+    """At every snapshot, no sector crowds a universe: the sector cap (35%) would otherwise clip
+    most of each target and send the demo's plans to a person for approval."""
+    sector = market.securities.set_index("ticker")["sector"]
+    for as_of, snapshot in market.fundamentals.items():
+        for name, members in snapshot_universes(snapshot.set_index("ticker").loc[stock_tickers]).items():
+            counts = sector[members].value_counts()
+            assert len(members) >= 10, (as_of, name)
+            assert len(counts) >= 5, (as_of, name, counts.to_dict())
+            assert counts.max() / len(members) <= 0.35, (as_of, name, counts.to_dict())
 
 
 def test_growth_stocks_have_higher_beta_and_return_but_lower_yield_than_value(

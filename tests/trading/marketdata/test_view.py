@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, update
 
-from tests.factories import BAR_HEADER, market_file, weekdays, write_text
+from tests.factories import BAR_HEADER, market_file, sessions, write_text
 from trading.db.schema import PriceBar
 from trading.marketdata.bars_import import import_bar_files
 from trading.marketdata.view import load_panel
 
-DAYS = weekdays(date(2024, 1, 2), 40)
+DAYS = sessions(date(2024, 1, 2), 40)
 TICKERS = ["AAA", "BBB", "CCC"]
 
 

@@ -1,0 +1,103 @@
+"""The market view of a backtest: one panel preloaded for the whole span; features and regimes computed
+once over it, vectorised; each session's market sliced from them at its close. Features and regimes
+are trailing (a test rewrites every later bar and checks), so a slice at t sees nothing after t."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from autonomous.features import FeaturePanel
+from autonomous.market_state import FEATURE_HISTORY_SESSIONS, market_features, market_regimes, regime_indices
+from autonomous.marketview.session import SessionMarket
+from autonomous.regime import RegimeHistory
+from trading.marketdata.calendar import TradingCalendar
+from trading.marketdata.decision_view import (
+    DECISION_FIELDS,
+    DecisionMarket,
+    decision_market,
+    history_start,
+    security_master,
+)
+from trading.marketdata.reference_import import FundamentalsTimeline
+from trading.marketdata.view import MarketPanel, load_panel
+from trading.settings import FundSettings
+
+logger = logging.getLogger(__name__)
+
+
+class PreloadedMarketView:
+    """Every session between `first` and `last` from one preloaded panel (which starts early enough
+    for the first session's features and regime)."""
+
+    def __init__(
+        self,
+        panel: MarketPanel,
+        securities: pd.DataFrame,
+        fundamentals: FundamentalsTimeline,
+        calendar: TradingCalendar,
+        settings: FundSettings,
+    ) -> None:
+        self._panel = panel
+        self._securities = securities
+        self._fundamentals = fundamentals
+        self._calendar = calendar
+        self._settings = settings
+        self._market: DecisionMarket | None = None
+        self._features: FeaturePanel | None = None
+        self._regimes: RegimeHistory | None = None
+
+    @classmethod
+    def load(cls, engine: Engine, settings: FundSettings, first: date, last: date) -> PreloadedMarketView:
+        """Read everything the sessions from `first` to `last` need, once."""
+        start = history_start(first, FEATURE_HISTORY_SESSIONS)
+        panel = load_panel(
+            engine, last, start=start, fields=DECISION_FIELDS, long_history=regime_indices(settings, first)
+        )
+        data = settings.data
+        return cls(
+            panel,
+            security_master(engine),
+            FundamentalsTimeline.load(engine, last),
+            TradingCalendar.from_database(engine, data.benchmark_ticker, data.exchange_calendar),
+            settings,
+        )
+
+    def calendar(self) -> TradingCalendar:
+        return self._calendar
+
+    @property
+    def market(self) -> DecisionMarket:
+        if self._market is None:
+            self._market = decision_market(self._panel, self._securities, self._settings.data)
+        return self._market
+
+    @property
+    def features(self) -> FeaturePanel:
+        if self._features is None:
+            self._features = market_features(self.market)
+        return self._features
+
+    @property
+    def regimes(self) -> RegimeHistory:
+        if self._regimes is None:
+            self._regimes = market_regimes(self.market, self._settings)
+        return self._regimes
+
+    def session(self, day: date) -> SessionMarket:
+        if day > self._panel.as_of:
+            raise ValueError(f"{day} is after the preloaded panel's last date {self._panel.as_of}")
+        return SessionMarket(
+            day,
+            calendar=self._calendar,
+            panel=self._panel.through(day),
+            securities=self._securities,
+            settings=self._settings,
+            market=lambda: self.market.through(day),
+            regimes=lambda: self.regimes,
+            cross_section=lambda: self.features.cross_section(day),
+            fundamentals=lambda: self._fundamentals.as_of(day),
+        )

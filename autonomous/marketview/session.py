@@ -1,0 +1,162 @@
+"""The market as of one session's close, computed from a loaded panel: the data gate's verdict, the
+regime, the generators' state, and prices and volumes for the risk manager and the order planner.
+Both market views (database.py, preloaded.py) hand the run one of these; neither can show it a bar
+after the session, because the panel it holds is cut there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from autonomous.market_state import MarketState, snapshot_of
+from autonomous.regime import RegimeHistory, RegimeSnapshot
+from autonomous.universes import build_universes
+from trading.marketdata.calendar import TradingCalendar
+from trading.marketdata.decision_view import DecisionMarket
+from trading.marketdata.quality import GateResult, gate_verdict, universe_lookback_start
+from trading.marketdata.view import MarketPanel
+from trading.settings import FundSettings
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """A ticker's last raw close on or before the session, and how old it is."""
+
+    ticker: str
+    close: float
+    as_of: date
+    age: int  # sessions since the close: 0 when the ticker has a bar on the session
+
+    @property
+    def stale(self) -> bool:
+        return self.age > 0
+
+
+# Latest raw closes (date, close) of tickers the loaded panel has none for: a longer search.
+OlderCloses = Callable[[list[str], date], dict[str, tuple[date, float]]]
+
+
+def _no_older_closes(tickers: list[str], day: date) -> dict[str, tuple[date, float]]:
+    return {}
+
+
+class SessionMarket:
+    """The market at `day`'s close. Parts are computed when first asked for: a run stopped by the gate
+    never computes features."""
+
+    def __init__(
+        self,
+        day: date,
+        *,
+        calendar: TradingCalendar,
+        panel: MarketPanel,
+        securities: pd.DataFrame,
+        settings: FundSettings,
+        market: Callable[[], DecisionMarket],
+        regimes: Callable[[], RegimeHistory],
+        cross_section: Callable[[], pd.DataFrame],
+        fundamentals: Callable[[], pd.DataFrame],
+        older_closes: OlderCloses = _no_older_closes,
+    ) -> None:
+        if panel.as_of != day or (len(panel.dates) and panel.dates[-1] > pd.Timestamp(day)):
+            raise ValueError(f"a session market for {day} needs a panel cut at {day}, got one as of {panel.as_of}")
+        self.day = day
+        self.calendar = calendar
+        self._panel = panel
+        self._securities = securities
+        self._settings = settings
+        self._market = market
+        self._regimes = regimes
+        self._cross_section = cross_section
+        self._fundamentals = fundamentals
+        self._older_closes = older_closes
+
+    @cached_property
+    def gate(self) -> GateResult:
+        """The data gate's verdict for the session (trading/marketdata/quality.py)."""
+        data = self._settings.data
+        stamp = pd.Timestamp(self.day)
+        adj_close, close = self._panel.adj_close, self._panel["close"]
+        if stamp in adj_close.index:
+            today = pd.DataFrame({"adj_close": adj_close.loc[stamp], "close": close.loc[stamp]})
+            today = today[today["adj_close"].notna()]
+        else:
+            today = pd.DataFrame({"adj_close": [], "close": []}, dtype=np.float64)
+        window = adj_close.loc[pd.Timestamp(universe_lookback_start(self.calendar, self.day, data)) :]
+        window = window.loc[window.index < stamp]
+        traded = window.columns[window.notna().any().to_numpy()]
+        not_stocks = set(self._securities.index[self._securities["asset_type"] != "stock"])
+        universe = sorted(str(t) for t in traded if t not in not_stocks)
+        return gate_verdict(self.day, self.calendar, today, universe, data)
+
+    @cached_property
+    def decision_market(self) -> DecisionMarket:
+        return self._market()
+
+    @cached_property
+    def regime_history(self) -> RegimeHistory:
+        """The session's row of the regime history (a DataError when it has none)."""
+        history = self._regimes()
+        snapshot_of(history, self.day, self._settings)
+        return RegimeHistory(frame=history.frame.loc[[pd.Timestamp(self.day)]])
+
+    @property
+    def regime(self) -> RegimeSnapshot:
+        return self.regime_history.snapshot(self.day)
+
+    @cached_property
+    def state(self) -> MarketState:
+        market = self.decision_market
+        close = market.close_on(self.day)
+        cross_section = self._cross_section()
+        universes = build_universes(
+            cross_section,
+            stocks=market.stocks,
+            close=close,
+            fundamentals=self._fundamentals(),
+            settings=self._settings.universe,
+        )
+        return MarketState(
+            day=self.day,
+            close=close,
+            cross_section=cross_section,
+            universes=universes,
+            stocks=tuple(market.stocks),
+            sectors=dict(market.sectors),
+            safe_haven=market.safe_haven,
+        )
+
+    @property
+    def sectors(self) -> Mapping[str, str]:
+        return self.decision_market.sectors
+
+    def quotes(self, tickers: Iterable[str]) -> dict[str, PriceQuote]:
+        """Each ticker's last raw close on or before the session; tickers never priced are left out."""
+        wanted = sorted(set(tickers))
+        close = self._panel["close"]
+        found: dict[str, tuple[date, float]] = {}
+        for ticker in wanted:
+            if ticker not in close.columns:
+                continue
+            column = close[ticker].dropna()
+            if len(column):
+                found[ticker] = (column.index[-1].date(), float(column.iloc[-1]))
+        missing = [t for t in wanted if t not in found]
+        if missing:
+            found |= self._older_closes(missing, self.day)
+        return {
+            ticker: PriceQuote(ticker, price, day, self.calendar.sessions_between(day, self.day))
+            for ticker, (day, price) in found.items()
+        }
+
+    def average_volume(self, tickers: Iterable[str]) -> dict[str, float]:
+        """Mean daily volume (shares) over the last `risk.adv_window_sessions` sessions of the panel."""
+        volume = self._panel["volume"]
+        known = [t for t in sorted(set(tickers)) if t in volume.columns]
+        recent = volume[known].tail(self._settings.risk.adv_window_sessions).mean()
+        return {str(t): float(v) for t, v in recent.items()}

@@ -1,0 +1,118 @@
+"""The two market views give the same market, and so the same decision, on the same data: the database
+view (one panel per session, the daily run's) and the preloaded one (one panel for a span, features
+and regimes computed once, the backtest's). Neither lets a bar after the session change anything."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, update
+
+from autonomous.generators import MockGenerator
+from autonomous.marketview import SessionMarket
+from autonomous.marketview.database import DatabaseMarketView
+from autonomous.marketview.preloaded import PreloadedMarketView
+from autonomous.order_planning import plan_orders
+from autonomous.risk import RiskInput, evaluate_risk
+from autonomous.selector import select_strategy
+from trading.db.schema import PriceBar
+from trading.marketdata.calendar import TradingCalendar
+from trading.settings import FundSettings, load_settings
+
+HELD = {"DSCA": Decimal("40"), "TECA": Decimal("25")}
+
+
+@pytest.fixture
+def settings(market: Engine) -> FundSettings:
+    return load_settings(None)
+
+
+@pytest.fixture
+def days(market: Engine) -> list[date]:
+    history = TradingCalendar.from_database(market, "SPY").history
+    return [stamp.date() for stamp in history[-60::12]]
+
+
+def _decision(session: SessionMarket, settings: FundSettings) -> dict[str, object]:
+    """Everything the decision steps derive from the market, for an account holding HELD and cash."""
+    state = session.state
+    available = {name for name, universe in state.universes.items() if universe.available}
+    choice = select_strategy(session.regime, settings.strategy, available=available)
+    target = MockGenerator(settings).generate(state, choice, {})
+    tickers = sorted(set(HELD) | set(target.weights))
+    quotes = session.quotes(tickers)
+    risk = evaluate_risk(
+        RiskInput(
+            target=target.weights,
+            quantities=HELD,
+            cash=Decimal("50000"),
+            prices={t: q.close for t, q in quotes.items()},
+            peak_equity=Decimal("60000"),
+            sectors=dict(session.sectors),
+            average_daily_volume=session.average_volume(tickers),
+            confidence=choice.confidence,
+        ),
+        settings.risk,
+    )
+    plan = plan_orders(
+        {t: w for t, w in risk.adjusted_weights.items() if w > 0},
+        HELD,
+        Decimal("50000"),
+        {t: Decimal(repr(q.close)) for t, q in quotes.items()},
+        fractional=False,
+        min_order_value=settings.execution.min_order_value,
+        cash_buffer=float(settings.execution.cash_buffer),
+    )
+    return {
+        "gate": (session.gate.reasons, session.gate.universe_size, session.gate.covered),
+        "regime": (session.regime.label, round(session.regime.confidence, 9)),
+        "universes": {name: u.tickers for name, u in state.universes.items()},
+        "strategy": (choice.strategy, choice.confidence),
+        "target": dict(target.weights),
+        "adjusted": {t: round(w, 9) for t, w in risk.adjusted_weights.items()},
+        "verdict": risk.verdict,
+        "orders": plan.to_json()["orders"],
+    }
+
+
+def test_the_database_and_the_preloaded_views_give_the_same_decision_on_the_same_data(
+    market: Engine, settings: FundSettings, days: list[date]
+) -> None:
+    database = DatabaseMarketView(market, settings)
+    preloaded = PreloadedMarketView.load(market, settings, days[0], days[-1])
+    compared = 0
+    for day in days:
+        by_db, by_panel = database.session(day), preloaded.session(day)
+        assert _decision(by_db, settings) == _decision(by_panel, settings), day
+        pd.testing.assert_frame_equal(
+            by_db.state.cross_section.sort_index(), by_panel.state.cross_section.sort_index(), rtol=1e-9
+        )
+        pd.testing.assert_series_equal(by_db.state.close.dropna(), by_panel.state.close.dropna(), check_names=False)
+        assert by_db.quotes(HELD) == by_panel.quotes(HELD)
+        compared += 1
+    assert compared == len(days) >= 4
+
+
+def test_a_preloaded_session_ignores_every_bar_after_it(
+    market: Engine, settings: FundSettings, days: list[date]
+) -> None:
+    day = days[2]
+    before = PreloadedMarketView.load(market, settings, days[0], days[-1]).session(day)
+    expected = _decision(before, settings)
+    cross_section = before.state.cross_section.copy()
+
+    with market.begin() as connection:
+        connection.execute(
+            update(PriceBar)
+            .where(PriceBar.date > day)
+            .values(adj_close=PriceBar.adj_close * 3, close=PriceBar.close * 3, volume=PriceBar.volume * 7)
+        )
+    after = PreloadedMarketView.load(market, settings, days[0], days[-1]).session(day)
+
+    assert _decision(after, settings) == expected
+    assert np.allclose(after.state.cross_section.to_numpy(), cross_section.to_numpy(), equal_nan=True)
+    assert after.regime == before.regime
