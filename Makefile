@@ -21,16 +21,17 @@ install: $(STAMP)
 ## a paper account, the seven strategies' XGBoost rankers (trained on 2019-2020, before the replayed
 ## sessions), then the daily rebalance over the last 60 sessions of the market with the hybrid
 ## generator, one run per session as cron would, and the account's positions, equity against the
-## benchmark and last runs. No PPO agent is trained here (`fund train ppo`), so the runs use equal
-## weights over the ranker's picks and their log says so.
+## benchmark and last runs (with what the orders still waiting will trade at the next open). No PPO
+## agent is trained here (`fund train ppo`), so the runs use equal weights over the ranker's picks
+## and their log says so.
 demo: $(STAMP)
-	$(BIN)/fund db upgrade
-	$(BIN)/fund data demo
-	$(BIN)/fund regime backfill --start 2021-01-01
-	$(BIN)/fund accounts create --cash 100000 --exist-ok
+	$(BIN)/fund --log-level WARNING db upgrade
+	$(BIN)/fund --log-level WARNING data demo
+	$(BIN)/fund --log-level WARNING regime backfill --start 2021-01-01
+	$(BIN)/fund --log-level WARNING accounts create --cash 100000 --exist-ok
 	$(BIN)/fund --log-level WARNING train xgboost --models all --start-date 2019-01-01 --end-date 2020-12-31
 	$(BIN)/fund --log-level WARNING replay --sessions 60
-	$(BIN)/fund accounts show --runs 8
+	$(BIN)/fund --log-level WARNING accounts show --runs 8
 
 ## The whole suite: lint, types, tests (PostgreSQL cases need FUND_TEST_POSTGRES_URL or Docker).
 test: $(STAMP) lint typecheck unit

@@ -13,6 +13,7 @@ from trading.store.accounts import (
     get_paper_account,
     list_paper_accounts,
     paper_positions,
+    waiting_orders,
 )
 from trading.store.rebalances import recent_runs
 
@@ -72,14 +73,18 @@ def show(app: AppContext, account_id: str | None, show_all: bool, runs: int) -> 
     click.echo(f"  equity {record.total_value:,.2f}  cash {record.cash:,.2f}  peak {record.peak_value:,.2f}")
     click.echo(f"  drawdown from peak {drawdown:.2%}")
     positions = paper_positions(engine, record.account_id)
-    if positions:
-        click.echo(f"  {'ticker':<8} {'quantity':>14} {'avg price':>12} {'value':>14} {'weight':>7}")
+    waiting = waiting_orders(engine, record.account_id)
+    if positions or waiting:
+        click.echo(f"  {'ticker':<8} {'quantity':>14} {'avg price':>12} {'value':>14} {'weight':>7}  at the next open")
     for position in positions:
         weight = position.market_value / record.total_value if record.total_value else Decimal(0)
+        next_open = _waiting(waiting.get(position.ticker), position.quantity)
         click.echo(
             f"  {position.ticker:<8} {position.quantity.normalize():>14,f} {position.average_price:>12,.4f} "
-            f"{position.market_value:>14,.2f} {weight:>7.2%}"
+            f"{position.market_value:>14,.2f} {weight:>7.2%}  {next_open}"
         )
+    for ticker in sorted(set(waiting) - {p.ticker for p in positions}):
+        click.echo(f"  {ticker:<8} {0:>14} {'':>12} {'':>14} {'':>7}  {_waiting(waiting[ticker], Decimal(0))}")
     history = equity_history(engine, record.account_id)
     if history:
         first, last = history[0], history[-1]
@@ -93,3 +98,12 @@ def show(app: AppContext, account_id: str | None, show_all: bool, runs: int) -> 
             f"  run {run.id}: {run.rebalance_date} {run.mode} {run.status:<17} {run.regime or '-':<22} "
             f"{run.strategy or '-':<15} {run.risk_verdict or '-':<14} {run.error or ''}".rstrip()
         )
+
+
+def _waiting(change: Decimal | None, held: Decimal) -> str:
+    """What the orders waiting at the venue will do to a holding at the next open."""
+    if not change:
+        return ""
+    if change < 0 and -change >= held:
+        return f"sell all {held.normalize():f}"
+    return f"{'buy' if change > 0 else 'sell'} {abs(change).normalize():f}"

@@ -51,6 +51,10 @@ class AppContext:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.settings.database_url.get_secret_value())
+            context = click.get_current_context(silent=True)
+            if context is not None:
+                # Connections are closed as the command ends, not left to the interpreter's teardown.
+                context.find_root().call_on_close(self._engine.dispose)
         return self._engine
 
     def migrated_engine(self) -> Engine:

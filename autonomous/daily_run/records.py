@@ -56,12 +56,7 @@ def run_row(
     estimated = sum((_estimated_cost(o.quantity, o.estimated_value, costs) for o in orders), Decimal(0))
     risk_json = risk.to_json()
     equity = decision.account.equity
-    return {
-        "rebalance_date": request.session,
-        "account_id": request.account_id,
-        "mode": request.mode.value,
-        "attempt": attempt,
-        "forced": request.force,
+    return _run_key(request, attempt) | {
         "strategy_selected": choice.strategy,
         "meta_model_confidence": choice.confidence,
         "market_regime": decision.regime.label,
@@ -80,6 +75,17 @@ def run_row(
         "strategy_reason": f"{choice.reason}; {target.describe()}",
         "steps": log.entries,
         "status": status,
+    }
+
+
+def _run_key(request: RunRequest, attempt: int) -> dict[str, Any]:
+    """The columns that say which run a row is: account, session, mode, and the attempt at it."""
+    return {
+        "rebalance_date": request.session,
+        "account_id": request.account_id,
+        "mode": request.mode.value,
+        "attempt": attempt,
+        "forced": request.force,
     }
 
 
@@ -116,12 +122,7 @@ def order_rows(request: RunRequest, attempt: int, decision: Decision, broker: st
 def failure_row(request: RunRequest, attempt: int, log: StepLog, exc: Exception) -> dict[str, Any]:
     """The row of a run that failed before it persisted a plan: what it reached, and the error."""
     equity = log.facts.get("equity")
-    return {
-        "rebalance_date": request.session,
-        "account_id": request.account_id,
-        "mode": request.mode.value,
-        "attempt": attempt,
-        "forced": request.force,
+    return _run_key(request, attempt) | {
         "market_regime": log.facts.get("regime"),
         "strategy_selected": log.facts.get("strategy"),
         "pre_rebalance_value": round_money(equity) if equity is not None else None,

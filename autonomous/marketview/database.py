@@ -3,6 +3,7 @@ the features' two-year window, the benchmark and volatility index over the regim
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date
 
@@ -18,7 +19,13 @@ from autonomous.market_state import (
 )
 from autonomous.marketview.session import SessionMarket
 from trading.marketdata.calendar import TradingCalendar
-from trading.marketdata.decision_view import DECISION_FIELDS, decision_market, history_start, security_master
+from trading.marketdata.decision_view import (
+    DECISION_FIELDS,
+    DecisionMarket,
+    decision_market,
+    history_start,
+    security_master,
+)
 from trading.marketdata.reference_import import fundamentals_as_of
 from trading.marketdata.view import latest_closes, load_panel
 from trading.settings import FundSettings
@@ -32,11 +39,21 @@ class DatabaseMarketView:
     def __init__(self, engine: Engine, settings: FundSettings) -> None:
         self._engine = engine
         self._settings = settings
+        self._calendar: TradingCalendar | None = None
 
     def calendar(self) -> TradingCalendar:
-        # Read afresh: bars may have been imported since the last question.
-        data = self._settings.data
-        return TradingCalendar.from_database(self._engine, data.benchmark_ticker, data.exchange_calendar)
+        if self._calendar is None:
+            data = self._settings.data
+            self._calendar = TradingCalendar.from_database(self._engine, data.benchmark_ticker, data.exchange_calendar)
+        return self._calendar
+
+    def _calendar_through(self, day: date) -> TradingCalendar:
+        """The calendar, read again when `day` is past its benchmark bars (they may have arrived since)."""
+        calendar = self.calendar()
+        if calendar.last_session is None or calendar.last_session < day:
+            self._calendar = None
+            calendar = self.calendar()
+        return calendar
 
     def session(self, day: date) -> SessionMarket:
         settings = self._settings
@@ -46,24 +63,28 @@ class DatabaseMarketView:
         )
         securities = security_master(self._engine)
 
-        session = SessionMarket(
+        # Shared by the regime and the features; nothing here refers back to the session object, so
+        # it and its panel are freed as soon as the run lets go of it (no reference cycle).
+        @functools.cache
+        def market() -> DecisionMarket:
+            return decision_market(panel, securities, settings.data, start=start)
+
+        breadth_from = history_start(day, breadth_history_sessions(settings))
+        return SessionMarket(
             day,
-            calendar=self.calendar(),
+            calendar=self._calendar_through(day),
             panel=panel,
             securities=securities,
             settings=settings,
-            market=lambda: decision_market(panel, securities, settings.data, start=start),
-            regimes=lambda: market_regimes(
-                session.decision_market, settings, stocks_from=history_start(day, breadth_history_sessions(settings))
-            ),
-            cross_section=lambda: market_features(session.decision_market.since(start)).cross_section(day),
+            market=market,
+            regimes=lambda: market_regimes(market(), settings, stocks_from=breadth_from),
+            cross_section=lambda: market_features(market().since(start)).cross_section(day),
             fundamentals=lambda: fundamentals_as_of(self._engine, day),
             older_closes=lambda tickers, as_of: {
-                ticker: (day, float(close))
-                for ticker, (day, close) in latest_closes(self._engine, tickers, as_of).items()
+                ticker: (when, float(close))
+                for ticker, (when, close) in latest_closes(self._engine, tickers, as_of).items()
             },
         )
-        return session
 
 
 def market_state_on(engine: Engine, settings: FundSettings, day: date) -> MarketState:

@@ -40,8 +40,14 @@ class PreloadedMarketView:
         fundamentals: FundamentalsTimeline,
         calendar: TradingCalendar,
         settings: FundSettings,
+        *,
+        features_from: date | None = None,
     ) -> None:
         self._panel = panel
+        # The features' window starts here: before it the panel holds only the regime's long history
+        # of the benchmark and the volatility index, and computing features over it would cost time
+        # and memory for nothing.
+        self._features_from = features_from
         self._securities = securities
         self._fundamentals = fundamentals
         self._calendar = calendar
@@ -64,6 +70,7 @@ class PreloadedMarketView:
             FundamentalsTimeline.load(engine, last),
             TradingCalendar.from_database(engine, data.benchmark_ticker, data.exchange_calendar),
             settings,
+            features_from=start,
         )
 
     def calendar(self) -> TradingCalendar:
@@ -78,13 +85,14 @@ class PreloadedMarketView:
     @property
     def features(self) -> FeaturePanel:
         if self._features is None:
-            self._features = market_features(self.market)
+            market = self.market if self._features_from is None else self.market.since(self._features_from)
+            self._features = market_features(market)
         return self._features
 
     @property
     def regimes(self) -> RegimeHistory:
         if self._regimes is None:
-            self._regimes = market_regimes(self.market, self._settings)
+            self._regimes = market_regimes(self.market, self._settings, stocks_from=self._features_from)
         return self._regimes
 
     def session(self, day: date) -> SessionMarket:

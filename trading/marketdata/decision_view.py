@@ -12,11 +12,12 @@ from sqlalchemy import Engine, select
 
 from trading.db.schema import Security
 from trading.errors import DataError
-from trading.marketdata.view import DEFAULT_FIELDS, LongHistory, MarketPanel, load_panel
+from trading.marketdata.view import LongHistory, MarketPanel, load_panel
 from trading.settings import DataSettings
 
-# Splits too: trailing dividends are restated in today's shares.
-DECISION_FIELDS = (*DEFAULT_FIELDS, "split_coef")
+# What the decision reads (no open: the venue reads its own bars). Splits too: trailing dividends are
+# restated in today's shares.
+DECISION_FIELDS = ("adj_close", "close", "volume", "dividend", "split_coef")
 # The regime detector reads adjusted closes, and the volatility index's close: loading only these
 # for its long (five-year) window keeps a daily run's reads small.
 REGIME_FIELDS = ("adj_close", "close")

@@ -9,10 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trading.db.schema import AccountEquity, PaperAccount, PaperCashEntry, PaperPosition
+from trading.db.schema import AccountEquity, PaperAccount, PaperCashEntry, PaperOrder, PaperPosition
 from trading.errors import FundError
 from trading.execution.costs import round_money
 from trading.store import Bind, connection_for
@@ -156,6 +156,18 @@ def paper_positions(bind: Bind, account_id: str) -> list[PositionRecord]:
     )
     with connection_for(bind) as connection:
         return [PositionRecord(*row) for row in connection.execute(query)]
+
+
+def waiting_orders(bind: Bind, account_id: str) -> dict[str, Decimal]:
+    """Shares the paper venue will trade at the next open, by ticker (buys positive, sales negative)."""
+    signed = case((PaperOrder.side == "buy", 1), else_=-1) * (PaperOrder.quantity - PaperOrder.filled_quantity)
+    query = (
+        select(PaperOrder.ticker, func.sum(signed))
+        .where(PaperOrder.account_id == account_id, PaperOrder.status.in_(("submitted", "partially_filled")))
+        .group_by(PaperOrder.ticker)
+    )
+    with connection_for(bind) as connection:
+        return {ticker: Decimal(quantity) for ticker, quantity in connection.execute(query) if quantity}
 
 
 def _upsert_equity(connection: Connection, values: dict[str, Any]) -> None:
