@@ -1,1 +1,1 @@
-"""Brokers: the one Broker interface (base.py) that the paper ledger and the live adapters implement."""
+"""Brokers: the one Broker interface (base.py) that the paper venue (paper/) and the live adapters implement."""

@@ -1,1 +1,1 @@
-"""The fill, slippage and commission engine that the paper broker and the backtest share unchanged."""
+"""The fill, slippage and commission engine that the paper venue and the backtest share unchanged."""

@@ -1,4 +1,4 @@
-"""Slippage and commission models and the ledger's rounding rules, shared by the paper broker and the backtest.
+"""Slippage and commission models and the ledger's rounding rules, shared by the paper venue and the backtest.
 
 Rounding: prices to 6 places (the schema's Numeric(20, 6)), money to 4 places (Numeric(20, 4)),
 quantities to 9 (Numeric(24, 9)), always ROUND_HALF_EVEN (banker's rounding, so that rounding

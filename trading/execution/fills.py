@@ -1,7 +1,8 @@
 """How a market order fills against the next session's bar and what the fill does to cash and a position.
 
-Pure Decimal functions: the paper broker and the backtest call them unchanged, so paper results and
-backtests price trades identically. Rounding rules are in trading/execution/costs.py.
+Pure Decimal functions: the paper venue (trading/brokers/paper/settlement.py) and the backtest call
+them unchanged, so paper results and backtests price trades identically. Rounding rules are in
+trading/execution/costs.py.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from trading.db.schema import (
     AccountEquity,
     Base,
     MarketRegime,
+    PriceBar,
     RebalancingLog,
     TradeExecution,
 )
@@ -236,3 +237,18 @@ def test_the_step_hook_sees_every_step_in_order(make_run: RunFactory, sessions: 
     make_run(after_step=seen.append).run(request(sessions[-5]))
     assert [s for s in seen if s is not Step.SUBMIT_ORDER] == [Step(name) for name in DECISION_STEPS]
     assert seen.count(Step.SUBMIT_ORDER) >= 1
+
+
+def test_a_session_whose_benchmark_bar_is_missing_fails_the_gate_by_name_instead_of_being_a_holiday(
+    make_run: RunFactory, funded: Engine, sessions: list[date]
+) -> None:
+    day = sessions[-5]
+    with funded.begin() as connection:
+        connection.execute(PriceBar.__table__.delete().where(PriceBar.ticker == "SPY", PriceBar.date == day))
+
+    result = make_run().run(request(day))
+
+    assert result.outcome is Outcome.FAILED
+    assert result.exit_code == 1
+    assert f"no SPY bar on {day}, a XNYS session" in result.message
+    assert _orders(funded) == []
