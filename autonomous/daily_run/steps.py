@@ -160,9 +160,6 @@ class Valuation:
     def prices(self) -> dict[str, Decimal]:
         return {t: Decimal(repr(q.close)) for t, q in self.quotes.items() if q.close > 0}
 
-    def describe_stale(self) -> str:
-        return "; ".join(f"{t}: {why}" for t, why in sorted(self.frozen.items()))
-
 
 def value_book(market: SessionMarket, account: AccountState, wanted: Sequence[str] = ()) -> Valuation:
     """Quotes for the held names and `wanted`; a name that is not held gets no stale price (it cannot be
