@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import pandas as pd
 from sqlalchemy import Engine
 
+from autonomous.daily_run.approvals import expire, supersede
 from autonomous.daily_run.lock import run_lock
 from trading.orders import BrokerOrder
 from trading.settings import DrawdownResume
@@ -132,13 +133,9 @@ class DatabaseJournal:
         return runs.approval_for_run(self._engine, run_id)
 
     def expire_approval(self, approval: ApprovalRecord, now: datetime) -> str:
-        from autonomous.daily_run.approvals import expire
-
         return expire(self._engine, approval, now)
 
     def supersede(self, run_id: int, now: datetime) -> None:
-        from autonomous.daily_run.approvals import supersede
-
         supersede(self._engine, run_id, now)
 
     def record_equity(self, account_id: str, day: date, *, cash: Decimal, positions_value: Decimal) -> None:

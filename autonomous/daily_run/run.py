@@ -58,6 +58,7 @@ from autonomous.daily_run.steps import (
     settle_earlier_attempts,
     sync_account,
     value_book,
+    with_targets,
 )
 from autonomous.generators import GeneratorChoice
 from autonomous.marketview import MarketView
@@ -185,11 +186,11 @@ class DailyRun:
             Step.STRATEGY, f"{choice.strategy} ({choice.confidence:.2f}): {choice.reason}", strategy=choice.strategy
         )
 
-        holdings = holding_weights(account, value_book(market, account))
-        target = build_target(self._generator, market.state, choice, holdings)
+        held = value_book(market, account)
+        target = build_target(self._generator, market.state, choice, holding_weights(account, held))
         log.note(Step.TARGET, target.describe())
 
-        valuation = value_book(market, account, list(target.portfolio.weights))
+        valuation = with_targets(held, market, list(target.portfolio.weights))
         context = risk_context(journal, calendar, request, account, earlier, valuation)
         risk = assess_risk(request, account, earlier, target, choice, valuation, context, market, settings)
         record_halt(journal, request, risk, account.equity, context.peak, settings)

@@ -161,21 +161,26 @@ class Valuation:
         return {t: Decimal(repr(q.close)) for t, q in self.quotes.items() if q.close > 0}
 
 
-def value_book(market: SessionMarket, account: AccountState, wanted: Sequence[str] = ()) -> Valuation:
-    """Quotes for the held names and `wanted`; a name that is not held gets no stale price (it cannot be
-    bought on a price the market has not confirmed today), so the risk manager drops it."""
-    held = set(account.positions)
-    quotes = market.quotes(held | set(wanted))
-    fresh_or_held = {t: q for t, q in quotes.items() if not q.stale or t in held}
+def value_book(market: SessionMarket, account: AccountState) -> Valuation:
+    """Quotes for the held names; one without a bar on the session is frozen at its last close."""
+    quotes = market.quotes(account.positions)
     frozen = {
         t: f"no bar on {market.day}; valued at its last close {q.close:g} of {q.as_of} ({q.age} sessions stale)"
-        for t, q in fresh_or_held.items()
+        for t, q in quotes.items()
         if q.stale
     }
-    for ticker, quote in fresh_or_held.items():
-        if quote.stale:
-            logger.info("%s: %s", ticker, frozen[ticker])
-    return Valuation(fresh_or_held, frozen)
+    for ticker, why in frozen.items():
+        logger.info("%s: %s", ticker, why)
+    return Valuation(quotes, frozen)
+
+
+def with_targets(valuation: Valuation, market: SessionMarket, tickers: Sequence[str]) -> Valuation:
+    """The valuation with quotes for the target's names not held. A name that is not held gets no stale
+    price (it cannot be bought on a price the market has not confirmed today), so the risk manager
+    drops it."""
+    new = market.quotes(set(tickers) - set(valuation.quotes))
+    fresh = {t: q for t, q in new.items() if not q.stale}
+    return Valuation({**valuation.quotes, **fresh}, valuation.frozen)
 
 
 def holding_weights(account: AccountState, valuation: Valuation) -> dict[str, float]:
