@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from trading.errors import FundError
-from trading.settings import DEFENSIVE, STRATEGIES
+from trading.settings import DEFENSIVE, STRATEGIES, TREND_RULE
 
 # Weights come out of float arithmetic (1/N summed N times); a hair above one is not leverage.
 WEIGHT_SUM_TOLERANCE = 1e-9
@@ -36,7 +36,7 @@ class TargetPortfolio:
     model_versions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.strategy not in (*STRATEGIES, DEFENSIVE):
+        if self.strategy not in (*STRATEGIES, DEFENSIVE, TREND_RULE):
             raise InvalidPortfolio(f"unknown strategy {self.strategy!r}; expected one of {(*STRATEGIES, DEFENSIVE)}")
         if not self.generator:
             raise InvalidPortfolio(f"{self.strategy}: a target portfolio needs the name of its generator")

@@ -6,6 +6,14 @@ replay of an earlier date never uses a model that saw it). Valid: the bytes matc
 the inputs are the ones this code computes, and an agent has as many slots as `strategy.top_n`.
 An invalid newer model is skipped with a warning, and the next older one is tried.
 
+Where the models come from: by default the open model table (the newest trained before t, whoever
+trained it). A backtest pins its own walk-forward models instead by passing a `ModelSource` (its
+schedule, backtesting/walk_forward.py): the candidates are then the source's only, with the same
+checks and fallbacks, and a candidate trained up to t or later is refused whatever its source.
+
+Without agents (`agents=False`, the "ranker-equal" generator) the ranker's picks get equal weights,
+capped at the position limit, as when no agent is usable; a report tells the two apart by name.
+
 Fallbacks, each stated in the portfolio's reason (stored in rebalancing_log.strategy_reason) and
 in its model_versions (stored in rebalancing_log.model_versions):
 - no usable ranker: the mock generator's portfolio;
@@ -19,10 +27,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -47,6 +55,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HYBRID_GENERATOR = "hybrid"
+RANKER_EQUAL_GENERATOR = "ranker-equal"
+
+
+class ModelSource(Protocol):
+    """Where the generator finds its candidate models (backtesting.walk_forward.ModelSchedule is one)."""
+
+    def models_for(self, kind: ModelKind, strategy: str, day: date) -> Sequence[ModelRecord]:
+        """The candidates for a decision on `day`, the preferred first; none trained up to `day`."""
+        ...
+
+
+@dataclass(frozen=True)
+class RegistrySource:
+    """The open model table: the newest models of the kind and strategy trained before the day."""
+
+    engine: Engine
+
+    def models_for(self, kind: ModelKind, strategy: str, day: date) -> Sequence[ModelRecord]:
+        return newest_models(self.engine, kind, strategy, trained_before=day)
 
 
 @dataclass(frozen=True)
@@ -64,16 +91,21 @@ class ModelLookup:
 
 
 class HybridGenerator:
-    """Ranker + agent per strategy, read from the model table; loaded models are kept by id."""
+    """Ranker + agent per strategy, from the model table or a pinned source; loaded models are kept by id."""
 
-    def __init__(self, engine: Engine, settings: FundSettings) -> None:
+    def __init__(
+        self, engine: Engine, settings: FundSettings, *, schedule: ModelSource | None = None, agents: bool = True
+    ) -> None:
         self._engine = engine
         self._settings = settings
+        self._source: ModelSource = RegistrySource(engine) if schedule is None else schedule
+        self._pinned = schedule is not None
+        self._agents = agents
         self._loaded: dict[int, Any] = {}
 
     @property
     def name(self) -> str:
-        return HYBRID_GENERATOR
+        return HYBRID_GENERATOR if self._agents else RANKER_EQUAL_GENERATOR
 
     def generate(self, state: MarketState, choice: StrategyChoice, holdings: Mapping[str, float]) -> TargetPortfolio:
         strategy = choice.strategy
@@ -87,35 +119,41 @@ class HybridGenerator:
             return TargetPortfolio(
                 strategy,
                 fallback.weights,
-                f"{HYBRID_GENERATOR}/mock",
+                f"{self.name}/mock",
                 f"{ranker.note}: mock generator instead: {fallback.reason}",
                 {"ranker": f"none ({ranker.note})", "agent": "not used"},
             )
         versions = {"ranker": ranker.loaded.record.label}
         if not universe.available or not universe.tickers:
             reason = universe.reason if not universe.available else "the universe is empty"
-            return TargetPortfolio(strategy, {}, HYBRID_GENERATOR, f"all cash: {reason}", versions)
+            return TargetPortfolio(strategy, {}, self.name, f"all cash: {reason}", versions)
         inputs = ranker_inputs(state.cross_section, state.stocks)
         members = inputs.reindex([ticker for ticker in universe.tickers if ticker in inputs.index])
         predictions = predict(ranker.loaded.model, members)
         selected = select_top_positive(predictions, top_n)
         if selected.empty:
             reason = f"all cash: no name of the {len(members)} in the universe has a positive predicted excess return"
-            return TargetPortfolio(strategy, {}, HYBRID_GENERATOR, reason, versions | {"agent": "not used"})
+            return TargetPortfolio(strategy, {}, self.name, reason, versions | {"agent": "not used"})
         picked = (
             f"the ranker picked {len(selected)} of {len(members)} names with a positive predicted "
             f"{ranker.loaded.record.parameters.get('horizon', '?')}-session excess return "
             f"(best {selected.index[0]} {selected.iloc[0]:+.2%})"
         )
-        agent = self.lookup(AGENT, strategy, state.day)
-        if agent.loaded is None:
-            # Capped at the per-position limit: five picks at 20% each would only be clipped by the
-            # risk manager, and a clip that large reads as a borderline plan needing approval.
-            weight = min(1.0 / len(selected), self._settings.risk.max_position_weight)
-            capped = f", capped at the {weight:.0%} position limit" if weight < 1.0 / len(selected) else ""
+        if not self._agents:
+            weights, capped = self._equal_weights(selected)
             return TargetPortfolio(
                 strategy,
-                dict.fromkeys(selected.index, weight),
+                weights,
+                RANKER_EQUAL_GENERATOR,
+                f"{picked}; equal weights{capped} (the ranker-equal generator uses no agent)",
+                versions | {"agent": "not used (ranker-equal)"},
+            )
+        agent = self.lookup(AGENT, strategy, state.day)
+        if agent.loaded is None:
+            weights, capped = self._equal_weights(selected)
+            return TargetPortfolio(
+                strategy,
+                weights,
                 f"{HYBRID_GENERATOR}/equal_weight",
                 f"{picked}; {agent.note}: equal weights{capped}",
                 versions | {"agent": f"none ({agent.note}): equal weights"},
@@ -132,14 +170,26 @@ class HybridGenerator:
             versions | {"agent": agent.loaded.record.label, "agent_trained_on_ranker": trained_with},
         )
 
+    def _equal_weights(self, selected: pd.Series) -> tuple[dict[str, float], str]:
+        """Equal weights over the picks and, when the position limit capped them, a clause saying so."""
+        # Capped at the per-position limit: five picks at 20% each would only be clipped by the
+        # risk manager, and a clip that large reads as a borderline plan needing approval.
+        weight = min(1.0 / len(selected), self._settings.risk.max_position_weight)
+        capped = f", capped at the {weight:.0%} position limit" if weight < 1.0 / len(selected) else ""
+        return dict.fromkeys(map(str, selected.index), weight), capped
+
     def lookup(self, kind: ModelKind, strategy: str, day: date) -> ModelLookup:
-        """The newest valid model of `kind` for `strategy` trained before `day` (module doc)."""
-        candidates = newest_models(self._engine, kind, strategy, trained_before=day)
+        """The newest valid model of `kind` for `strategy` trained before `day`, from the generator's
+        source (module doc)."""
+        candidates = self._source.models_for(kind, strategy, day)
         if not candidates:
-            return ModelLookup(None, f"no {kind} for {strategy} trained before {day}")
+            where = "scheduled in force on" if self._pinned else "trained before"
+            return ModelLookup(None, f"no {kind} for {strategy} {where} {day}")
         problems = []
         for record in candidates:
             try:
+                if record.train_end >= day:
+                    raise ValueError(f"it was trained up to {record.train_end}, which a decision on {day} may not see")
                 return ModelLookup(LoadedModel(record, self._load(record)), f"{record.label}")
             except (FundError, ValueError) as exc:
                 logger.warning("skipping %s: %s", record.label, exc)

@@ -30,6 +30,8 @@ STRATEGIES: tuple[str, ...] = (
 )
 # Not an equity strategy: cash plus the safe-haven asset, within the risk limits.
 DEFENSIVE = "defensive"
+# The classic trend rule a backtest compares the fund with: not a strategy the selector can choose.
+TREND_RULE = "trend_rule"
 
 Trend = Literal["bull", "bear", "sideways"]
 # How a drawdown halt is lifted: by a person, after N sessions, or once the drawdown recovers.

@@ -32,6 +32,7 @@ COMMANDS = {
     "replay": "autonomous.cli.replay",
     "train": "autonomous.cli.train",
     "models": "autonomous.cli.models",
+    "backtest": "autonomous.cli.backtest",
 }
 
 

@@ -4,7 +4,8 @@
     -> plan -> persist the plan -> submit -> record -> completed
 
 The steps are functions (steps.py, execution.py); the run reads them top to bottom over the ports it
-was given: the market view, the broker, the journal, the clock and the generator. The command that
+was given: the market view, the broker, the journal, the clock, the generator and the
+strategy policy (the selector, but for a backtest's comparison variants). The command that
 builds the run (autonomous/cli/assembly.py) chooses them: a database market and journal with the
 paper venue for cron, a preloaded market with the venue's engine in memory for a backtest.
 
@@ -44,6 +45,7 @@ from autonomous.daily_run.request import (
 )
 from autonomous.daily_run.steps import (
     EarlierAttempts,
+    StrategyPolicy,
     approval_expiry,
     assess_risk,
     build_target,
@@ -96,6 +98,7 @@ class DailyRun:
         generator: GeneratorChoice,
         clock: Callable[[], datetime] = utcnow,
         after_step: StepHook = no_hook,
+        strategy_policy: StrategyPolicy = choose_strategy,
     ) -> None:
         self._settings = settings
         self._market = market
@@ -104,6 +107,7 @@ class DailyRun:
         self._generator = generator
         self._clock = clock
         self._after_step = after_step
+        self._strategy_policy = strategy_policy
         self._costs = CostModels.from_settings(settings.execution)
 
     # --- entry point ------------------------------------------------------------------------------
@@ -181,7 +185,7 @@ class DailyRun:
         regime = read_regime(market, journal)
         log.note(Step.REGIME, regime.describe(), regime=regime.label)
 
-        choice = choose_strategy(market, regime, journal, settings)
+        choice = self._strategy_policy(market, regime, journal, settings)
         log.note(
             Step.STRATEGY, f"{choice.strategy} ({choice.confidence:.2f}): {choice.reason}", strategy=choice.strategy
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -137,9 +137,15 @@ def read_regime(market: SessionMarket, journal: Journal) -> RegimeSnapshot:
     return market.regime
 
 
+StrategyPolicy = Callable[[SessionMarket, RegimeSnapshot, Journal, FundSettings], StrategyChoice]
+"""How a run picks its strategy: the selector (choose_strategy) for every fund run; a backtest's
+comparison passes others (one strategy held throughout, a random choice, the trend rule)."""
+
+
 def choose_strategy(
     market: SessionMarket, regime: RegimeSnapshot, journal: Journal, settings: FundSettings
 ) -> StrategyChoice:
+    """The meta-strategy selector over the strategies whose universe can be built today."""
     available = {name for name, universe in market.state.universes.items() if universe.available}
     evidence = journal.strategy_evidence(regime.label, before=market.day)
     return select_strategy(regime, settings.strategy, evidence=evidence, available=available)

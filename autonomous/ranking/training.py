@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,9 +14,16 @@ from sqlalchemy import Engine
 
 from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
-from autonomous.ranking.xgb import RankerTraining, booster_from_bytes, overlap_lags, predict, train_ranker
+from autonomous.ranking.xgb import (
+    RankerTraining,
+    booster_from_bytes,
+    booster_parameters,
+    overlap_lags,
+    predict,
+    train_ranker,
+)
 from trading.errors import ConfigurationError
-from trading.settings import STRATEGIES, FundSettings
+from trading.settings import STRATEGIES, FundSettings, RankerSettings
 from trading.store.models import RANKER, ModelRecord, add_evaluation, load_artifact, newest_models, save_model
 
 logger = logging.getLogger(__name__)
@@ -53,19 +60,36 @@ def train_rankers(
     stored = []
     for strategy in strategies:
         training = train_ranker(data, strategy, ranker)
-        record = save_model(
-            engine,
-            kind=RANKER,
-            strategy=strategy,
-            train_start=start,
-            train_end=end,
-            feature_set=RANKER_FEATURES,
-            parameters=training.parameters,
-            metrics=training.metrics_dict(),
-            artifact=training.artifact,
-        )
-        stored.append((training, record))
+        stored.append((training, store_ranker(engine, training)))
     return stored
+
+
+def store_ranker(engine: Engine, training: RankerTraining, lineage: Mapping[str, Any] | None = None) -> ModelRecord:
+    """Stores a trained ranker for its window; `lineage` (who trained it, for what) is added to its
+    parameters, next to the training parameters."""
+    return save_model(
+        engine,
+        kind=RANKER,
+        strategy=training.strategy,
+        train_start=training.start,
+        train_end=training.end,
+        feature_set=RANKER_FEATURES,
+        parameters={**training.parameters, **(lineage or {})},
+        metrics=training.metrics_dict(),
+        artifact=training.artifact,
+    )
+
+
+def ranker_training_parameters(ranker: RankerSettings, horizon: int) -> dict[str, Any]:
+    """The parameters `train_ranker` records for a ranker trained with these settings and horizon:
+    with the window and the inputs, what decides the model (xgboost is deterministic at a fixed seed
+    and one thread), so a stored ranker holding them can be used instead of training it again."""
+    return {
+        **ranker.model_dump(),
+        "horizon": horizon,
+        "sample_step": ranker.sample_step,
+        "booster": booster_parameters(ranker),
+    }
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ stored again in each test's model table, so every test chooses exactly which mod
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.ranking.dataset import ranker_inputs
 from autonomous.ranking.xgb import booster_from_bytes, booster_to_bytes, predict
 from autonomous.selector import StrategyChoice, select_strategy
+from backtesting.walk_forward import ModelSchedule
 from rl_trading.hybrid import HybridGenerator, agent_weights
 from rl_trading.ppo import load_agent
 from rl_trading.training import train_weight_agent
@@ -340,3 +342,87 @@ def test_the_defensive_choice_gives_the_defensive_portfolio_whatever_models_are_
     assert portfolio == defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=settings.risk)
     assert portfolio == MockGenerator(settings).generate(state, choice, {})
     assert list(portfolio.weights) == [state.safe_haven] == ["GLD"]
+
+
+def test_a_generator_pinned_to_a_schedule_uses_its_models_not_newer_ones_in_the_table(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker, agent = trained.ranker.store(db), trained.agent.store(db)
+    # Another command's models, newer and still trained before the day: the open table's choice.
+    newer_ranker = trained.ranker.store(db, train_end=date(2013, 4, 30), artifact=pessimist_bytes())
+    trained.agent.store(db, train_end=date(2013, 4, 30))
+    schedule = ModelSchedule.of([(date(2013, 1, 2), ranker), (date(2013, 1, 2), agent)])
+    state, choice = decision(db, settings, DAY)
+
+    pinned = HybridGenerator(db, settings, schedule=schedule).generate(state, choice, {})
+    unpinned = HybridGenerator(db, settings).generate(state, choice, {})
+
+    assert pinned.generator == "hybrid"
+    assert dict(pinned.model_versions) == versions_with_agent(ranker.label, agent)
+    assert set(pinned.weights) <= set(positive_top(db, ranker, state, TOP_N))
+    assert pinned.weights
+    assert unpinned.model_versions["ranker"] == newer_ranker.label
+    assert dict(unpinned.weights) == {}
+
+
+def test_the_ranker_equal_generator_gives_the_rankers_picks_equal_weights_even_with_an_agent_stored(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker = trained.ranker.store(db)
+    trained.agent.store(db)
+    state, choice = decision(db, settings, DAY)
+
+    generator = HybridGenerator(db, settings, agents=False)
+    portfolio = generator.generate(state, choice, {})
+
+    names = positive_top(db, ranker, state, TOP_N)
+    assert generator.name == portfolio.generator == "ranker-equal"
+    # Equal weights, capped at the 10% position limit as on the hybrid's no-agent path.
+    assert dict(portfolio.weights) == dict.fromkeys(names, 0.1)
+    assert portfolio.reason.startswith(f"the ranker picked {len(names)} of ")
+    assert portfolio.reason.endswith(
+        "; equal weights, capped at the 10% position limit (the ranker-equal generator uses no agent)"
+    )
+    assert dict(portfolio.model_versions) == {"ranker": ranker.label, "agent": "not used (ranker-equal)"}
+
+
+def test_a_schedule_with_no_ranker_in_force_yet_gives_the_mock_portfolio_and_says_so(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker = trained.ranker.store(db)  # in the table, trained before the day, but scheduled from later
+    schedule = ModelSchedule.of([(DAY + timedelta(days=1), ranker)])
+    state, choice = decision(db, settings, DAY)
+
+    for agents, name in ((True, "hybrid"), (False, "ranker-equal")):
+        portfolio = HybridGenerator(db, settings, schedule=schedule, agents=agents).generate(state, choice, {})
+        assert portfolio.generator == f"{name}/mock"
+        assert portfolio.reason.startswith(f"no xgboost_ranker for {STRATEGY} scheduled in force on {DAY}: mock")
+        assert dict(portfolio.weights) == dict(mock_portfolio(state.universes[STRATEGY], TOP_N).weights)
+
+
+@dataclass(frozen=True)
+class OfferingAnything:
+    """A model source that ignores the day: the generator must still refuse what the day may not see."""
+
+    models: Sequence[ModelRecord]
+
+    def models_for(self, kind: ModelKind, strategy: str, day: date) -> Sequence[ModelRecord]:
+        return [model for model in self.models if model.kind == kind and model.strategy == strategy]
+
+
+def test_a_model_trained_up_to_the_decision_date_is_refused_whatever_source_offers_it(
+    db: Engine, settings: FundSettings, trained: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    saw_the_day = trained.ranker.store(db, train_end=DAY)
+    older = trained.ranker.store(db)
+    state, choice = decision(db, settings, DAY)
+
+    with caplog.at_level(logging.WARNING, logger="rl_trading.hybrid"):
+        portfolio = HybridGenerator(db, settings, schedule=OfferingAnything([saw_the_day, older])).generate(
+            state, choice, {}
+        )
+
+    assert portfolio.model_versions["ranker"] == older.label
+    assert f"skipping {saw_the_day.label}: it was trained up to {DAY}, which a decision on {DAY} may not see" in (
+        caplog.text
+    )

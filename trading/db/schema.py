@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration: `fund` checks a database against it with one query instead of importing Alembic
 # (a test keeps it equal to Alembic's head).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 def utcnow() -> datetime:
@@ -613,3 +613,117 @@ class AccountEquity(Base):
     positions_value: Mapped[Money]
     peak_equity: Mapped[Money]
     recorded_at: Mapped[CreatedAt]
+
+
+# --- backtests (written in bulk at the end of `fund backtest run`) ------------------------------------
+
+
+class BacktestRun(Base):
+    """One `fund backtest run`: what was replayed, with what, and the headline figures of each variant."""
+
+    __tablename__ = "backtest_runs"
+    __table_args__ = (CheckConstraint("end_date >= start_date", name="period_order"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    sessions: Mapped[int] = mapped_column(Integer)
+    capital: Mapped[Money]
+    # The variant the decision rows describe first (hybrid, ranker-equal or mock).
+    main_variant: Mapped[str] = mapped_column(String(64))
+    variants: Mapped[JSONData]  # name -> description
+    parameters: Mapped[JSONData]  # the command's options
+    settings: Mapped[JSONData]  # the fund's settings as replayed (secrets left out)
+    code_version: Mapped[str] = mapped_column(String(80))
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    models: Mapped[JSONData]  # the model ids each retraining put in force, for the lineage
+    metrics: Mapped[JSONData]  # variant -> headline metrics
+    notes: Mapped[JSONData]  # assumptions and caveats the report repeats (survivorship, fills, costs)
+    elapsed_seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[CreatedAt]
+
+
+class BacktestEquity(Base):
+    """A variant's account at each session's close, and the trading at that session's open."""
+
+    __tablename__ = "backtest_equity"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session: Mapped[date] = mapped_column(Date, primary_key=True)
+    equity: Mapped[Money]
+    cash: Mapped[Money]
+    positions_value: Mapped[Money]
+    turnover: Mapped[float] = mapped_column(Float)  # traded value over the previous close's equity
+    commission: Mapped[Money]
+    slippage: Mapped[Money]  # what fills cost against the session's open
+
+
+class BacktestDecision(Base):
+    """One run of the daily run in a backtest: the columns of rebalancing_log that say what it decided."""
+
+    __tablename__ = "backtest_decisions"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session: Mapped[date] = mapped_column(Date, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(24))
+    regime: Mapped[str | None] = mapped_column(String(32))
+    strategy: Mapped[str | None] = mapped_column(String(32))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    strategy_reason: Mapped[str | None] = mapped_column(Text)
+    model_versions: Mapped[JSONData]
+    risk_verdict: Mapped[str | None] = mapped_column(String(24))
+    risk_reasons: Mapped[JSONData]
+    turnover: Mapped[float | None] = mapped_column(Float)
+    num_buys: Mapped[int] = mapped_column(Integer, default=0)
+    num_sells: Mapped[int] = mapped_column(Integer, default=0)
+    needed_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sum of |adjusted - raw| weights: how far the risk manager moved the generator's target.
+    risk_shift: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BacktestOrder(Base):
+    """An order a backtest's run sent to the simulated venue, and what became of it."""
+
+    __tablename__ = "backtest_orders"
+    __table_args__ = (Index(None, "run_id", "variant", "session"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(64))
+    session: Mapped[date] = mapped_column(Date)  # the close it was sent after
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    ticker: Mapped[Ticker]
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Qty]
+    status: Mapped[str] = mapped_column(String(24))
+    filled_quantity: Mapped[Qty]
+    fill_price: Mapped[Decimal | None] = mapped_column(Numeric(20, 6))
+    commission: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    filled_on: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class BacktestFill(Base):
+    """One fill in a backtest, priced by the same engine as the paper venue's."""
+
+    __tablename__ = "backtest_fills"
+    __table_args__ = (Index(None, "run_id", "variant", "session"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(64))
+    session: Mapped[date] = mapped_column(Date)
+    ticker: Mapped[Ticker]
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Qty]
+    price: Mapped[Price]
+    gross: Mapped[Money]
+    commission: Mapped[Money]
+    slippage: Mapped[Money]
+    at_close: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -10,6 +10,7 @@ that saw t.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -165,6 +166,49 @@ def newest_models(
         query = query.where(ModelArtifact.train_end < trained_before)
     with connection_for(bind) as connection:
         return [_record(row) for row in connection.execute(query.order_by(*_NEWEST_FIRST))]
+
+
+def find_model(
+    bind: Bind,
+    kind: ModelKind,
+    strategy: str,
+    *,
+    train_start: date,
+    train_end: date,
+    feature_set: Sequence[str],
+    parameters: Mapping[str, Any],
+) -> ModelRecord | None:
+    """The newest stored model of a kind and strategy trained on exactly [train_start, train_end] with
+    these inputs, whose parameters hold every key of `parameters` with an equal value; None if none.
+
+    How a model trained once is found again instead of being retrained. Keys the caller leaves out
+    (lineage such as which backtest trained it) do not matter. Values compare as JSON, the form they
+    are stored in: a tuple equals a list, 50 equals 50.0.
+    """
+    query = select(*_SUMMARY_COLUMNS, _SIZE).where(
+        ModelArtifact.kind == kind,
+        ModelArtifact.strategy == strategy,
+        ModelArtifact.train_start == train_start,
+        ModelArtifact.train_end == train_end,
+    )
+    wanted_inputs = list(feature_set)
+    wanted = _as_json(dict(parameters))
+    with connection_for(bind) as connection:
+        for row in connection.execute(query.order_by(*_NEWEST_FIRST)):
+            record = _record(row)
+            stored = _as_json(record.parameters)
+            if record.feature_set == wanted_inputs and all(
+                key in stored and stored[key] == value for key, value in wanted.items()
+            ):
+                return record
+    return None
+
+
+def _as_json(parameters: dict[str, Any]) -> dict[str, Any]:
+    # JSON and JSONB hand back lists for tuples and may drop the distinction between 50 and 50.0;
+    # comparing both sides in that form (Python's 50 == 50.0) makes the match backend-independent.
+    normalised: dict[str, Any] = json.loads(json.dumps(parameters, default=str))
+    return normalised
 
 
 def get_model(bind: Bind, model_id: int) -> ModelRecord:

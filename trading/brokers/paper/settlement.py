@@ -143,6 +143,30 @@ class SettlementRules:
     sessions_since: SessionsSince
 
 
+def order_refusal(
+    account_id: str,
+    ticker: str,
+    side: OrderSide,
+    quantity: Decimal,
+    *,
+    session: date,
+    fractional: bool,
+    has_price: bool,
+    available_to_sell: Decimal,
+) -> str | None:
+    """Why the venue refuses an order sent after `session`'s close, or None when it takes it: a fraction
+    of a share on a whole-share account, a ticker without a price by then, a sale of more than is held
+    after the sales already waiting."""
+    if not fractional and quantity != quantity.to_integral_value():
+        return f"{quantity} is not a whole number of shares and account {account_id} is whole-share"
+    if not has_price:
+        return f"no price data for {ticker} on or before {session}"
+    if side is OrderSide.SELL and quantity > available_to_sell:
+        held = f"only {available_to_sell.normalize():f} held and not already being sold"
+        return f"sell {quantity} {ticker}: {held}"
+    return None
+
+
 def settle(
     ledger: Ledger,
     sessions: Sequence[date],

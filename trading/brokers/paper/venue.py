@@ -21,7 +21,15 @@ from sqlalchemy import Connection, Engine, Row
 
 from trading.brokers.base import BrokerCapabilities, SyncReport
 from trading.brokers.paper import books
-from trading.brokers.paper.settlement import Holding, Ledger, OpenOrder, SettlementRules, plain, settle
+from trading.brokers.paper.settlement import (
+    Holding,
+    Ledger,
+    OpenOrder,
+    SettlementRules,
+    order_refusal,
+    plain,
+    settle,
+)
 from trading.db.schema import utcnow
 from trading.errors import BrokerError, DataError, FundError, OrderNotFound, OrderRejected
 from trading.execution.costs import CostModels, round_money
@@ -297,18 +305,20 @@ class PaperVenue:
         }
 
     def _refusal(self, connection: Connection, request: OrderRequest, session: date) -> str | None:
-        if not self._capabilities.fractional_shares and request.quantity != request.quantity.to_integral_value():
-            return f"{request.quantity} is not a whole number of shares and account {self._account_id} is whole-share"
-        if not books.has_price_by(connection, request.ticker, session):
-            return f"no price data for {request.ticker} on or before {session}"
+        available = Decimal(0)
         if request.side is OrderSide.SELL:
-            available = books.held_quantity(connection, self._account_id, request.ticker) - books.waiting_sales(
-                connection, self._account_id, request.ticker
-            )
-            if request.quantity > available:
-                held = f"only {available.normalize():f} held and not already being sold"
-                return f"sell {request.quantity} {request.ticker}: {held}"
-        return None
+            held = books.held_quantity(connection, self._account_id, request.ticker)
+            available = held - books.waiting_sales(connection, self._account_id, request.ticker)
+        return order_refusal(
+            self._account_id,
+            request.ticker,
+            request.side,
+            request.quantity,
+            session=session,
+            fractional=self._capabilities.fractional_shares,
+            has_price=books.has_price_by(connection, request.ticker, session),
+            available_to_sell=available,
+        )
 
     def get_order(self, order_id: str) -> BrokerOrder:
         with self._engine.connect() as connection:

@@ -1,0 +1,279 @@
+"""`fund backtest run` as a use case: check the request against the data, preload the span, build the
+variants, replay them, measure them, and store everything in one transaction at the end."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from autonomous.generators import GeneratorChoice, MockGenerator
+from autonomous.marketview.preloaded import PreloadedMarketView
+from backtesting.engine import ApprovalPolicy, ReplaySetup, replay
+from backtesting.results import VariantResult, variant_result
+from backtesting.variants import GENERATORS, build_variants, parse_compare
+from backtesting.venue import FillBars
+from trading.db.schema import StrategyPerformance
+from trading.errors import ConfigurationError, DataError, FundError
+from trading.marketdata.calendar import TradingCalendar
+from trading.settings import STRATEGIES, FundSettings
+from trading.store import connection_for
+
+if TYPE_CHECKING:
+    from backtesting.walk_forward import ModelSchedule
+
+logger = logging.getLogger(__name__)
+
+ProgressHook = Callable[[int, int], None]
+"""(sessions done, sessions in all), after every session."""
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    start: date
+    end: date
+    capital: Decimal = Decimal(100_000)
+    generator: str = "hybrid"
+    compare: tuple[str, ...] = ("benchmark",)
+    retrain_every: int | None = None
+    retrain_agents: bool = False
+    name: str | None = None
+    seed: int = 0
+    approvals: ApprovalPolicy = "approve"
+    fractional_shares: bool = False
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise ConfigurationError(f"--generator {self.generator}: expected one of {', '.join(GENERATORS)}")
+        if self.end < self.start:
+            raise ConfigurationError(f"--end {self.end} is before --start {self.start}")
+        if self.capital <= 0:
+            raise ConfigurationError(f"--capital {self.capital}: the starting capital must be positive")
+        if self.retrain_every is not None and self.retrain_every < 1:
+            raise ConfigurationError(f"--retrain-every {self.retrain_every}: must be at least 1 session")
+        if self.retrain_agents:
+            raise ConfigurationError(
+                "--retrain-agents is not available yet: the PPO agents cannot be pinned to the walk-forward "
+                "rankers; retrain the rankers alone (--retrain-every) and train agents with `fund train ppo`"
+            )
+
+    def parameters(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["start"], values["end"], values["capital"] = str(self.start), str(self.end), str(self.capital)
+        values["compare"] = list(self.compare)
+        return values
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A finished replay, before it is measured and stored."""
+
+    request: BacktestRequest
+    settings: FundSettings
+    sessions: list[date]
+    results: list[VariantResult]
+    benchmark: pd.Series  # the benchmark bought and held with the same capital, by session
+    models: dict[str, Any] = field(default_factory=dict)
+    replay_seconds: float = 0.0
+    load_seconds: float = 0.0
+    training_seconds: float = 0.0
+
+
+def backtest_settings(settings: FundSettings) -> FundSettings:
+    """The settings a replay runs with: nobody is there to lift a drawdown halt by hand, so a manual policy
+    becomes a resume after `risk.resume_after_sessions` sessions (the report says so)."""
+    if settings.risk.drawdown_resume != "manual":
+        return settings
+    risk = settings.risk.model_copy(update={"drawdown_resume": "after_sessions"})
+    return settings.model_copy(update={"risk": risk})
+
+
+def replay_sessions(calendar: TradingCalendar, start: date, end: date) -> list[date]:
+    """The sessions to replay: the exchange's sessions in [start, end] that the benchmark has a bar for."""
+    exchange = [s.date() for s in calendar.sessions_in(start, end)]
+    history = set(calendar.history.date)
+    sessions = [d for d in exchange if d in history]
+    missing = [d for d in exchange if d not in history and calendar.first_session and d > calendar.first_session]
+    missing = [d for d in missing if calendar.last_session and d <= calendar.last_session]
+    if missing:
+        shown = ", ".join(str(d) for d in missing[:5])
+        logger.warning("%d session(s) without a benchmark bar are not replayed: %s", len(missing), shown)
+    if not sessions:
+        last = calendar.last_session
+        raise DataError(
+            f"no session with a benchmark bar between {start} and {end} (the data ends on {last}): nothing to replay"
+        )
+    return sessions
+
+
+def replay_request(
+    engine: Engine,
+    settings: FundSettings,
+    request: BacktestRequest,
+    *,
+    generators: Callable[[str], GeneratorChoice] | None = None,
+    progress: ProgressHook = lambda _done, _total: None,
+) -> Replayed:
+    """Everything up to the stored results: the data checked, the span preloaded, the variants replayed."""
+    settings = backtest_settings(settings)
+    started = time.perf_counter()
+    calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
+    sessions = replay_sessions(calendar, request.start, request.end)
+    market = PreloadedMarketView.load(engine, settings, sessions[0], sessions[-1])
+    _require_history(market, sessions[0])
+    after_last = calendar.next_session(sessions[-1]) or sessions[-1]
+    bars = FillBars.load(engine, sessions[0], after_last)
+    load_seconds = time.perf_counter() - started
+    compared = parse_compare(",".join(request.compare), request.generator)
+    schedule: ModelSchedule | None = None
+    models: dict[str, Any] = {}
+    training_seconds = 0.0
+    if request.retrain_every is not None and {request.generator, *compared} & {"hybrid", "ranker-equal"}:
+        schedule, models, training_seconds = _walk_forward(engine, settings, sessions, request.retrain_every)
+    factory = generators or default_generators(engine, settings, schedule)
+    variants = build_variants(request.generator, compared, _memoized(factory), settings, seed=request.seed)
+    setup = ReplaySetup(market, bars, settings, request.capital, request.fractional_shares, request.approvals)
+    done = 0
+
+    def after_session(_day: date) -> None:
+        nonlocal done
+        done += 1
+        progress(done, len(sessions))
+
+    started = time.perf_counter()
+    replays = replay(setup, variants, sessions, evidence_rows=strategy_evidence_rows(engine), on_session=after_session)
+    replay_seconds = time.perf_counter() - started
+    results = [variant_result(one, bars) for one in replays]
+    benchmark = benchmark_equity(market.market.benchmark, sessions, request.capital)
+    return Replayed(
+        request,
+        settings,
+        sessions,
+        results,
+        benchmark,
+        models=models,
+        replay_seconds=replay_seconds,
+        load_seconds=load_seconds,
+        training_seconds=training_seconds,
+    )
+
+
+def _walk_forward(
+    engine: Engine, settings: FundSettings, sessions: list[date], every: int
+) -> tuple[ModelSchedule, dict[str, Any], float]:
+    """The seven rankers retrained every `every` sessions on data strictly before each date (stored rankers
+    of the same window and parameters are reused), and the schedule that puts each in force."""
+    from backtesting.walk_forward import ensure_rankers, retrain_dates
+
+    dates = retrain_dates(sessions, every)
+    schedule, report = ensure_rankers(engine, settings, list(STRATEGIES), dates, every=every)
+    logger.info("walk-forward rankers: %s", report.describe())
+    models = {
+        "retrain_every": every,
+        "retrain_dates": [str(d) for d in dates],
+        "model_ids": list(schedule.model_ids),
+        "trained": report.trained,
+        "reused": report.reused,
+        "training_seconds": report.seconds,
+    }
+    return schedule, models, report.seconds
+
+
+def _require_history(market: PreloadedMarketView, first: date) -> None:
+    try:
+        market.session(first).regime  # noqa: B018 - computing it is the check
+    except (DataError, KeyError) as exc:
+        raise DataError(
+            f"not enough history before {first} for the regime and the features: {exc}; "
+            "start the backtest later or import earlier bars"
+        ) from exc
+
+
+def default_generators(
+    engine: Engine, settings: FundSettings, schedule: ModelSchedule | None = None
+) -> Callable[[str], GeneratorChoice]:
+    """The generators by name; the hybrid one (and its equal-weight twin) use the walk-forward schedule's
+    models when there is one, else the newest models of the registry trained before each decision."""
+
+    def build(name: str) -> GeneratorChoice:
+        if name == "mock":
+            return GeneratorChoice(MockGenerator(settings), "mock generator")
+        from rl_trading.hybrid import HybridGenerator
+
+        if name == "ranker-equal":
+            generator = HybridGenerator(engine, settings, schedule=schedule, agents=False)
+            return GeneratorChoice(generator, "ranker picks, equal weights")
+        return GeneratorChoice(HybridGenerator(engine, settings, schedule=schedule), "model generator hybrid")
+
+    return build
+
+
+def _memoized(factory: Callable[[str], GeneratorChoice]) -> Callable[[str], GeneratorChoice]:
+    # One generator per name: every variant using the hybrid generator shares its loaded models.
+    built: dict[str, GeneratorChoice] = {}
+
+    def get(name: str) -> GeneratorChoice:
+        if name not in built:
+            built[name] = factory(name)
+        return built[name]
+
+    return get
+
+
+def strategy_evidence_rows(engine: Engine) -> pd.DataFrame:
+    """Every strategy_performance row, read once: each decision keeps the periods that ended before it."""
+    table = StrategyPerformance
+    query = select(
+        table.strategy, table.regime, table.period_end, table.total_return, table.sharpe_ratio, table.max_drawdown
+    )
+    with connection_for(engine) as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(
+        rows, columns=["strategy", "regime", "period_end", "total_return", "sharpe_ratio", "max_drawdown"]
+    )
+
+
+def benchmark_equity(benchmark: pd.Series, sessions: list[date], capital: Decimal) -> pd.Series:
+    """The benchmark bought at the first session's close with all the capital, no costs, held to the end."""
+    prices = benchmark.reindex(pd.DatetimeIndex([pd.Timestamp(d) for d in sessions])).ffill()
+    if prices.isna().iloc[0]:
+        raise DataError(f"the benchmark has no adjusted close on {sessions[0]}")
+    # Rounded as stored (to the cent's hundredth), so the summary and a stored run's report agree exactly.
+    equity = (float(capital) * prices / float(prices.iloc[0])).round(4)
+    equity.name = "benchmark"
+    equity.index.name = "session"
+    return equity
+
+
+def code_version() -> str:
+    """The commit the code runs from (with '+dirty' for uncommitted changes), or the package version."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+        ).stdout.strip()
+        return f"{commit}+dirty" if dirty else commit
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import version
+
+        try:
+            return f"autofund {version('autofund')}"
+        except Exception as exc:  # no git, no installed metadata: still store something readable
+            raise FundError("cannot tell which code version runs this backtest") from exc

@@ -1,0 +1,302 @@
+"""Walk-forward models for a backtest: the retraining dates, the rankers trained on data strictly before
+each of them (or found again in the model registry), and the schedule of which model is in force when.
+
+Window of a retraining date R. The training window ends at the last benchmark session before R, so a
+ranker effective from R read no bar of R or later: `load_ranker_data` reads bars up to the window's
+end only, and `train_ranker` keeps the rows whose `horizon`-session label is known by then. It starts
+`training_sessions` sessions earlier (a rolling window of that many sessions) or, without it, at the
+benchmark's first bar (an expanding window: each retraining sees all the history before R; a stock
+gives rows once its features have the history they need, autonomous/universes.eligible_stocks).
+
+Reuse. Before training, the registry is asked for a ranker of the strategy with the same window,
+inputs and training parameters (booster, horizon, sample step, and the benchmark and universe settings
+that shape its rows). xgboost is deterministic at a fixed seed with one thread, so such a ranker is the
+one training would give: every compared variant and every later backtest over the same windows uses
+the same model. A ranker from `fund train xgboost` lacks the universe settings and is not reused; its
+twin trained here has the same bytes, and `save_model` hands the stored copy back.
+
+Agents. The PPO agents are not trained here: `rl_trading.training.train_weight_agent` picks its ranker
+from the open registry (the newest trained before its window), so an agent could not be pinned to the
+schedule's rankers without new training code. A schedule without agents gives the hybrid generator's
+equal-weight path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import Engine
+
+from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
+from autonomous.ranking.training import ranker_training_parameters, store_ranker
+from autonomous.ranking.xgb import train_ranker
+from trading.errors import DataError
+from trading.marketdata.calendar import TradingCalendar
+from trading.settings import STRATEGIES, FundSettings
+from trading.store.models import RANKER, ModelRecord, find_model
+
+logger = logging.getLogger(__name__)
+
+ScheduleKey = tuple[str, str]  # (kind, strategy)
+
+
+def retrain_dates(sessions: Sequence[date], every: int) -> list[date]:
+    """The first session and then every `every`-th session after it (sessions in ascending order)."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every (the sessions between retrainings) must be an integer >= 1, got {every!r}")
+    ordered = sorted(set(sessions))
+    return ordered[::every]
+
+
+def training_window(sessions: Sequence[date], retrain_date: date, training_sessions: int | None) -> tuple[date, date]:
+    """The training window (first, last session) of a ranker effective from `retrain_date` (module doc).
+
+    `sessions` is the benchmark's calendar. A rolling window starting before the first session is
+    cut there. A DataError when no session precedes `retrain_date`.
+    """
+    if training_sessions is not None and training_sessions < 1:
+        raise ValueError(f"training_sessions must be >= 1 (or None for an expanding window), got {training_sessions}")
+    ordered = sorted(sessions)
+    before = bisect.bisect_left(ordered, retrain_date)
+    if before == 0:
+        raise DataError(f"no session of the benchmark before {retrain_date}: nothing to train a ranker on")
+    first = 0 if training_sessions is None else max(0, before - training_sessions)
+    return ordered[first], ordered[before - 1]
+
+
+@dataclass(frozen=True)
+class ModelSchedule:
+    """Which stored model is in force on a day: per (kind, strategy), (effective_from, record) ascending.
+
+    A model is in force from its date until the next one's. Every model's training window ends before
+    its effective date (checked here), so a decision never uses a model that saw its day. Satisfies
+    rl_trading.hybrid.ModelSource, the hybrid generator's way of being pinned to it.
+    """
+
+    entries: Mapping[ScheduleKey, tuple[tuple[date, ModelRecord], ...]]
+    _dates: Mapping[ScheduleKey, list[date]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        entries = {key: tuple(sorted(pairs, key=lambda pair: pair[0])) for key, pairs in self.entries.items() if pairs}
+        for key, pairs in entries.items():
+            _check_entries(key, pairs)
+        object.__setattr__(self, "entries", MappingProxyType(entries))
+        object.__setattr__(self, "_dates", {key: [day for day, _ in pairs] for key, pairs in entries.items()})
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[date, ModelRecord]]) -> ModelSchedule:
+        """A schedule from (effective_from, record) pairs of any kinds and strategies."""
+        grouped: dict[ScheduleKey, list[tuple[date, ModelRecord]]] = {}
+        for day, record in pairs:
+            grouped.setdefault((record.kind, record.strategy), []).append((day, record))
+        return cls({key: tuple(found) for key, found in grouped.items()})
+
+    def merged(self, other: ModelSchedule) -> ModelSchedule:
+        """Both schedules' entries (e.g. the rankers' and the agents'); a date given twice is an error."""
+        return ModelSchedule.of([*self.pairs(), *other.pairs()])
+
+    def pairs(self) -> list[tuple[date, ModelRecord]]:
+        return [pair for key in sorted(self.entries) for pair in self.entries[key]]
+
+    def models_for(self, kind: str, strategy: str, day: date) -> list[ModelRecord]:
+        """The model in force on `day` first, then the earlier scheduled ones, newest first (what the
+        generator falls back to when a model's bytes are invalid); empty before the first date."""
+        key = (kind, strategy)
+        in_force = bisect.bisect_right(self._dates.get(key, []), day)
+        return [record for _, record in reversed(self.entries[key][:in_force])] if in_force else []
+
+    @property
+    def model_ids(self) -> tuple[int, ...]:
+        """The ids of every scheduled model, ascending: the lineage a backtest's run row records."""
+        return tuple(sorted({record.id for _, record in self.pairs()}))
+
+    def describe(self) -> str:
+        """One line per kind and strategy, for logs: each model's effective date, version and id."""
+        if not self.entries:
+            return "no scheduled models"
+        lines = []
+        for (kind, strategy), pairs in sorted(self.entries.items()):
+            models = ", ".join(f"from {day} {record.version} (id {record.id})" for day, record in pairs)
+            lines.append(f"{kind}/{strategy}: {models}")
+        return "\n".join(lines)
+
+
+def _check_entries(key: ScheduleKey, pairs: tuple[tuple[date, ModelRecord], ...]) -> None:
+    days = [day for day, _ in pairs]
+    if len(set(days)) != len(days):
+        raise ValueError(f"{key[0]}/{key[1]}: two models scheduled from the same date")
+    for day, record in pairs:
+        if (record.kind, record.strategy) != key:
+            raise ValueError(f"{record.label} is scheduled as a {key[0]} of {key[1]}")
+        if record.train_end >= day:
+            raise ValueError(
+                f"{record.label} was trained up to {record.train_end}: it may not be in force from {day} (look-ahead)"
+            )
+
+
+@dataclass(frozen=True)
+class RetrainingStep:
+    """What one retraining date cost: the strategies trained, reused from the registry, or skipped (why)."""
+
+    retrain_date: date
+    train_start: date | None
+    train_end: date | None
+    trained: tuple[str, ...]
+    reused: tuple[str, ...]
+    skipped: Mapping[str, str]
+    seconds: float
+
+    def describe(self) -> str:
+        window = f"{self.train_start}..{self.train_end}" if self.train_start else "no window"
+        text = f"{self.retrain_date} ({window}): {len(self.trained)} trained, {len(self.reused)} reused"
+        if self.skipped:
+            text += ", skipped " + "; ".join(f"{name}: {why}" for name, why in self.skipped.items())
+        return text + (f" in {self.seconds:.1f} s" if self.trained else "")
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    steps: tuple[RetrainingStep, ...]
+
+    @property
+    def trained(self) -> int:
+        return sum(len(step.trained) for step in self.steps)
+
+    @property
+    def reused(self) -> int:
+        return sum(len(step.reused) for step in self.steps)
+
+    @property
+    def skipped(self) -> int:
+        return sum(len(step.skipped) for step in self.steps)
+
+    @property
+    def seconds(self) -> float:
+        """Time spent loading training data and fitting (registry lookups are not counted)."""
+        return sum(step.seconds for step in self.steps)
+
+    def describe(self) -> str:
+        head = f"rankers: {self.trained} trained in {self.seconds:.1f} s, {self.reused} reused, {self.skipped} skipped"
+        return "\n".join([head, *(step.describe() for step in self.steps)])
+
+
+def ensure_rankers(
+    engine: Engine,
+    settings: FundSettings,
+    strategies: Sequence[str],
+    dates: Sequence[date],
+    *,
+    training_sessions: int | None = None,
+    every: int | None = None,
+    on_progress: Callable[[str], None] = lambda _: None,
+) -> tuple[ModelSchedule, TrainingReport]:
+    """Each strategy's ranker for each retraining date, found in the registry or trained and stored.
+
+    Windows as in the module doc. `every` is only recorded with new models (their lineage, under
+    parameters['walk_forward']). A strategy that cannot be trained at a date (too few rows) is
+    skipped with the reason in the report: its previous model, if any, stays in force.
+    """
+    strategies = list(dict.fromkeys(strategies))  # a strategy named twice would be scheduled twice a date
+    unknown = [name for name in strategies if name not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategy {', '.join(unknown)}; expected some of {', '.join(STRATEGIES)}")
+    sessions = _benchmark_sessions(engine, settings)
+    pairs: list[tuple[date, ModelRecord]] = []
+    steps: list[RetrainingStep] = []
+    retrain = sorted(set(dates))
+    for number, day in enumerate(retrain, 1):
+        lineage = {
+            "walk_forward": {"retrain_date": day.isoformat(), "every": every, "training_sessions": training_sessions}
+        }
+        step, found = _ensure_on(engine, settings, strategies, sessions, day, training_sessions, lineage)
+        pairs.extend((day, record) for record in found)
+        steps.append(step)
+        on_progress(f"rankers {number}/{len(retrain)}: {step.describe()}")
+    schedule, report = ModelSchedule.of(pairs), TrainingReport(tuple(steps))
+    logger.info("%s", report.describe())
+    return schedule, report
+
+
+def _benchmark_sessions(engine: Engine, settings: FundSettings) -> list[date]:
+    calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
+    return [stamp.date() for stamp in calendar.history]
+
+
+def _ensure_on(
+    engine: Engine,
+    settings: FundSettings,
+    strategies: Sequence[str],
+    sessions: Sequence[date],
+    day: date,
+    training_sessions: int | None,
+    lineage: Mapping[str, Any],
+) -> tuple[RetrainingStep, list[ModelRecord]]:
+    try:
+        start, end = training_window(sessions, day, training_sessions)
+    except DataError as exc:
+        return RetrainingStep(day, None, None, (), (), dict.fromkeys(strategies, str(exc)), 0.0), []
+    key = _reuse_key(settings)
+    records: list[ModelRecord] = []
+    reused, missing = [], []
+    for strategy in strategies:
+        stored = find_model(
+            engine, RANKER, strategy, train_start=start, train_end=end, feature_set=RANKER_FEATURES, parameters=key
+        )
+        if stored is None:
+            missing.append(strategy)
+        else:
+            reused.append(strategy)
+            records.append(stored)
+    started = time.perf_counter()
+    trained, skipped = _train(engine, settings, missing, start, end, {**key, **lineage}) if missing else ([], {})
+    records.extend(trained)
+    seconds = time.perf_counter() - started if missing else 0.0
+    step = RetrainingStep(day, start, end, tuple(r.strategy for r in trained), tuple(reused), skipped, seconds)
+    return step, records
+
+
+def _reuse_key(settings: FundSettings) -> dict[str, Any]:
+    """The parameters a stored ranker must have to stand in for one trained now (module doc)."""
+    ranker = settings.models.ranker
+    return {
+        **ranker_training_parameters(ranker, ranker.horizon),
+        "data": {"benchmark": settings.data.benchmark_ticker, "universe": settings.universe.model_dump(mode="json")},
+    }
+
+
+def _train(
+    engine: Engine,
+    settings: FundSettings,
+    strategies: Sequence[str],
+    start: date,
+    end: date,
+    extra_parameters: Mapping[str, Any],
+) -> tuple[list[ModelRecord], dict[str, str]]:
+    """Trains the strategies on the window's rows, built once for all of them, and stores each ranker."""
+    ranker = settings.models.ranker
+    try:
+        data = load_ranker_data(engine, settings, start, end, horizon=ranker.horizon, step=ranker.sample_step)
+    except DataError as exc:
+        logger.warning("no rankers trained on %s..%s: %s", start, end, exc)
+        return [], dict.fromkeys(strategies, str(exc))
+    records, skipped = [], {}
+    for strategy in strategies:
+        try:
+            training = train_ranker(data, strategy, ranker)
+        except (DataError, KeyError) as exc:  # KeyError: the strategy's universe had no rows at all
+            logger.warning("%s: no ranker trained on %s..%s: %s", strategy, start, end, exc)
+            skipped[strategy] = _reason(exc)
+            continue
+        records.append(store_ranker(engine, training, extra_parameters))
+    return records, skipped
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
