@@ -75,6 +75,7 @@ class MemoryJournal:
         self.orders: dict[int, OrderRecord] = {}
         self.approvals: dict[int, ApprovalRecord] = {}  # by run id
         self.equity: list[EquityPoint] = []
+        self._peaks: list[Decimal] = []  # the running peak of `equity`, point by point
         self.halts: list[HaltRecord] = []
         self._pending: set[int] = set()
         self._open_orders: set[int] = set()
@@ -236,10 +237,15 @@ class MemoryJournal:
         point = EquityPoint(day, cash, positions_value)
         if self.equity and self.equity[-1].session == day:
             self.equity[-1] = point  # a second run of the session restates its close
+            self._peaks[-1] = max(self._peaks[-2], point.equity) if len(self._peaks) > 1 else point.equity
         else:
             self.equity.append(point)
+            self._peaks.append(max(self._peaks[-1], point.equity) if self._peaks else point.equity)
 
     def peak_equity(self, account_id: str, start: date | None, end: date) -> Decimal | None:
+        # The usual question (no resume yet, through the newest session) is the running peak: no scan.
+        if start is None and self._peaks and self.equity[-1].session <= end:
+            return self._peaks[-1]
         values = [p.equity for p in self.equity if (start is None or p.session >= start) and p.session <= end]
         return max(values) if values else None
 

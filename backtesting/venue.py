@@ -146,6 +146,9 @@ class SimulatedVenue:
         self._clock = clock
         self.ledger = Ledger(capital, {}, fractional_shares)
         self._book: dict[str, _BookedOrder] = {}
+        # The orders not final yet, by id: a ten-year replay books tens of thousands of orders, and every
+        # session looks only at the few still open.
+        self._open: dict[str, _BookedOrder] = {}
         self._by_client_id: dict[str, str] = {}
         self._settled_through: date | None = None
         self._capabilities = BrokerCapabilities(
@@ -176,9 +179,10 @@ class SimulatedVenue:
         events_before = len(self.ledger.events)
         if settled is not None and settled < session:
             days = [s.date() for s in self._calendar.sessions_in(settled, session) if s.date() > settled]
-            waiting = [b.open for b in self._book.values() if not b.answer.status.is_final]
+            waiting = [b.open for b in self._open.values()]
             settle(self.ledger, days, self._bars, waiting, self._rules)
             self._apply_order_updates(waiting)
+            self._open = {k: b for k, b in self._open.items() if not b.answer.status.is_final}
         self._settled_through = session
         return SyncReport(session, tuple(self.ledger.events[events_before:]))
 
@@ -273,7 +277,10 @@ class SimulatedVenue:
             request.quantity,
             self._calendar.next_session(session),
         )
-        self._book[order_id] = _BookedOrder(opened, answer, session)
+        booked = _BookedOrder(opened, answer, session)
+        self._book[order_id] = booked
+        if not problem:
+            self._open[order_id] = booked
         self._by_client_id[request.client_order_id] = order_id
         if problem:
             raise OrderRejected(
@@ -285,11 +292,7 @@ class SimulatedVenue:
         holding = self.ledger.holdings.get(ticker)
         held = holding.quantity if holding is not None else Decimal(0)
         waiting = sum(
-            (
-                b.open.quantity
-                for b in self._book.values()
-                if b.open.ticker == ticker and b.open.side is OrderSide.SELL and not b.answer.status.is_final
-            ),
+            (b.open.quantity for b in self._open.values() if b.open.ticker == ticker and b.open.side is OrderSide.SELL),
             Decimal(0),
         )
         return held - waiting
@@ -322,9 +325,10 @@ class SimulatedVenue:
             # The settlement engine skips an order it has an update for: a canceled one never fills.
             canceled = OrderUpdate(OrderStatus.CANCELED, "canceled on request")
             self.ledger.order_updates.setdefault(booked.open.id, canceled)
+            self._open.pop(order_id, None)
 
     def open_orders(self) -> Sequence[BrokerOrder]:
-        return [b.answer for b in self._book.values() if not b.answer.status.is_final]
+        return [b.answer for b in self._open.values()]
 
     def book(self) -> list[tuple[date, BrokerOrder]]:
         """Every order the venue was sent, with the close it was sent after, in the order it was sent."""

@@ -17,7 +17,7 @@ LEFT JOIN (
            x.regime,
            x.strategy,
            COUNT(*) AS sessions,
-           ROUND(AVG(x.confidence), 3) AS mean_confidence,
+           ROUND(CAST(AVG(x.confidence) AS NUMERIC), 3) AS mean_confidence,
            SUM(CASE WHEN x.risk_verdict = 'approve' THEN 1 ELSE 0 END) AS approved,
            SUM(CASE WHEN x.needed_approval THEN 1 ELSE 0 END) AS needed_approval,
            SUM(CASE WHEN x.risk_verdict = 'reject' THEN 1 ELSE 0 END) AS rejected,

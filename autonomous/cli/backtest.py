@@ -239,6 +239,43 @@ def report(app: AppContext, run_id: int, output: Path | None, form: str) -> None
     click.echo(f"wrote {written.resolve()}")
 
 
+@backtest.command("replay-account")
+@click.argument("account_id")
+@click.option("--use-mock", is_flag=True, help="The account traded with the mock generator.")
+@click.option("--all-sessions", is_flag=True, help="Print every session, not only the ones that diverge.")
+@pass_app
+@click.pass_context
+@fails_cleanly
+def replay_account_command(
+    ctx: click.Context, app: AppContext, account_id: str, use_mock: bool, all_sessions: bool
+) -> None:
+    """Replay ACCOUNT_ID's paper sessions in memory and show where orders and equity diverge from the account."""
+    from autonomous.cli.assembly import choose_generator
+    from backtesting.account_replay import replay_account
+
+    engine = app.migrated_engine()
+    generator = choose_generator(engine, app.settings, use_mock=use_mock)
+    replayed = replay_account(engine, app.settings, account_id, generator)
+    sessions = replayed.sessions
+    click.echo(
+        f"{account_id}: {len(sessions)} sessions {sessions[0].session} .. {sessions[-1].session} replayed from "
+        f"{replayed.capital:,.2f} cash ({generator.note})"
+    )
+    for row in sessions:
+        if not (row.diverged or all_sessions):
+            continue
+        paper = f"{row.paper_equity:,.2f}" if row.paper_equity is not None else "no run"
+        gap = f"{row.equity_gap:+,.2f}" if row.equity_gap is not None else ""
+        click.echo(f"  {row.session}  paper {paper:>14}  replay {row.replay_equity:>14,.2f}  {gap}")
+        for ticker, side, quantity in row.only_paper:
+            click.echo(f"      only the account sent: {side} {quantity:f} {ticker}")
+        for ticker, side, quantity in row.only_replay:
+            click.echo(f"      only the replay sent:  {side} {quantity:f} {ticker}")
+    diverged = len(replayed.diverged)
+    click.echo(f"{diverged} of {len(sessions)} sessions diverge" if diverged else "no session diverges")
+    ctx.exit(4 if diverged else 0)
+
+
 def _day(value: object) -> date:
     from datetime import datetime
 

@@ -59,11 +59,13 @@ def test_a_backtest_replays_compares_stores_and_reports(market: Engine, database
 
     record = get_backtest(market, 1)
     assert set(record.variants) == {"mock", "trend", "random", "benchmark"}
-    assert record.sessions == 43 and record.main_variant == "mock"
+    assert record.sessions == 43
+    assert record.main_variant == "mock"
     assert any("survivorship-biased" in note for note in record.notes)
     assert count(market, BacktestEquity) == 4 * 43
     assert count(market, BacktestDecision) >= 3 * 43
-    assert count(market, BacktestOrder) > 0 and count(market, BacktestFill) > 0
+    assert count(market, BacktestOrder) > 0
+    assert count(market, BacktestFill) > 0
     # Nothing of the fund's own ledger moved: the replay kept its runs in memory.
     assert count(market, RebalancingLog) == 0
     assert count(market, StrategyPerformance) > 0
@@ -72,7 +74,9 @@ def test_a_backtest_replays_compares_stores_and_reports(market: Engine, database
     report = run("backtest", "report", "1", "--output", str(page))
     assert report.exit_code == 0, report.output
     html = page.read_text()
-    assert "Backtest 1" in html and "survivorship-biased" in html and "<script src" not in html
+    assert "Backtest 1" in html
+    assert "survivorship-biased" in html
+    assert "<script src" not in html
     as_json = tmp_path / "sheet.json"
     assert run("backtest", "report", "1", "--format", "json", "--output", str(as_json)).exit_code == 0
     assert json.loads(as_json.read_text())["main"] == "mock"
@@ -85,9 +89,11 @@ def test_a_backtest_replays_compares_stores_and_reports(market: Engine, database
     assert sum(row.sessions for row in decided) == 43
 
     listed = run("backtest", "list")
-    assert listed.exit_code == 0 and "2013-09-03 .. 2013-10-31  mock" in listed.stdout
+    assert listed.exit_code == 0
+    assert "2013-09-03 .. 2013-10-31  mock" in listed.stdout
     compared = run("backtest", "compare", "1")
-    assert compared.exit_code == 0 and "benchmark" in compared.stdout
+    assert compared.exit_code == 0
+    assert "benchmark" in compared.stdout
 
 
 def test_stored_figures_match_an_independent_computation_from_the_stored_equity(
@@ -189,3 +195,30 @@ def test_the_backtest_decides_the_first_session_as_a_dry_run_of_a_fresh_account(
     dry_orders = [(o["ticker"], o["side"], Decimal(str(o["quantity"]))) for o in planned.trades["orders"]]
     assert dry_orders == [(t, s, Decimal(q)) for t, s, q in orders]
     assert planned.adjusted_weights  # the dry run planned a portfolio, and the backtest sent the same orders
+
+
+def test_replaying_a_paper_account_matches_it_until_its_data_changes(market: Engine, database_url: str) -> None:
+    create_paper_account(market, "REPLAYED", Decimal(100_000))
+    traded = run("replay", "--sessions", "8", "--use-mock", "--account-id", "REPLAYED")
+    assert traded.exit_code == 0, traded.output
+
+    same = run("backtest", "replay-account", "REPLAYED", "--use-mock")
+    assert same.exit_code == 0, same.output
+    assert "8 sessions" in same.stdout
+    assert "no session diverges" in same.stdout
+
+    with market.connect() as connection:
+        last = connection.execute(select(func.max(PriceBar.date))).scalar_one()
+    with market.begin() as connection:  # a vendor correction of the last close after the account traded
+        connection.execute(update(PriceBar).where(PriceBar.date == last).values(close=PriceBar.close * 1.1))
+    changed = run("backtest", "replay-account", "REPLAYED", "--use-mock")
+    assert changed.exit_code == 4, changed.output
+    assert f"{last}  paper" in changed.stdout
+    assert "1 of 8 sessions diverge" in changed.stdout
+
+
+def test_replaying_an_account_that_never_traded_says_so(market: Engine, database_url: str) -> None:
+    create_paper_account(market, "IDLE", Decimal(1_000))
+    result = run("backtest", "replay-account", "IDLE", "--use-mock")
+    assert result.exit_code == 1
+    assert "paper account IDLE has no recorded session yet" in result.stderr
