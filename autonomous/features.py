@@ -67,11 +67,33 @@ class FeaturePanel:
             raise KeyError(f"no features for {stamp.date()}: it is not a session of the panel")
         return pd.DataFrame({name: frame.loc[stamp] for name, frame in self.frames.items()})
 
+    def cross_sections(self) -> CrossSections:
+        """Every date's cross-section from one array built now: for a replay of many dates, where building
+        each row from the wide frames costs more than the decision that reads it."""
+        return CrossSections(self)
+
     def stacked(self) -> pd.DataFrame:
         """Long form indexed by (date, ticker), one column per feature; rows with every feature NaN dropped."""
         columns = {name: frame.stack(future_stack=True) for name, frame in self.frames.items()}
         long = pd.DataFrame(columns)
         return long.dropna(how="all")
+
+
+class CrossSections:
+    """A FeaturePanel as a (dates, tickers, features) array; `at(day)` is `FeaturePanel.cross_section(day)`."""
+
+    def __init__(self, panel: FeaturePanel) -> None:
+        frames = list(panel.frames.values())
+        self._names = list(panel.frames)
+        self._tickers = frames[0].columns
+        self._row = {stamp: i for i, stamp in enumerate(panel.dates)}
+        self._cube = np.stack([frame.to_numpy(np.float64) for frame in frames], axis=2)
+
+    def at(self, day: date | pd.Timestamp) -> pd.DataFrame:
+        row = self._row.get(pd.Timestamp(day))
+        if row is None:
+            raise KeyError(f"no features for {pd.Timestamp(day).date()}: it is not a session of the panel")
+        return pd.DataFrame(self._cube[row], index=self._tickers, columns=self._names)
 
 
 def daily_returns(prices: Series_or_Frame) -> Series_or_Frame:

@@ -106,11 +106,13 @@ def snapshot_of(history: RegimeHistory, day: date, settings: FundSettings) -> Re
 
 @dataclass(frozen=True)
 class MarketState:
-    """What a portfolio generator may see at one session's close, and nothing later: raw closes,
+    """What a portfolio generator may see at one session's close, and nothing later: closes,
     the features' cross-section, the strategies' universes, and the reference data."""
 
     day: date
-    close: pd.Series  # raw closes of the day by ticker (NaN where a ticker has no bar that day)
+    # Closes of the day by ticker (NaN where a ticker has no bar that day): raw, or adjusted for a series
+    # with no raw close (DecisionMarket.close_on; priced_at_adjusted_close names those).
+    close: pd.Series
     cross_section: pd.DataFrame  # tickers x features at the day
     universes: dict[str, Universe]
     stocks: tuple[str, ...]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from autonomous.portfolio import TargetPortfolio
 from autonomous.universes import Universe
+from trading.marketdata.decision_view import priced_at_adjusted_close
 from trading.settings import DEFENSIVE, RiskLimits
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def defensive_portfolio(close: pd.Series, *, safe_haven: str, risk: RiskLimits) 
 
     The weight is the smallest of the per-position limit, the sector limit (the safe haven is its
     own sector) and one minus the minimum cash, so the risk manager has nothing to move. `close`
-    is the raw close at t by ticker: without a positive price for the safe haven at t the
-    portfolio is all cash, and the reason says so.
+    is the close at t by ticker (`DecisionMarket.close_on`: the adjusted close for a series shipped
+    without raw prices, which the reason then names): without a positive price for the safe haven at t
+    the portfolio is all cash, and the reason says so.
     """
     price = close.get(safe_haven)
     if price is None or not math.isfinite(float(price)) or float(price) <= 0:
@@ -56,4 +58,6 @@ def defensive_portfolio(close: pd.Series, *, safe_haven: str, risk: RiskLimits) 
         return TargetPortfolio(DEFENSIVE, {}, DEFENSIVE_GENERATOR, reason)
     weight = min(risk.max_position_weight, risk.max_sector_weight, 1.0 - risk.min_cash_weight)
     reason = f"defensive: {weight:.0%} in the safe haven {safe_haven}, {1.0 - weight:.0%} cash"
+    if safe_haven in priced_at_adjusted_close(close):
+        reason += f" ({safe_haven} priced at its adjusted close: its series has no raw close)"
     return TargetPortfolio(DEFENSIVE, {safe_haven: weight}, DEFENSIVE_GENERATOR, reason)

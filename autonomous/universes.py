@@ -4,16 +4,29 @@ growth and value halves, plus the stable dividend payers, each ranked by the str
 How a universe is cut at date t (everything from data known at t's close):
 
 1. Eligible: the caller's stock tickers (never ETFs or indices) with a finite `size` and `mom_63`,
-   i.e. at least a quarter of bars up to t.
-2. Size: market cap = shares outstanding x raw close at t where the shares are known (fresher than a
-   snapshot's market cap, which is only as recent as the snapshot), else the snapshot's market cap.
-   It is used when it covers `fundamentals_min_coverage` of the eligible names; the few it misses
-   get the cap at their dollar-volume percentile. Otherwise the `size` feature (log 63-session mean
-   dollar volume, which tracks cap closely in the cross-section) ranks every name. Terciles are
-   RELATIVE to the eligible set: in the S&P 500 every name is large in absolute terms, so
-   "small cap" there means the smallest third of the index, not the usual < $2B.
-   Known limit: a split after the latest fundamentals snapshot leaves the snapshot's share count
-   stale, so shares x close understates that name's cap by the split ratio until the next snapshot.
+   i.e. at least a quarter of bars up to t. In data without volume (no stock has a finite `size`,
+   the dollar-volume feature), a name with a market cap by 2a or 2c below stands in for it. Known
+   limit: in data mixing names with and without volume, those without stay ineligible.
+2. Size, by the first of these measures that covers `fundamentals_min_coverage` of the eligible names
+   (none does: the one that covers most, dollar volume on a tie); a name the chosen measure misses is
+   placed at its percentile in the next measure that knows it, mapped onto the chosen one's scale:
+   a. market cap at t, point in time: shares outstanding x raw close at t where both are known
+      (fresher than the snapshot's cap); else the latest snapshot's cap carried to t by the change in
+      the price since the snapshot date (cap x price_t / price_snapshot; both adjusted closes for a
+      series priced at its adjusted close, which has no raw close to multiply shares by); else the
+      snapshot's cap as it was;
+   b. the `size` feature: log 63-session mean dollar volume, which tracks cap closely in the
+      cross-section (none without volume);
+   c. market cap carried BACK from the earliest later snapshot (cap x price_t / price_snapshot), for
+      a date before any snapshot of the name: a look-ahead of the share count (buybacks and issues
+      between t and the snapshot are unknown at t), taken only when no point-in-time measure covers
+      enough names (data without volume and before the first snapshot), and named in the reason
+      ("market cap carried back from the 2018-02-08 snapshot") and in `size_source`.
+   Terciles are RELATIVE to the eligible set: in the S&P 500 every name is large in absolute terms,
+   so "small cap" there means the smallest third of the index, not the usual < $2B.
+   Known limits: a split after the latest snapshot leaves its share count stale, so shares x raw close
+   (and a raw-close carry) understates that name's cap by the split ratio until the next snapshot; a
+   carry by adjusted closes counts dividends since the snapshot as growth (a yield's worth a year).
 3. Style within each size tercile: the cheaper half is value, the rest growth. Cheapness is the mean
    percentile of book-to-price and earnings yield (1/P/E, so a loss-maker's negative yield ranks
    least cheap) when fundamentals cover enough names (a name without them falls back to its proxy
@@ -40,8 +53,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 import numpy as np
@@ -49,11 +63,14 @@ import pandas as pd
 
 from autonomous.strategies import SIZE_BUCKETS, STRATEGY_BY_NAME, SizeBucket, Strategy
 from trading.errors import DataError
+from trading.marketdata.decision_view import priced_at_adjusted_close
+from trading.marketdata.reference_import import KNOWN_CAP, LATER_CAP, CapColumns, later_market_caps
 from trading.settings import UniverseSettings
 
 logger = logging.getLogger(__name__)
 
-SizeSource = Literal["market_cap", "dollar_volume_proxy"]
+# market_cap: point in time (module doc 2a); market_cap_carried_back: the stated look-ahead (2c).
+SizeSource = Literal["market_cap", "dollar_volume_proxy", "market_cap_carried_back"]
 StyleSource = Literal["fundamentals", "price_proxy", "trailing_dividends"]
 
 REQUIRED_FEATURES: tuple[str, ...] = (
@@ -93,6 +110,39 @@ class SizeMeasure:
 
 
 @dataclass(frozen=True, eq=False)
+class SizeCandidate:
+    """One way to measure size (module doc 2), by ticker: log values (NaN where it does not know the name)
+    and, where a value is a snapshot's cap carried to t, that snapshot's date as an ordinal (else NaN)."""
+
+    values: pd.Series
+    source: SizeSource
+    carried_from: pd.Series
+
+    def among(self, index: pd.Index) -> SizeCandidate:
+        return SizeCandidate(self.values.reindex(index), self.source, self.carried_from.reindex(index))
+
+    @property
+    def label(self) -> str:
+        """How a reason names it: 'dollar volume', 'market cap carried back from the 2018-02-08 snapshot'."""
+        if self.source == "market_cap_carried_back":
+            return f"market cap carried back from {_snapshots(self.carried_from)}"
+        return "dollar volume" if self.source == "dollar_volume_proxy" else "market cap"
+
+    @property
+    def name(self) -> str:
+        """How a reason names it when it is the measure, with how its values were found."""
+        if self.source == "dollar_volume_proxy":
+            return "dollar-volume proxy"
+        if self.source == "market_cap_carried_back":
+            return f"{self.label}, by the change in the price since (a look-ahead of that snapshot's share count)"
+        carried = int(self.carried_from.notna().sum())
+        if not carried:
+            return "market cap"
+        where = _snapshots(self.carried_from)
+        return f"market cap ({carried} names carried forward from {where} by the change in the price since)"
+
+
+@dataclass(frozen=True, eq=False)
 class Cheapness:
     """Higher is cheaper (value), by eligible ticker, in [0, 1]; NaN where nothing is known."""
 
@@ -112,13 +162,17 @@ def build_universes(
     """All seven universes at one date, keyed by strategy name in the order of settings.STRATEGIES.
 
     `cross_section`: features at t (tickers x REQUIRED_FEATURES at least); `stocks`: which tickers are
-    stocks; `close`: raw close at t by ticker (None when unknown); `fundamentals`: tickers x fields as
-    known at t (`fundamentals_as_of`), possibly empty.
+    stocks; `close`: close at t by ticker (None when unknown), raw or, for the tickers it names
+    (`priced_at_adjusted_close`), adjusted; `fundamentals`: tickers x fields as known at t
+    (`fundamentals_as_of`: with the KNOWN_CAP columns, and the later caps attached for 2c), possibly empty.
     """
     settings = settings or UniverseSettings()
     _check_inputs(cross_section, close, fundamentals)
-    features = cross_section.loc[eligible_stocks(cross_section, stocks), list(REQUIRED_FEATURES)].astype(np.float64)
-    size = size_measure(features, close, fundamentals, settings.fundamentals_min_coverage)
+    candidates = size_candidates(cross_section, close, fundamentals)
+    sized = np.asarray(np.column_stack([c.values.notna().to_numpy() for c in candidates]).any(axis=1), dtype=np.bool_)
+    eligible = eligible_stocks(cross_section, stocks, sized=cross_section.index[sized])
+    features = cross_section.loc[eligible, list(REQUIRED_FEATURES)].astype(np.float64)
+    size = size_measure([c.among(eligible) for c in candidates], settings.fundamentals_min_coverage)
     cheapness = cheapness_measure(features, fundamentals, settings.fundamentals_min_coverage)
     scores = strategy_scores(features, cheapness)
     size_order = _best_first(size.values).index
@@ -140,32 +194,81 @@ def build_universes(
     return universes
 
 
-def eligible_stocks(cross_section: pd.DataFrame, stocks: Iterable[str]) -> pd.Index:
-    """Stock tickers with a usable feature row at t (finite size and 63-session momentum), sorted."""
-    usable = np.isfinite(cross_section[["size", "mom_63"]].to_numpy(dtype=np.float64)).all(axis=1)
-    is_stock = cross_section.index.isin(list(stocks))
-    tickers: list[str] = sorted(map(str, cross_section.index[usable & is_stock]))
+def eligible_stocks(
+    cross_section: pd.DataFrame, stocks: Iterable[str], *, sized: Iterable[str] | None = None
+) -> pd.Index:
+    """Stock tickers with a usable feature row at t, sorted: a finite 63-session momentum and a finite
+    `size` (dollar volume). In data without volume (no such stock has a finite `size`), the size
+    requirement falls to `sized` (the names with a market cap), or to nothing when it is not given."""
+    candidates = np.isfinite(cross_section["mom_63"].to_numpy(dtype=np.float64))
+    candidates &= cross_section.index.isin(list(stocks))
+    has_size = np.isfinite(cross_section["size"].to_numpy(dtype=np.float64))
+    if not (has_size & candidates).any():
+        has_size = np.ones(len(has_size), dtype=np.bool_) if sized is None else cross_section.index.isin(list(sized))
+    tickers: list[str] = sorted(map(str, cross_section.index[candidates & has_size]))
     return pd.Index(tickers, dtype=object)
 
 
-def size_measure(
-    features: pd.DataFrame, close: pd.Series | None, fundamentals: pd.DataFrame, min_coverage: float
-) -> SizeMeasure:
-    """Log market cap when it covers enough eligible names, else log dollar volume for all (module doc)."""
-    eligible = features.index
-    log_cap = np.log(_market_cap(eligible, close, fundamentals))
-    proxy = features["size"]
-    coverage = float(log_cap.notna().mean()) if len(eligible) else 0.0
-    if len(eligible) == 0 or coverage < min_coverage:
-        note = f"dollar-volume proxy (market cap known for {coverage:.0%} of eligible names, below {min_coverage:.0%})"
-        return SizeMeasure(proxy, "dollar_volume_proxy", note)
-    missing = log_cap.isna()
-    if missing.any():
-        # A name without a cap keeps its place in the dollar-volume ranking, mapped onto the cap scale.
-        percentile = proxy.rank(pct=True)[missing].to_numpy()
-        log_cap[missing] = np.quantile(log_cap.dropna().to_numpy(), percentile)
-    note = "market cap" + (f" ({int(missing.sum())} names placed by dollar volume)" if missing.any() else "")
-    return SizeMeasure(log_cap, "market_cap", note)
+def size_candidates(
+    cross_section: pd.DataFrame, close: pd.Series | None, fundamentals: pd.DataFrame
+) -> tuple[SizeCandidate, ...]:
+    """The size measures of module doc 2 over the cross-section's tickers, in order of preference."""
+    index = cross_section.index
+    known = fundamentals.reindex(index)
+    price = np.full(len(index), np.nan) if close is None else close.reindex(index).to_numpy(dtype=np.float64)
+    adjusted = index.isin(list(priced_at_adjusted_close(close))) if close is not None else np.zeros(len(index), bool)
+    nowhere = np.full(len(index), np.nan)
+
+    # Point in time (2a): shares x raw close, else the known snapshot's cap carried to t, else that cap.
+    # Shares times an adjusted close is no market cap: such a price only measures the change since.
+    shares = _column(known, SHARES_FIELDS[0])
+    for name in SHARES_FIELDS[1:]:
+        shares = np.where(np.isnan(shares), _column(known, name), shares)
+    from_shares = _positive(shares * np.where(adjusted, np.nan, price))
+    carried, carried_from = _carried_cap(known, KNOWN_CAP, price, adjusted)
+    carried_from = np.where(np.isnan(from_shares), carried_from, np.nan)
+    cap = _first_known(from_shares, carried, _positive(_column(known, KNOWN_CAP.market_cap)))
+    back, back_from = _carried_cap(later_market_caps(fundamentals).reindex(index), LATER_CAP, price, adjusted)
+
+    def candidate(values: np.ndarray, source: SizeSource, days: np.ndarray) -> SizeCandidate:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logged = np.log(values) if source != "dollar_volume_proxy" else values
+        return SizeCandidate(pd.Series(logged, index=index), source, pd.Series(days, index=index))
+
+    return (
+        candidate(cap, "market_cap", carried_from),
+        candidate(cross_section["size"].to_numpy(dtype=np.float64), "dollar_volume_proxy", nowhere),
+        candidate(back, "market_cap_carried_back", back_from),
+    )
+
+
+def size_measure(candidates: Sequence[SizeCandidate], min_coverage: float) -> SizeMeasure:
+    """The first candidate that covers enough of the (eligible) names, else the one that covers most
+    (dollar volume on a tie); names it misses are placed by the others (module doc 2)."""
+    measures = [c.values for c in candidates]
+    coverage = [float(m.notna().mean()) if len(m) else 0.0 for m in measures]
+    enough = [i for i, c in enumerate(coverage) if c >= min_coverage]
+    by_coverage = sorted(
+        range(len(measures)), key=lambda i: (-coverage[i], candidates[i].source != "dollar_volume_proxy")
+    )
+    chosen = enough[0] if enough else by_coverage[0]
+    values = measures[chosen].copy()
+    known = values.dropna().to_numpy()
+    placed = []
+    for other in (i for i in range(len(measures)) if i != chosen):
+        missing = values.isna() & measures[other].notna()
+        if missing.any() and len(known):
+            # A name the measure misses keeps its place in the other's ranking, mapped onto this scale.
+            percentile = measures[other].rank(pct=True)[missing].to_numpy()
+            values[missing] = np.quantile(known, percentile)
+            placed.append(
+                f"{int(missing.sum())} names placed by {candidates[other].among(missing.index[missing]).label}"
+            )
+    note = candidates[chosen].name + (f" ({'; '.join(placed)})" if placed else "")
+    if chosen > 0:
+        below = ", ".join(f"{candidates[i].label} known for {coverage[i]:.0%}" for i in range(chosen))
+        note += f" ({below} of eligible names, below {min_coverage:.0%})"
+    return SizeMeasure(values, candidates[chosen].source, note)
 
 
 def size_terciles(size: pd.Series) -> pd.Series:
@@ -236,16 +339,41 @@ def _reciprocal(values: pd.Series) -> pd.Series:
     return 1.0 / values.where(values != 0)
 
 
-def _market_cap(eligible: pd.Index, close: pd.Series | None, fundamentals: pd.DataFrame) -> pd.Series:
-    """Shares x raw close at t where both are known, else the snapshot's cap; NaN unless positive."""
-    shares = _field(fundamentals, SHARES_FIELDS[0], eligible)
-    for name in SHARES_FIELDS[1:]:
-        shares = shares.combine_first(_field(fundamentals, name, eligible))
-    price = pd.Series(np.nan, index=eligible) if close is None else close.reindex(eligible).astype(np.float64)
-    from_shares = shares * price
-    snapshot_cap = _field(fundamentals, "market_cap", eligible)
-    cap = from_shares.where(from_shares > 0).combine_first(snapshot_cap.where(snapshot_cap > 0))
-    return cap.where(np.isfinite(cap))
+def _carried_cap(
+    known: pd.DataFrame, columns: CapColumns, price: np.ndarray, adjusted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A snapshot's cap x price at t / price on the snapshot date, both raw or, for a name priced at its
+    adjusted close, both adjusted (NaN unless positive), and the snapshot's date (ordinal) where it is."""
+    at_snapshot = np.where(adjusted, _column(known, columns.adj_close), _column(known, columns.close))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        carried = _positive(_column(known, columns.market_cap) * price / at_snapshot)
+    return carried, np.where(np.isnan(carried), np.nan, _column(known, columns.day))
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+
+def _first_known(*options: np.ndarray) -> np.ndarray:
+    chosen = options[0]
+    for option in options[1:]:
+        chosen = np.where(np.isnan(chosen), option, chosen)
+    return chosen
+
+
+def _snapshots(days: pd.Series) -> str:
+    """'the 2018-02-08 snapshot', or 'snapshots of 2012-01-03 to 2014-01-02', from ordinal dates."""
+    known = sorted({date.fromordinal(int(day)) for day in days.dropna().unique()})
+    if not known:
+        return "a snapshot"
+    return f"the {known[0]} snapshot" if len(known) == 1 else f"snapshots of {known[0]} to {known[-1]}"
 
 
 def _mean_percentile(*columns: pd.Series) -> pd.Series:

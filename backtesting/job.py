@@ -60,11 +60,8 @@ class BacktestRequest:
             raise ConfigurationError(f"--capital {self.capital}: the starting capital must be positive")
         if self.retrain_every is not None and self.retrain_every < 1:
             raise ConfigurationError(f"--retrain-every {self.retrain_every}: must be at least 1 session")
-        if self.retrain_agents:
-            raise ConfigurationError(
-                "--retrain-agents is not available yet: the PPO agents cannot be pinned to the walk-forward "
-                "rankers; retrain the rankers alone (--retrain-every) and train agents with `fund train ppo`"
-            )
+        if self.retrain_agents and self.retrain_every is None:
+            raise ConfigurationError("--retrain-agents retrains with the rankers: give --retrain-every N too")
 
     def parameters(self) -> dict[str, Any]:
         values = asdict(self)
@@ -83,6 +80,7 @@ class Replayed:
     results: list[VariantResult]
     benchmark: pd.Series  # the benchmark bought and held with the same capital, by session
     models: dict[str, Any] = field(default_factory=dict)
+    survivorship: str = ""  # what the report says of the universe's survivorship (storage.py)
     replay_seconds: float = 0.0
     load_seconds: float = 0.0
     training_seconds: float = 0.0
@@ -138,7 +136,9 @@ def replay_request(
     models: dict[str, Any] = {}
     training_seconds = 0.0
     if request.retrain_every is not None and {request.generator, *compared} & {"hybrid", "ranker-equal"}:
-        schedule, models, training_seconds = _walk_forward(engine, settings, sessions, request.retrain_every)
+        schedule, models, training_seconds = _walk_forward(
+            engine, settings, sessions, request.retrain_every, agents=request.retrain_agents
+        )
     factory = generators or default_generators(engine, settings, schedule)
     variants = build_variants(request.generator, compared, _memoized(factory), settings, seed=request.seed)
     setup = ReplaySetup(market, bars, settings, request.capital, request.fractional_shares, request.approvals)
@@ -161,31 +161,66 @@ def replay_request(
         results,
         benchmark,
         models=models,
+        survivorship=survivorship_note(market),
         replay_seconds=replay_seconds,
         load_seconds=load_seconds,
         training_seconds=training_seconds,
     )
 
 
+SURVIVORSHIP_BIASED = (
+    "The universe is survivorship-biased: the securities carry no listing or index-membership dates, so every "
+    "name held was one that survived to the data's end. Returns are likely overstated."
+)
+
+
+def survivorship_note(market: PreloadedMarketView) -> str:
+    """What the report says of survivorship: biased without membership data; with it, what it does not fix."""
+    membership = market.membership
+    if not membership.has_data:
+        return SURVIVORSHIP_BIASED
+    missing = membership.tickers - set(market.market.panel.tickers)
+    gap = (
+        f" {len(missing)} name(s) that were members have no bars and could never be held, so some bias remains."
+        if missing
+        else " Every member has bars."
+    )
+    return (
+        f"Universes hold only index members at each date (point-in-time membership from {membership.first_day})." + gap
+    )
+
+
 def _walk_forward(
-    engine: Engine, settings: FundSettings, sessions: list[date], every: int
+    engine: Engine, settings: FundSettings, sessions: list[date], every: int, *, agents: bool
 ) -> tuple[ModelSchedule, dict[str, Any], float]:
-    """The seven rankers retrained every `every` sessions on data strictly before each date (stored rankers
-    of the same window and parameters are reused), and the schedule that puts each in force."""
-    from backtesting.walk_forward import ensure_rankers, retrain_dates
+    """The seven rankers (and with `agents`, the PPO agents) retrained every `every` sessions on data strictly
+    before each date (stored models of the same window and parameters are reused), and the schedule that
+    puts each in force. An agent learns from an older ranker's predictions, out of sample for its window
+    (backtesting/walk_forward.py), so the first agents come into force some months after the first rankers."""
+    from backtesting.walk_forward import ensure_agents, ensure_rankers, retrain_dates
 
     dates = retrain_dates(sessions, every)
     schedule, report = ensure_rankers(engine, settings, list(STRATEGIES), dates, every=every)
     logger.info("walk-forward rankers: %s", report.describe())
-    models = {
+    models: dict[str, Any] = {
         "retrain_every": every,
         "retrain_dates": [str(d) for d in dates],
-        "model_ids": list(schedule.model_ids),
         "trained": report.trained,
         "reused": report.reused,
         "training_seconds": report.seconds,
     }
-    return schedule, models, report.seconds
+    seconds = report.seconds
+    if agents:
+        schedule, agent_report = ensure_agents(engine, settings, list(STRATEGIES), schedule, dates, every=every)
+        logger.info("walk-forward agents: %s", agent_report.describe())
+        models |= {"agents_trained": agent_report.trained, "agents_reused": agent_report.reused}
+        models["agents_skipped"] = {
+            str(step.retrain_date): dict(step.skipped) for step in agent_report.steps if step.skipped
+        }
+        seconds += agent_report.seconds
+    models["model_ids"] = list(schedule.model_ids)
+    models["training_seconds"] = seconds
+    return schedule, models, seconds
 
 
 def _require_history(market: PreloadedMarketView, first: date) -> None:

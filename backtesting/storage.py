@@ -27,10 +27,6 @@ FILL_TIMING = (
     "Decisions use data up to each session's close; orders fill at the next session's open with the paper "
     "venue's slippage and commission (the same engine as paper trading)."
 )
-SURVIVORSHIP = (
-    "The universe is survivorship-biased: the securities carry no listing or index-membership dates, so every "
-    "name held was one that survived to the data's end. Returns are likely overstated."
-)
 
 
 def notes_for(replayed: Replayed, *, compared: int) -> list[str]:
@@ -40,7 +36,7 @@ def notes_for(replayed: Replayed, *, compared: int) -> list[str]:
         FILL_TIMING,
         f"Costs: slippage {costs.slippage_bps} bps on every fill, commission as configured "
         f"({costs.commission_per_share} a share, minimum {costs.commission_minimum}).",
-        SURVIVORSHIP,
+        replayed.survivorship,
         "The benchmark is bought at the first session's close and held, without costs or risk limits.",
         f"Drawdown halts resume by the policy '{settings.risk.drawdown_resume}' (nobody resumes them by hand).",
         f"Plans needing approval were {_approvals(replayed)}.",

@@ -62,10 +62,14 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
         self._close = values("close", np.nan)
         self._dividend = values("dividend", 0.0)
         self._split = values("split_coef", 1.0)
+        self._adj_close = values("adj_close", np.nan)
         # A bar exists where the vendor gave any price for the day.
-        self._exists = ~np.isnan(self._close) | ~np.isnan(values("adj_close", np.nan))
-        # The last raw close on or before each day, and its day, for marking and for refusals.
-        last_row = np.where(~np.isnan(self._close), np.arange(len(self._dates))[:, None], -1)
+        self._exists = ~np.isnan(self._close) | ~np.isnan(self._adj_close)
+        # The mark (DayBar.mark): the raw close, or the adjusted close of a bar without any raw price (a
+        # series shipped as adjusted closes only); the last one on or before each day, for marking and refusals.
+        adjusted_only = np.isnan(self._open) & np.isnan(self._close) & ~np.isnan(self._adj_close)
+        self._mark = np.where(adjusted_only, self._adj_close, self._close)
+        last_row = np.where(~np.isnan(self._mark), np.arange(len(self._dates))[:, None], -1)
         self._last_row = np.maximum.accumulate(last_row, axis=0)
 
     @classmethod
@@ -89,6 +93,7 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
             _decimal(self._close[found]),
             Decimal(repr(float(self._dividend[found]))),
             Decimal(repr(float(self._split[found]))),
+            _decimal(self._adj_close[found]),
         )
 
     def __iter__(self) -> Iterator[tuple[str, date]]:
@@ -100,7 +105,8 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
         return int(self._exists.sum())
 
     def latest_close(self, ticker: str, day: date) -> tuple[date, Decimal] | None:
-        """The ticker's last raw close on or before `day` (within the loaded span)."""
+        """The ticker's last mark on or before `day` (within the loaded span): its raw close, or the adjusted
+        close of a bar without raw prices."""
         column = self._column.get(ticker)
         if column is None:
             return None
@@ -108,7 +114,7 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
         if row < 0 or self._last_row[row, column] < 0:
             return None
         last = int(self._last_row[row, column])
-        return self._dates[last].date(), Decimal(repr(float(self._close[last, column])))
+        return self._dates[last].date(), Decimal(repr(float(self._mark[last, column])))
 
 
 def _decimal(value: float) -> Decimal | None:

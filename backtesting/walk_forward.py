@@ -15,10 +15,24 @@ one training would give: every compared variant and every later backtest over th
 the same model. A ranker from `fund train xgboost` lacks the universe settings and is not reused; its
 twin trained here has the same bytes, and `save_model` hands the stored copy back.
 
-Agents. The PPO agents are not trained here: `rl_trading.training.train_weight_agent` picks its ranker
-from the open registry (the newest trained before its window), so an agent could not be pinned to the
-schedule's rankers without new training code. A schedule without agents gives the hybrid generator's
-equal-weight path.
+Agents (`ensure_agents`). The agent effective from R learns how to weigh the picks of one of the
+schedule's rankers, and is judged on a held-out window; both end before R (`agent_window`):
+- evaluation: the last `eval_sessions` decisions before R. The last of them earns its return by the
+  close of L, the last session before R: L is the last bar the agent's episodes read
+  (rl_trading/episode_builder.py reads bars and fundamentals up to its window's end only);
+- training: the decisions from just after its ranker's training window up to the evaluation's first
+  (at least MIN_TRAIN_SESSIONS of them, at most TRAIN_YEARS years: rl_trading/training.py);
+- ranker: the newest of the schedule's rankers effective by R whose window ended before the latest
+  start that leaves MIN_TRAIN_SESSIONS, so that the agent learns from out-of-sample predictions, as
+  in the daily run (rl_trading/training.py says why). The ranker in force AT R was trained up to L,
+  over the agent's window, so it is never that one: from R on the agent weighs the picks of a newer
+  ranker than it learned on, as in the daily run after a ranker's retraining; the hybrid generator
+  logs both. A date with no ranker that old gets no agent (skipped, with the reason): the previous
+  agent stays in force or, before the first, the hybrid gives equal weights.
+Reuse as for rankers: a stored agent of the strategy with the same training window and every parameter
+that shapes its training (`agent_training_parameters`, the ranker included) is found again. PPO is
+deterministic at a fixed seed on one machine. The held-out window is not in the key: it changes an
+agent's metrics, never its policy.
 """
 
 from __future__ import annotations
@@ -37,14 +51,24 @@ from sqlalchemy import Engine
 from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
 from autonomous.ranking.training import ranker_training_parameters, store_ranker
 from autonomous.ranking.xgb import train_ranker
-from trading.errors import DataError
+from rl_trading.slots import SLOT_FEATURES
+from rl_trading.training import (
+    DEFAULT_TIMESTEPS,
+    MIN_TRAIN_SESSIONS,
+    agent_training_parameters,
+    plan_windows,
+    train_weight_agent,
+)
+from trading.errors import ConfigurationError, DataError
 from trading.marketdata.calendar import TradingCalendar
 from trading.settings import STRATEGIES, FundSettings
-from trading.store.models import RANKER, ModelRecord, find_model
+from trading.store.models import AGENT, RANKER, ModelRecord, find_model
 
 logger = logging.getLogger(__name__)
 
 ScheduleKey = tuple[str, str]  # (kind, strategy)
+# An agent's held-out month: enough to report on, and its training data is a month older than its date.
+AGENT_EVAL_SESSIONS = 21
 
 
 def retrain_dates(sessions: Sequence[date], every: int) -> list[date]:
@@ -164,6 +188,7 @@ class RetrainingStep:
 @dataclass(frozen=True)
 class TrainingReport:
     steps: tuple[RetrainingStep, ...]
+    models: str = "rankers"  # what the steps trained, for people: "rankers" or "agents"
 
     @property
     def trained(self) -> int:
@@ -183,7 +208,10 @@ class TrainingReport:
         return sum(step.seconds for step in self.steps)
 
     def describe(self) -> str:
-        head = f"rankers: {self.trained} trained in {self.seconds:.1f} s, {self.reused} reused, {self.skipped} skipped"
+        head = (
+            f"{self.models}: {self.trained} trained in {self.seconds:.1f} s, {self.reused} reused, "
+            f"{self.skipped} skipped"
+        )
         return "\n".join([head, *(step.describe() for step in self.steps)])
 
 
@@ -203,10 +231,7 @@ def ensure_rankers(
     parameters['walk_forward']). A strategy that cannot be trained at a date (too few rows) is
     skipped with the reason in the report: its previous model, if any, stays in force.
     """
-    strategies = list(dict.fromkeys(strategies))  # a strategy named twice would be scheduled twice a date
-    unknown = [name for name in strategies if name not in STRATEGIES]
-    if unknown:
-        raise ValueError(f"unknown strategy {', '.join(unknown)}; expected some of {', '.join(STRATEGIES)}")
+    strategies = _known(strategies)
     sessions = _benchmark_sessions(engine, settings)
     pairs: list[tuple[date, ModelRecord]] = []
     steps: list[RetrainingStep] = []
@@ -222,6 +247,14 @@ def ensure_rankers(
     schedule, report = ModelSchedule.of(pairs), TrainingReport(tuple(steps))
     logger.info("%s", report.describe())
     return schedule, report
+
+
+def _known(strategies: Sequence[str]) -> list[str]:
+    named = list(dict.fromkeys(strategies))  # a strategy named twice would be scheduled twice a date
+    unknown = [name for name in named if name not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategy {', '.join(unknown)}; expected some of {', '.join(STRATEGIES)}")
+    return named
 
 
 def _benchmark_sessions(engine: Engine, settings: FundSettings) -> list[date]:
@@ -300,3 +333,160 @@ def _train(
 
 def _reason(exc: Exception) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+@dataclass(frozen=True)
+class AgentWindow:
+    """The sessions an agent effective from a retraining date may use (module doc): it trains on the
+    decisions from its ranker's window's end up to `end`, starting no later than `latest_start`, and is
+    evaluated on the decisions from `end` up to the session before `eval_end`, its last bar."""
+
+    latest_start: date
+    end: date
+    eval_end: date
+
+
+def agent_window(sessions: Sequence[date], retrain_date: date, eval_sessions: int) -> AgentWindow:
+    """The window of an agent effective from `retrain_date`; `sessions` is the benchmark's calendar.
+
+    A DataError when fewer than MIN_TRAIN_SESSIONS + eval_sessions sessions precede the date.
+    """
+    if eval_sessions < 2:
+        raise ValueError(f"eval_sessions must be >= 2 (an evaluation needs two sessions), got {eval_sessions}")
+    ordered = sorted(sessions)
+    last = bisect.bisect_left(ordered, retrain_date) - 1
+    first_held_out = last - eval_sessions
+    latest_start = first_held_out - MIN_TRAIN_SESSIONS
+    if latest_start < 0:
+        raise DataError(
+            f"{last + 1} sessions before {retrain_date}: an agent needs {MIN_TRAIN_SESSIONS} to train on "
+            f"and {eval_sessions} to be evaluated on, and one more for the last return"
+        )
+    return AgentWindow(ordered[latest_start], ordered[first_held_out], ordered[last])
+
+
+def ensure_agents(
+    engine: Engine,
+    settings: FundSettings,
+    strategies: Sequence[str],
+    schedule: ModelSchedule,
+    dates: Sequence[date],
+    *,
+    timesteps: int | None = None,
+    eval_sessions: int = AGENT_EVAL_SESSIONS,
+    every: int | None = None,
+    on_progress: Callable[[str], None] = lambda _: None,
+) -> tuple[ModelSchedule, TrainingReport]:
+    """Each strategy's PPO agent for each retraining date, found in the registry or trained and stored;
+    returns `schedule` (the rankers') merged with them.
+
+    Windows and rankers as in the module doc: each agent learns from a ranker of `schedule`, never from
+    the open registry. `timesteps` defaults to `fund train ppo`'s. `every` is only recorded with new
+    agents (parameters['walk_forward'], with the retraining date; parameters['ranker_id'] names the
+    ranker). A strategy that cannot be trained at a date is skipped with the reason in the report.
+    """
+    strategies = _known(strategies)
+    budget = DEFAULT_TIMESTEPS if timesteps is None else timesteps
+    if budget < 1:
+        raise ValueError(f"timesteps must be >= 1, got {budget}")
+    sessions = _benchmark_sessions(engine, settings)
+    pairs: list[tuple[date, ModelRecord]] = []
+    steps: list[RetrainingStep] = []
+    retrain = sorted(set(dates))
+    for number, day in enumerate(retrain, 1):
+        lineage = {"walk_forward": {"retrain_date": day.isoformat(), "every": every, "eval_sessions": eval_sessions}}
+        plan = _AgentPlan(engine, settings, schedule, budget, lineage)
+        step, found = plan.run(strategies, sessions, day, eval_sessions)
+        pairs.extend((day, record) for record in found)
+        steps.append(step)
+        on_progress(f"agents {number}/{len(retrain)}: {step.describe()}")
+    report = TrainingReport(tuple(steps), models="agents")
+    logger.info("%s", report.describe())
+    return schedule.merged(ModelSchedule.of(pairs)), report
+
+
+@dataclass
+class _AgentPlan:
+    """One retraining date's agents: what is needed to find, or train, each strategy's."""
+
+    engine: Engine
+    settings: FundSettings
+    schedule: ModelSchedule
+    timesteps: int
+    lineage: Mapping[str, Any]
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    starts: list[date] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def run(
+        self, strategies: Sequence[str], sessions: Sequence[date], day: date, eval_sessions: int
+    ) -> tuple[RetrainingStep, list[ModelRecord]]:
+        try:
+            window = agent_window(sessions, day, eval_sessions)
+        except DataError as exc:
+            return RetrainingStep(day, None, None, (), (), dict.fromkeys(strategies, str(exc)), 0.0), []
+        records = [record for strategy in strategies if (record := self._ensure(strategy, day, window)) is not None]
+        step = RetrainingStep(
+            day,
+            min(self.starts, default=None),
+            window.end if self.starts else None,
+            tuple(self.trained),
+            tuple(self.reused),
+            self.skipped,
+            self.seconds,
+        )
+        return step, records
+
+    def _ensure(self, strategy: str, day: date, window: AgentWindow) -> ModelRecord | None:
+        ranker = self._ranker(strategy, day, window.latest_start)
+        if ranker is None:
+            self.skipped[strategy] = f"no scheduled ranker trained before {window.latest_start} to learn from"
+            return None
+        windows = plan_windows(
+            self.engine, self.settings, strategy, start=None, end=window.end, eval_end=window.eval_end, ranker=ranker
+        )
+        self.starts.append(windows.start)
+        key = agent_training_parameters(self.settings, timesteps=self.timesteps, seed=None, ranker=ranker)
+        stored = find_model(
+            self.engine,
+            AGENT,
+            strategy,
+            train_start=windows.start,
+            train_end=windows.end,
+            feature_set=SLOT_FEATURES,
+            parameters=key,
+        )
+        if stored is not None:
+            self.reused.append(strategy)
+            return stored
+        return self._train(strategy, ranker, windows.start, window)
+
+    def _ranker(self, strategy: str, day: date, latest_start: date) -> ModelRecord | None:
+        """The newest ranker in force by `day` trained before `latest_start` (module doc)."""
+        candidates = self.schedule.models_for(RANKER, strategy, day)
+        return next((ranker for ranker in candidates if ranker.train_end < latest_start), None)
+
+    def _train(self, strategy: str, ranker: ModelRecord, start: date, window: AgentWindow) -> ModelRecord | None:
+        started = time.perf_counter()
+        try:
+            training = train_weight_agent(
+                self.engine,
+                self.settings,
+                strategy,
+                timesteps=self.timesteps,
+                start=start,
+                end=window.end,
+                eval_end=window.eval_end,
+                ranker=ranker,
+                extra_parameters=self.lineage,
+            )
+        except (DataError, ConfigurationError) as exc:
+            logger.warning("%s: no agent trained on %s..%s: %s", strategy, start, window.end, exc)
+            self.skipped[strategy] = str(exc)
+            return None
+        finally:
+            self.seconds += time.perf_counter() - started
+        self.trained.append(strategy)
+        return training.record

@@ -5,13 +5,17 @@ whole process (start-up, loading, replay, analysis and the bulk write), with the
 
 Targets (issue 12): <= 30 s and <= 4 GiB peak with the mock generator. With --database-url the shared
 data must already be loaded there (scripts/load_shared_data.sh); without it a throw-away PostgreSQL
-database is created and filled first (a few minutes, not timed).
+database is created and filled first (a few minutes, not timed). `--profile FILE` then replays the span
+again in this process under cProfile (not timed against the target), writes the pstats file and prints the
+functions with the most cumulative time.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import re
 import subprocess
 import sys
@@ -69,6 +73,26 @@ def run_backtest(fund: Path, url: str, start: date, end: date, generator: str, e
     )
 
 
+def profile_replay(url: str, start: date, end: date, generator: str, output: Path) -> None:
+    """The replay (not the write) in this process under cProfile, and its top functions."""
+    from backtesting.job import BacktestRequest, replay_request
+    from trading.db.engine import make_engine
+    from trading.settings import load_settings
+
+    settings = load_settings(None)
+    engine = make_engine(url)
+    request = BacktestRequest(start, end, generator=generator, compare=())
+    profiler = cProfile.Profile()
+    profiler.enable()
+    replayed = replay_request(engine, settings, request)
+    profiler.disable()
+    engine.dispose()
+    profiler.dump_stats(output)
+    sessions = len(replayed.sessions)
+    print(f"\nprofile of the replay ({sessions} sessions, {replayed.replay_seconds:.1f} s under cProfile): {output}")
+    pstats.Stats(str(output)).sort_stats("cumulative").print_stats(30)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", default=None, help="a database already holding the shared data")
@@ -80,17 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=date.fromisoformat, default=date(2021, 4, 30))
     parser.add_argument("--generator", choices=["mock", "hybrid", "ranker-equal"], default="mock")
     parser.add_argument("--retrain-every", type=int, default=None, help="also retrain the rankers every N sessions")
+    parser.add_argument("--profile", type=Path, default=None, help="also profile the replay into this pstats file")
     args = parser.parse_args(argv)
     fund = Path(sys.executable).with_name("fund")
     extra = ["--retrain-every", str(args.retrain_every)] if args.retrain_every else []
     if args.database_url:
         measure = run_backtest(fund, args.database_url, args.start, args.end, args.generator, extra)
+        if args.profile is not None:
+            profile_replay(args.database_url, args.start, args.end, args.generator, args.profile)
     else:
         with postgres_database(args.pg_url) as server_url:
             url = server_url.render_as_string(hide_password=False)
             print("importing the shared data into a throw-away database (not timed)...", flush=True)
             in_helper(prepare_database, url, args.data)
             measure = run_backtest(fund, url, args.start, args.end, args.generator, extra)
+            if args.profile is not None:
+                profile_replay(url, args.start, args.end, args.generator, args.profile)
     if measure is None:
         return 1
     print_table("bench_backtest", [measure])

@@ -25,6 +25,7 @@ from trading.errors import DataError
 from trading.marketdata.decision_view import DecisionMarket, history_start, load_decision_market
 from trading.marketdata.reference_import import FundamentalsTimeline
 from trading.settings import FundSettings
+from trading.store.membership import MembershipTimeline, MembersOn
 
 if TYPE_CHECKING:
     import xgboost
@@ -36,8 +37,17 @@ def load_episode_data(
     engine: Engine, settings: FundSettings, strategy: str, ranker: xgboost.Booster, start: date, end: date
 ) -> EpisodeData:
     market = load_decision_market(engine, end, start=history_start(start, FEATURE_HISTORY_SESSIONS), data=settings.data)
+    # The agent learns on the universes the daily run would have built: members only, where membership is known.
+    members = MembershipTimeline.load(engine).members_filter
     return build_episode_data(
-        market, FundamentalsTimeline.load(engine, end), strategy, ranker, start, end, settings=settings
+        market,
+        FundamentalsTimeline.load(engine, end),
+        strategy,
+        ranker,
+        start,
+        end,
+        settings=settings,
+        index_members=members,
     )
 
 
@@ -50,12 +60,20 @@ def build_episode_data(
     end: date,
     *,
     settings: FundSettings,
+    index_members: MembersOn | None = None,
 ) -> EpisodeData:
     slots = settings.strategy.top_n
     # Every session is a decision; the horizon only shapes labels, which the episodes do not use.
     try:
         data = build_ranker_data(
-            market, fundamentals, start, end, horizon=1, step=1, universe_settings=settings.universe
+            market,
+            fundamentals,
+            start,
+            end,
+            horizon=1,
+            step=1,
+            universe_settings=settings.universe,
+            index_members=index_members,
         )
     except DataError as exc:
         raise DataError(f"{strategy}: {exc}") from exc

@@ -7,7 +7,9 @@ returns start at `end`'s close): the two windows share no day of returns.
 
 Its inputs are the predictions of the strategy's newest ranker trained BEFORE `start`, so the agent
 only ever sees out-of-sample predictions, as it will in the daily run; an agent trained on a
-ranker's in-sample predictions would learn to trust them far too much.
+ranker's in-sample predictions would learn to trust them far too much. A caller may pin the ranker
+instead (a walk-forward backtest pins one of its schedule's, backtesting/walk_forward.py); the pinned
+one must have been trained before `start` too.
 
 Defaults: the evaluation window is the last `EVAL_SESSIONS` sessions of the data, and training
 covers up to `TRAIN_YEARS` years before it, starting after the ranker's training window.
@@ -16,6 +18,7 @@ covers up to `TRAIN_YEARS` years before it, starting after the ranker's training
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 EVAL_SESSIONS = 252
 TRAIN_YEARS = 3
+# `fund train ppo`'s budget: enough for the policy to move well away from equal weights.
+DEFAULT_TIMESTEPS = 100_000
 # Fewer sessions than this cannot hold an episode and teach anything.
 MIN_TRAIN_SESSIONS = 60
 
@@ -83,8 +88,13 @@ def plan_windows(
     start: date | None,
     end: date | None,
     eval_end: date | None,
+    ranker: ModelRecord | None = None,
 ) -> AgentWindows:
-    """The training and evaluation windows and the ranker to use (module doc for the defaults)."""
+    """The training and evaluation windows and the ranker to use (module doc for the defaults).
+
+    `ranker` pins the ranker instead of taking the registry's newest; it must be a ranker of the
+    strategy trained before the window starts (before `end` when `start` is left to the default).
+    """
     calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker)
     last = calendar.last_session
     if last is None:
@@ -97,19 +107,69 @@ def plan_windows(
         end = sessions[-EVAL_SESSIONS - 1].date()
     if end >= eval_end:
         raise ConfigurationError(f"the training window must end ({end}) before the evaluation window does ({eval_end})")
-    rankers = newest_models(engine, RANKER, strategy, trained_before=start or end)
-    if not rankers:
-        before = start or end
-        raise DataError(
-            f"no {strategy} ranker trained before {before}: train one first (fund train xgboost --models {strategy} "
-            f"--end-date <a date before {before}>)"
-        )
-    ranker = rankers[0]
+    before = start or end
+    if ranker is None:
+        ranker = _newest_ranker(engine, strategy, before)
+    else:
+        _check_pinned(ranker, strategy, before)
     if start is None:
         start = max(ranker.train_end + timedelta(days=1), end - timedelta(days=365 * TRAIN_YEARS))
     if start > end:
         raise ConfigurationError(f"the training window starts ({start}) after it ends ({end})")
     return AgentWindows(start=start, end=end, eval_end=eval_end, ranker=ranker)
+
+
+def _newest_ranker(engine: Engine, strategy: str, before: date) -> ModelRecord:
+    rankers = newest_models(engine, RANKER, strategy, trained_before=before)
+    if not rankers:
+        raise DataError(
+            f"no {strategy} ranker trained before {before}: train one first (fund train xgboost --models {strategy} "
+            f"--end-date <a date before {before}>)"
+        )
+    return rankers[0]
+
+
+def _check_pinned(ranker: ModelRecord, strategy: str, before: date) -> None:
+    if (ranker.kind, ranker.strategy) != (RANKER, strategy):
+        raise ConfigurationError(f"{ranker.label} cannot be pinned as the {strategy} agent's ranker")
+    if ranker.train_end >= before:
+        raise ConfigurationError(
+            f"{ranker.label} was trained up to {ranker.train_end}, not before {before}: the agent would learn "
+            "from its in-sample predictions"
+        )
+
+
+def agent_training_parameters(
+    settings: FundSettings, *, timesteps: int, seed: int | None, ranker: ModelRecord
+) -> dict[str, Any]:
+    """Everything that shapes an agent's training besides its window: stored with the agent, and the
+    key a stored agent must match to stand in for one trained now (backtesting/walk_forward.py).
+
+    The risk limits are the ones the simulator's reward penalises; the benchmark and universe
+    settings decide which names the episodes hold.
+    """
+    agent = settings.models.agent
+    costs = TradingCosts.from_settings(settings.execution, agent)
+    risk = settings.risk
+    return {
+        **agent.model_dump(mode="json"),
+        "seed": agent.seed if seed is None else seed,
+        "timesteps": timesteps,
+        "slots": settings.strategy.top_n,
+        "ranker": ranker.label,
+        "costs": {
+            "slippage_bps": costs.slippage_bps,
+            "commission_per_share": costs.commission_per_share,
+            "commission_minimum": costs.commission_minimum,
+        },
+        "risk_limits": {
+            "max_position_weight": risk.max_position_weight,
+            "max_top3_weight": risk.max_top3_weight,
+            "min_cash_weight": risk.min_cash_weight,
+            "max_daily_turnover": risk.max_daily_turnover,
+        },
+        "data": {"benchmark": settings.data.benchmark_ticker, "universe": settings.universe.model_dump(mode="json")},
+    }
 
 
 def train_weight_agent(
@@ -122,8 +182,14 @@ def train_weight_agent(
     end: date | None = None,
     eval_end: date | None = None,
     seed: int | None = None,
+    ranker: ModelRecord | None = None,
+    extra_parameters: Mapping[str, Any] | None = None,
 ) -> AgentTraining:
-    windows = plan_windows(engine, settings, strategy, start=start, end=end, eval_end=eval_end)
+    """Trains, evaluates and stores the strategy's agent (windows and `ranker` as in `plan_windows`).
+
+    `extra_parameters` are stored with the agent's parameters, e.g. the lineage of a walk-forward backtest.
+    """
+    windows = plan_windows(engine, settings, strategy, start=start, end=end, eval_end=eval_end, ranker=ranker)
     booster = booster_from_bytes(load_artifact(engine, windows.ranker))
     episodes = load_episode_data(engine, settings, strategy, booster, windows.start, windows.eval_end)
     train, held_out = split_at(episodes, windows.end)
@@ -140,6 +206,7 @@ def train_weight_agent(
     evaluation = evaluate_agent(
         load_agent(trained.artifact), held_out, costs=costs, risk=settings.risk, penalty=agent_settings.risk_penalty
     )
+    parameters = agent_training_parameters(settings, timesteps=timesteps, seed=trained.seed, ranker=windows.ranker)
     record = save_model(
         engine,
         kind=AGENT,
@@ -147,18 +214,7 @@ def train_weight_agent(
         train_start=windows.start,
         train_end=windows.end,
         feature_set=SLOT_FEATURES,
-        parameters={
-            **agent_settings.model_dump(mode="json"),
-            "seed": trained.seed,
-            "timesteps": timesteps,
-            "slots": train.slots,
-            "ranker": windows.ranker.label,
-            "costs": {
-                "slippage_bps": costs.slippage_bps,
-                "commission_per_share": costs.commission_per_share,
-                "commission_minimum": costs.commission_minimum,
-            },
-        },
+        parameters={**(extra_parameters or {}), **parameters, "ranker_id": windows.ranker.id},
         metrics={
             "timesteps": timesteps,
             "training_seconds": round(trained.seconds, 3),

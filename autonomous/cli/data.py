@@ -1,4 +1,5 @@
-"""`fund data`: imports, the synthetic demo market, status and the data gate."""
+"""`fund data`: imports (bars, securities, fundamentals, index membership), the synthetic demo market,
+status and the data gate."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from trading.marketdata.reference_import import (
     import_fundamentals,
     import_securities,
 )
+from trading.store.membership import DEFAULT_INDEX, MembershipRejected, import_membership_file
 
 SHOWN_PROBLEMS = 20
 
 
 @click.group()
 def data() -> None:
-    """Market data: import, demo, status, check."""
+    """Market data: import, demo, status, check, membership."""
 
 
 def _echo_problems(problems: Sequence[object], total: int, what: str = "bad row(s)") -> None:
@@ -128,6 +130,26 @@ def import_fundamentals_command(app: AppContext, path: Path, as_of: date, strict
         raise
     click.echo(report.summary())
     _echo_problems(report.problems, report.rows_rejected)
+
+
+@data.command()
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--index", "index", default=DEFAULT_INDEX, show_default=True, help="The index the spans belong to.")
+@pass_app
+@fails_cleanly
+def membership(app: AppContext, path: Path, index: str) -> None:
+    """Replace an index's point-in-time membership with the spans of a CSV file.
+
+    Columns: ticker,start_date,end_date (YYYY-MM-DD, both days inclusive; an empty end_date: still a
+    member). Universes at a date then hold only the members on that date. Any bad row (a bad date, an
+    end before its start, two overlapping spans of one ticker) refuses the whole file.
+    """
+    try:
+        report = import_membership_file(app.migrated_engine(), path, index=index)
+    except MembershipRejected as exc:
+        _echo_problems(exc.problems, len(exc.problems), "problem(s)")
+        raise
+    click.echo(report.summary())
 
 
 @data.command()

@@ -29,6 +29,7 @@ from trading.marketdata.decision_view import (
 from trading.marketdata.reference_import import fundamentals_as_of
 from trading.marketdata.view import latest_closes, load_panel
 from trading.settings import FundSettings
+from trading.store.membership import MembershipTimeline
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class DatabaseMarketView:
         self._engine = engine
         self._settings = settings
         self._calendar: TradingCalendar | None = None
+        self._membership: MembershipTimeline | None = None
 
     def calendar(self) -> TradingCalendar:
         if self._calendar is None:
@@ -54,6 +56,13 @@ class DatabaseMarketView:
             self._calendar = None
             calendar = self.calendar()
         return calendar
+
+    @property
+    def membership(self) -> MembershipTimeline:
+        """Point-in-time index membership, read once per view (empty when the database has none)."""
+        if self._membership is None:
+            self._membership = MembershipTimeline.load(self._engine)
+        return self._membership
 
     def session(self, day: date) -> SessionMarket:
         settings = self._settings
@@ -84,6 +93,7 @@ class DatabaseMarketView:
                 ticker: (when, float(close))
                 for ticker, (when, close) in latest_closes(self._engine, tickers, as_of).items()
             },
+            members=self.membership.members_filter,
         )
 
 

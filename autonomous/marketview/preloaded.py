@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import Engine
 
-from autonomous.features import FeaturePanel
+from autonomous.features import CrossSections, FeaturePanel
 from autonomous.market_state import FEATURE_HISTORY_SESSIONS, market_features, market_regimes, regime_indices
 from autonomous.marketview.session import SessionMarket
 from autonomous.regime import RegimeHistory
@@ -25,6 +25,7 @@ from trading.marketdata.decision_view import (
 from trading.marketdata.reference_import import FundamentalsTimeline
 from trading.marketdata.view import MarketPanel, load_panel
 from trading.settings import FundSettings
+from trading.store.membership import MembershipTimeline
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class PreloadedMarketView:
         settings: FundSettings,
         *,
         features_from: date | None = None,
+        membership: MembershipTimeline | None = None,
     ) -> None:
         self._panel = panel
         # The features' window starts here: before it the panel holds only the regime's long history
@@ -52,8 +54,11 @@ class PreloadedMarketView:
         self._fundamentals = fundamentals
         self._calendar = calendar
         self._settings = settings
+        # Without membership rows every stock with bars may enter a universe, as before the table existed.
+        self._membership = membership if membership is not None else MembershipTimeline(())
         self._market: DecisionMarket | None = None
         self._features: FeaturePanel | None = None
+        self._cross_sections: CrossSections | None = None
         self._regimes: RegimeHistory | None = None
 
     @classmethod
@@ -71,10 +76,16 @@ class PreloadedMarketView:
             TradingCalendar.from_database(engine, data.benchmark_ticker, data.exchange_calendar),
             settings,
             features_from=start,
+            membership=MembershipTimeline.load(engine),
         )
 
     def calendar(self) -> TradingCalendar:
         return self._calendar
+
+    @property
+    def membership(self) -> MembershipTimeline:
+        """Point-in-time index membership the sessions' universes are filtered by (empty: no filter)."""
+        return self._membership
 
     @property
     def market(self) -> DecisionMarket:
@@ -88,6 +99,13 @@ class PreloadedMarketView:
             market = self.market if self._features_from is None else self.market.since(self._features_from)
             self._features = market_features(market)
         return self._features
+
+    @property
+    def cross_sections(self) -> CrossSections:
+        """The features as one array, each session's cross-section a view of it (built on first use)."""
+        if self._cross_sections is None:
+            self._cross_sections = self.features.cross_sections()
+        return self._cross_sections
 
     @property
     def regimes(self) -> RegimeHistory:
@@ -106,6 +124,7 @@ class PreloadedMarketView:
             settings=self._settings,
             market=lambda: self.market.through(day),
             regimes=lambda: self.regimes,
-            cross_section=lambda: self.features.cross_section(day),
+            cross_section=lambda: self.cross_sections.at(day),
             fundamentals=lambda: self._fundamentals.as_of(day),
+            members=self._membership.members_filter,
         )

@@ -21,16 +21,20 @@ from trading.marketdata.decision_view import DecisionMarket
 from trading.marketdata.quality import GateResult, gate_verdict, universe_lookback_start
 from trading.marketdata.view import MarketPanel
 from trading.settings import FundSettings
+from trading.store.membership import MembersOn
 
 
 @dataclass(frozen=True)
 class PriceQuote:
-    """A ticker's last raw close on or before the session, and how old it is."""
+    """A ticker's last close on or before the session, and how old it is. The close is raw, or the
+    adjusted close of a bar without a raw close (a series shipped as adjusted closes only), as the
+    paper venue marks it."""
 
     ticker: str
     close: float
     as_of: date
     age: int  # sessions since the close: 0 when the ticker has a bar on the session
+    adjusted: bool = False  # the close is the adjusted close
 
     @property
     def stale(self) -> bool:
@@ -62,6 +66,7 @@ class SessionMarket:
         cross_section: Callable[[], pd.DataFrame],
         fundamentals: Callable[[], pd.DataFrame],
         older_closes: OlderCloses = _no_older_closes,
+        members: MembersOn | None = None,
     ) -> None:
         if panel.as_of != day or (len(panel.dates) and panel.dates[-1] > pd.Timestamp(day)):
             raise ValueError(f"a session market for {day} needs a panel cut at {day}, got one as of {panel.as_of}")
@@ -75,6 +80,9 @@ class SessionMarket:
         self._cross_section = cross_section
         self._fundamentals = fundamentals
         self._older_closes = older_closes
+        # Point-in-time membership (trading/store/membership.py): None where the database has none,
+        # and then every stock with bars may enter a universe.
+        self._members = members
 
     @cached_property
     def gate(self) -> GateResult:
@@ -114,9 +122,14 @@ class SessionMarket:
         market = self.decision_market
         close = market.close_on(self.day)
         cross_section = self._cross_section()
+        stocks = market.stocks
+        if self._members is not None:
+            members = self._members(self.day)
+            # The rankers' inputs rank among `state.stocks` too: members only, as in their training rows.
+            stocks = [ticker for ticker in stocks if ticker in members]
         universes = build_universes(
             cross_section,
-            stocks=market.stocks,
+            stocks=stocks,
             close=close,
             fundamentals=self._fundamentals(),
             settings=self._settings.universe,
@@ -126,7 +139,7 @@ class SessionMarket:
             close=close,
             cross_section=cross_section,
             universes=universes,
-            stocks=tuple(market.stocks),
+            stocks=tuple(stocks),
             sectors=dict(market.sectors),
             safe_haven=market.safe_haven,
         )
@@ -136,27 +149,45 @@ class SessionMarket:
         return self.decision_market.sectors
 
     def quotes(self, tickers: Iterable[str]) -> dict[str, PriceQuote]:
-        """Each ticker's last raw close on or before the session; tickers never priced are left out."""
+        """Each ticker's last close on or before the session (the adjusted close of a bar without a raw
+        one); tickers never priced are left out."""
         wanted = sorted(set(tickers))
         close = self._panel["close"]
+        present = [t for t in wanted if t in close.columns]
         found: dict[str, tuple[date, float]] = {}
-        for ticker in wanted:
-            if ticker not in close.columns:
-                continue
-            column = close[ticker].dropna()
-            if len(column):
-                found[ticker] = (column.index[-1].date(), float(column.iloc[-1]))
+        adjusted: set[str] = set()
+        if present and len(close):
+            # One array operation over the names asked for: the last row with a price in each column.
+            raw = close[present].to_numpy(np.float64)
+            adj = self._panel.adj_close.reindex(columns=present).to_numpy(np.float64)
+            at_adjusted = np.isnan(raw) & ~np.isnan(adj)
+            price = np.where(at_adjusted, adj, raw)
+            priced = ~np.isnan(price)
+            last = len(price) - 1 - np.argmax(priced[::-1], axis=0)
+            days = close.index
+            for column, ticker in enumerate(present):
+                row = int(last[column])
+                if priced[row, column]:
+                    found[ticker] = (days[row].date(), float(price[row, column]))
+                    if at_adjusted[row, column]:
+                        adjusted.add(ticker)
         missing = [t for t in wanted if t not in found]
         if missing:
             found |= self._older_closes(missing, self.day)
         return {
-            ticker: PriceQuote(ticker, price, day, self.calendar.sessions_between(day, self.day))
+            ticker: PriceQuote(ticker, price, day, self.calendar.sessions_between(day, self.day), ticker in adjusted)
             for ticker, (day, price) in found.items()
         }
 
     def average_volume(self, tickers: Iterable[str]) -> dict[str, float]:
-        """Mean daily volume (shares) over the last `risk.adv_window_sessions` sessions of the panel."""
-        volume = self._panel["volume"]
+        """Mean daily volume (shares) over the last `risk.adv_window_sessions` sessions of the panel.
+
+        NaN for a ticker with bars but no volume in them (a vendor that ships none): the risk manager
+        then skips the liquidity limit for it and says so. A ticker without a bar in the window is left
+        out, and the risk manager does not trade it (its volume is unknown, not unreported)."""
+        volume, adj_close = self._panel["volume"], self._panel.adj_close
         known = [t for t in sorted(set(tickers)) if t in volume.columns]
-        recent = volume[known].tail(self._settings.risk.adv_window_sessions).mean()
-        return {str(t): float(v) for t, v in recent.items()}
+        window = self._settings.risk.adv_window_sessions
+        recent = volume[known].tail(window).mean()
+        traded = set(adj_close[known].columns[adj_close[known].tail(window).notna().any().to_numpy()])
+        return {str(t): float(v) for t, v in recent.items() if t in traded}

@@ -19,6 +19,8 @@ last h sessions of a window have none: training never reads a bar after the wind
 Rows. Training dates are every `step`-th session from the first session of the window; a row is a
 (date, ticker) of a stock eligible that date, and a strategy trains on the rows of the stocks in
 its universe that date (the universe built from data known at t, as the daily run builds it).
+Where the database holds index membership (trading/store/membership.py), only the members at t are
+eligible, exactly as in the daily run's universes; without it, every stock with bars.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from trading.errors import DataError
 from trading.marketdata.decision_view import DecisionMarket, history_start, load_decision_market
 from trading.marketdata.reference_import import FundamentalsTimeline
 from trading.settings import FundSettings, UniverseSettings
+from trading.store.membership import MembershipTimeline, MembersOn
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +117,14 @@ def load_ranker_data(
     market = load_decision_market(engine, end, start=history_start(start, FEATURE_HISTORY_SESSIONS), data=settings.data)
     fundamentals = FundamentalsTimeline.load(engine, end)
     data = build_ranker_data(
-        market, fundamentals, start, end, horizon=horizon, step=step, universe_settings=settings.universe
+        market,
+        fundamentals,
+        start,
+        end,
+        horizon=horizon,
+        step=step,
+        universe_settings=settings.universe,
+        index_members=MembershipTimeline.load(engine).members_filter,
     )
     logger.info(
         "ranker data %s..%s: %d sample dates, %d rows, %s",
@@ -136,14 +146,17 @@ def build_ranker_data(
     horizon: int,
     step: int,
     universe_settings: UniverseSettings,
+    index_members: MembersOn | None = None,
 ) -> RankerData:
+    """The rows of [start, end] from a loaded market; `index_members` (who was an index member on a day)
+    narrows each date's stocks to its members, None leaves every stock with bars."""
     features = market_features(market)
     sessions = pd.DatetimeIndex(market.benchmark.dropna().index)
     dates = sample_sessions(sessions, start, min(end, market.as_of), step)
     if dates.empty:
         raise DataError(f"no session of the benchmark between {start} and {end}: nothing to train on")
     excess = forward_excess_returns(market.panel.adj_close[market.stocks], market.benchmark, horizon)
-    inputs, members = _rows_by_date(market, features, fundamentals, dates, universe_settings)
+    inputs, members = _rows_by_date(market, features, fundamentals, dates, universe_settings, index_members)
     labels = _labels_of(excess, inputs.index)
     return RankerData(start, end, horizon, step, sessions, inputs, labels, members)
 
@@ -154,18 +167,20 @@ def _rows_by_date(
     fundamentals: FundamentalsTimeline,
     dates: pd.DatetimeIndex,
     universe_settings: UniverseSettings,
+    index_members: MembersOn | None,
 ) -> tuple[pd.DataFrame, dict[str, pd.MultiIndex]]:
     frames: list[pd.DataFrame] = []
     member_pairs: dict[str, list[tuple[pd.Timestamp, str]]] = {}
     close = market.panel["close"]
     for stamp in dates:
         cross_section = features.cross_section(stamp)
-        day_inputs = ranker_inputs(cross_section, market.stocks)
+        stocks = _stocks_on(market.stocks, index_members, stamp.date())
+        day_inputs = ranker_inputs(cross_section, stocks)
         if day_inputs.empty:
             continue
         universes = build_universes(
             cross_section,
-            stocks=market.stocks,
+            stocks=stocks,
             close=pd.Series(close.loc[stamp]),
             fundamentals=fundamentals.as_of(stamp.date()),
             settings=universe_settings,
@@ -175,13 +190,22 @@ def _rows_by_date(
         day_inputs.index = pd.MultiIndex.from_product([[stamp], day_inputs.index], names=["date", "ticker"])
         frames.append(day_inputs)
     if not frames:
-        raise DataError("no eligible stock on any sample date: too little history before the window")
+        members_too = "" if index_members is None else ", or no index member has bars"
+        raise DataError(f"no eligible stock on any sample date: too little history before the window{members_too}")
     inputs = pd.concat(frames)
     members = {
         name: pd.MultiIndex.from_tuples(pairs, names=["date", "ticker"]) if pairs else _empty_index()
         for name, pairs in member_pairs.items()
     }
     return inputs, members
+
+
+def _stocks_on(stocks: list[str], index_members: MembersOn | None, day: date) -> list[str]:
+    """The stocks that may enter a universe on `day`: the index members, where membership is known."""
+    if index_members is None:
+        return stocks
+    on_day = index_members(day)
+    return [ticker for ticker in stocks if ticker in on_day]
 
 
 def _labels_of(excess: pd.DataFrame, index: pd.Index) -> pd.Series:

@@ -25,7 +25,12 @@ UNKNOWN_SECTOR = "(unknown)"
 class RiskInput:
     """Everything the risk manager looks at, for one account on one date. Quantities are shares,
     average daily volumes are shares over `RiskLimits.adv_window_sessions` sessions, and money
-    (cash, prices, peak) is in the account's currency. Decimals from the ledger are fine."""
+    (cash, prices, peak) is in the account's currency. Decimals from the ledger are fine.
+
+    Average daily volume: a name left out of the mapping is not traded (its market impact is unknown);
+    a name mapped to NaN or None has no reported volume (a vendor that ships adjusted closes only): the
+    liquidity limit cannot be measured for it, so it is skipped, and a reason names the name.
+    """
 
     target: Mapping[str, SupportsFloat]  # weights; summing above 1 is fine (the cash floor scales them)
     quantities: Mapping[str, SupportsFloat]
@@ -33,7 +38,7 @@ class RiskInput:
     prices: Mapping[str, SupportsFloat]
     peak_equity: SupportsFloat  # highest equity since the last halt was lifted (0: no history)
     sectors: Mapping[str, str]
-    average_daily_volume: Mapping[str, SupportsFloat]
+    average_daily_volume: Mapping[str, SupportsFloat | None]
     confidence: float  # the strategy's confidence in [0, 1]
     halt: HaltState | None = None
     sessions_since_halt: int = 0
@@ -54,8 +59,9 @@ class Book:
     equity: float
     sector_codes: IntArray  # index into sector_names
     sector_names: tuple[str, ...]
-    liquidity: FloatArray  # the largest trade allowed today per name, as a weight
+    liquidity: FloatArray  # the largest trade allowed today per name, as a weight (inf: not limited)
     no_volume: BoolArray  # names without a usable average daily volume (so no trade at all)
+    unreported_volume: BoolArray  # names whose data has no volume: the liquidity limit is skipped for them
     frozen: BoolArray  # names that cannot trade today at all (RiskInput.frozen)
     cost_rate: float
     limits: RiskLimits
@@ -111,8 +117,10 @@ def prepare_input(inp: RiskInput, limits: RiskLimits) -> PreparedInput | Rejecte
     codes, sector_names = _sector_codes(inp.sectors, tickers)
     volume = _column(inp.average_daily_volume, tickers, math.nan)
     usable_volume = np.isfinite(volume) & (volume >= 0)
+    given = np.fromiter((t in inp.average_daily_volume for t in tickers), dtype=np.bool_, count=len(tickers))
+    unreported = given & np.isnan(volume) & ~frozen
     liquidity = np.where(usable_volume & priced, limits.max_adv_fraction * volume * np.where(priced, price, 0.0), 0.0)
-    liquidity = np.where(frozen, 0.0, liquidity)
+    liquidity = np.where(unreported, np.inf, np.where(frozen, 0.0, liquidity))
     book = Book(
         tickers=tickers,
         current=current,
@@ -121,7 +129,8 @@ def prepare_input(inp: RiskInput, limits: RiskLimits) -> PreparedInput | Rejecte
         sector_codes=codes,
         sector_names=sector_names,
         liquidity=liquidity / equity,
-        no_volume=~usable_volume & ~frozen,
+        no_volume=~usable_volume & ~unreported & ~frozen,
+        unreported_volume=unreported,
         frozen=frozen,
         cost_rate=float(inp.cost_rate),
         limits=limits,
@@ -133,7 +142,7 @@ def _float(value: SupportsFloat | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _column(mapping: Mapping[str, SupportsFloat], tickers: tuple[str, ...], missing: float) -> FloatArray:
+def _column(mapping: Mapping[str, SupportsFloat | None], tickers: tuple[str, ...], missing: float) -> FloatArray:
     return np.fromiter((_float(mapping.get(t, missing)) for t in tickers), dtype=np.float64, count=len(tickers))
 
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from autonomous.risk.decision import Reason, RiskDecision, Severity, Verdict, pct
+from autonomous.risk.decision import Reason, RiskDecision, Severity, Verdict, counted, listing, pct, pcts
 from autonomous.risk.halt import HaltEvent, HaltStatus, evaluate_halt
 from autonomous.risk.inputs import Book, PreparedInput, RejectedInput, RiskInput, prepare_input
 from autonomous.risk.numeric import REPORTABLE, FloatArray, cash_consumed, turnover
@@ -28,7 +28,8 @@ def evaluate_risk(inp: RiskInput, limits: RiskLimits) -> RiskDecision:
     Projection first, verdict second: validate (reject only what cannot be projected) -> drawdown
     halt (reduce-only) -> sales that repair holdings breaking a cap, and the target projected onto
     the caps -> skip when the drift is small -> pace by the turnover cap -> liquidity cap -> the
-    caps again, cutting only buys, since liquidity may have held sales back -> verdict.
+    caps again, cutting only buys, since liquidity may have held sales back -> verdict. A name whose
+    data has no volume is not held to the liquidity cap (it cannot be measured); a reason names it.
 
     Needs approval when limits other than turnover moved the portfolio by more than
     `limits.approval_weight_shift` (sum of |adjusted - raw|), or when the strategy's confidence is
@@ -85,7 +86,7 @@ def evaluate_risk(inp: RiskInput, limits: RiskLimits) -> RiskDecision:
     paced = TURNOVER_CAP.pace(repaired.weights, goal.weights, book)
     liquid = LIQUIDITY_CAP.limit(paced.weights, book)
     final = project_caps(liquid.weights, liquidity_floors(liquid.weights, book), book, Stage.AFTER_LIQUIDITY)
-    reasons += paced.reasons + liquid.reasons + final.reasons
+    reasons += paced.reasons + liquid.reasons + _unmeasured_liquidity(final.weights, book) + final.reasons
     shift += _distance(final.weights, paced.weights)
     verdict, approval = _verdict(shift, inp.confidence, limits)
     reasons += approval
@@ -110,6 +111,21 @@ def evaluate_risk(inp: RiskInput, limits: RiskLimits) -> RiskDecision:
         len(reasons),
     )
     return decision
+
+
+def _unmeasured_liquidity(weights: FloatArray, book: Book) -> tuple[Reason, ...]:
+    """The trades of names without reported volume, which the liquidity cap let through unmeasured."""
+    trades = weights - book.current
+    skipped = book.unreported_volume & (np.abs(trades) > REPORTABLE)
+    if not skipped.any():
+        return ()
+    names = book.names(skipped)
+    message = (
+        f"no volume reported for {counted(len(names), 'name')} (adjusted-close-only data): the liquidity limit "
+        f"is skipped for their trades: {listing(names, pcts(trades[skipped]))}"
+    )
+    logger.info("risk: %s", message)
+    return (Reason(LIQUIDITY_CAP.name, Severity.INFO, message, names),)
 
 
 def _distance(a: FloatArray, b: FloatArray) -> float:

@@ -222,3 +222,26 @@ def test_replaying_an_account_that_never_traded_says_so(market: Engine, database
     result = run("backtest", "replay-account", "IDLE", "--use-mock")
     assert result.exit_code == 1
     assert "paper account IDLE has no recorded session yet" in result.stderr
+
+
+def test_with_index_membership_the_backtest_holds_only_members_and_says_so(
+    market: Engine, database_url: str, tmp_path: Path
+) -> None:
+    with market.connect() as connection:
+        stocks = (
+            connection.execute(text("SELECT ticker FROM securities WHERE asset_type = 'stock' ORDER BY ticker"))
+            .scalars()
+            .all()
+        )
+    members = stocks[: len(stocks) // 2]
+    spans = tmp_path / "members.csv"
+    spans.write_text("ticker,start_date,end_date\n" + "".join(f"{t},2010-01-01,\n" for t in members))
+    assert run("data", "membership", str(spans)).exit_code == 0
+    assert run("backtest", "run", "--start", START, "--end", END, "--generator", "mock").exit_code == 0
+    record = get_backtest(market, 1)
+    assert not any("survivorship-biased" in note for note in record.notes)
+    assert any("point-in-time membership from 2010-01-01" in note for note in record.notes)
+    with market.connect() as connection:
+        traded = set(connection.execute(text("SELECT DISTINCT ticker FROM backtest_orders")).scalars())
+    assert traded
+    assert traded <= {*members, load_settings(None).data.safe_haven_ticker}

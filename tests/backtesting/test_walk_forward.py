@@ -1,11 +1,15 @@
-"""Walk-forward rankers for a backtest (backtesting/walk_forward.py): retraining dates, training windows
-that end before each date, reuse of stored rankers, no look-ahead, and the hybrid generator pinned to
-the schedule. Rankers are tiny (5 trees, 2 folds) over the synthetic market of tests/autonomous."""
+"""Walk-forward models for a backtest (backtesting/walk_forward.py): retraining dates, training windows
+that end before each date, reuse of stored rankers and agents, no look-ahead, and the hybrid generator
+pinned to the schedule. Rankers are tiny (5 trees, 2 folds) and agents too (64 PPO timesteps, 5 slots)
+over the synthetic market of tests/autonomous."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, delete, func, select, text
 
@@ -14,15 +18,27 @@ from autonomous.ranking.dataset import RANKER_FEATURES
 from autonomous.ranking.training import ranker_training_parameters
 from autonomous.ranking.xgb import booster_to_bytes
 from autonomous.selector import StrategyChoice
-from backtesting.walk_forward import ModelSchedule, ensure_rankers, retrain_dates, training_window
+from backtesting.walk_forward import (
+    AgentWindow,
+    ModelSchedule,
+    TrainingReport,
+    agent_window,
+    ensure_agents,
+    ensure_rankers,
+    retrain_dates,
+    training_window,
+)
+from rl_trading.agent_artifact import unpack_policy
 from rl_trading.hybrid import HybridGenerator
+from rl_trading.slots import SLOT_FEATURES
+from rl_trading.training import MIN_TRAIN_SESSIONS, agent_training_parameters
 from tests.autonomous import conftest as market_fixtures
 from tests.rl_trading.market import pessimist_booster
 from trading.db.schema import ModelArtifact
 from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
 from trading.settings import FundSettings, load_settings
-from trading.store.models import RANKER, ModelRecord, list_models, save_model
+from trading.store.models import AGENT, RANKER, ModelRecord, list_models, load_artifact, save_model
 
 # The synthetic market (three years from 2012-01-03) of the decision-core tests, restored per test.
 sqlite_market_template = market_fixtures.sqlite_market_template
@@ -34,12 +50,32 @@ STRATEGIES = ("growth_midcap", "dividend")
 SPAN = (date(2013, 4, 1), date(2013, 8, 30))
 EVERY = 42
 ROLLING = 126  # sessions of each training window: half a year keeps the tests fast
+# Agents: rankers every 42 sessions from 2012-10-01; with 10 held-out sessions and at least 60 to train
+# on, an agent learns from the ranker two dates older than its own (the first two dates get none).
+AGENT_SPAN = (date(2012, 10, 1), date(2013, 5, 31))
+AGENT_EVERY = 42
+AGENT_STRATEGY = "growth_midcap"
+EVAL_SESSIONS = 10
+TIMESTEPS = 64
+TINY_AGENTS = {
+    "FUND_MODELS__AGENT__N_STEPS": "32",
+    "FUND_MODELS__AGENT__BATCH_SIZE": "16",
+    "FUND_MODELS__AGENT__EPISODE_SESSIONS": "10",
+    "FUND_STRATEGY__TOP_N": "5",
+}
 
 
 @pytest.fixture
 def tiny(market: Engine, monkeypatch: pytest.MonkeyPatch) -> FundSettings:
     monkeypatch.setenv("FUND_MODELS__RANKER__N_ESTIMATORS", "5")
     monkeypatch.setenv("FUND_MODELS__RANKER__FOLDS", "2")
+    return load_settings(None)
+
+
+@pytest.fixture
+def tiny_agents(tiny: FundSettings, monkeypatch: pytest.MonkeyPatch) -> FundSettings:
+    for name, value in TINY_AGENTS.items():
+        monkeypatch.setenv(name, value)
     return load_settings(None)
 
 
@@ -73,6 +109,29 @@ def record(record_id: int, train_end: date, strategy: str = "dividend") -> Model
 def model_count(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(ModelArtifact)).scalar_one())
+
+
+def rewrite_bars_from(engine: Engine, day: date) -> None:
+    """Every bar from `day` on changed (prices scaled, unevenly across names), and new fundamentals on it."""
+    with engine.begin() as connection:
+        changed = connection.execute(
+            text(
+                "UPDATE price_bars SET open = open * 3, high = high * 3, low = low * 3, "
+                "close = close * (CASE WHEN ticker < 'M' THEN 4.5 ELSE 3 END), "
+                "adj_close = adj_close * (CASE WHEN ticker < 'M' THEN 4.5 ELSE 3 END), volume = volume * 7 "
+                "WHERE date >= :day"
+            ),
+            {"day": day},
+        ).rowcount
+        connection.execute(
+            text(
+                "INSERT INTO fundamentals (ticker, as_of_date, field, value) "
+                "SELECT ticker, :day, field, value * 5 FROM fundamentals "
+                "WHERE as_of_date = (SELECT MAX(as_of_date) FROM fundamentals WHERE as_of_date < :day)"
+            ),
+            {"day": day},
+        )
+    assert changed > 0
 
 
 def test_retraining_dates_are_the_first_session_and_then_every_nth_session() -> None:
@@ -253,26 +312,9 @@ def test_rewriting_every_bar_from_a_retraining_date_on_leaves_the_models_in_forc
     dates = span_dates(market)
     rewritten_from = dates[1]
     before, _ = ensure_rankers(market, tiny, ["value_midcap"], dates, training_sessions=ROLLING)
+    rewrite_bars_from(market, rewritten_from)
     with market.begin() as connection:
-        changed = connection.execute(
-            text(
-                "UPDATE price_bars SET open = open * 3, high = high * 3, low = low * 3, "
-                "close = close * (CASE WHEN ticker < 'M' THEN 4.5 ELSE 3 END), "
-                "adj_close = adj_close * (CASE WHEN ticker < 'M' THEN 4.5 ELSE 3 END), volume = volume * 7 "
-                "WHERE date >= :day"
-            ),
-            {"day": rewritten_from},
-        ).rowcount
-        connection.execute(
-            text(
-                "INSERT INTO fundamentals (ticker, as_of_date, field, value) "
-                "SELECT ticker, :day, field, value * 5 FROM fundamentals "
-                "WHERE as_of_date = (SELECT MAX(as_of_date) FROM fundamentals WHERE as_of_date < :day)"
-            ),
-            {"day": rewritten_from},
-        )
         connection.execute(delete(ModelArtifact))  # a fresh registry: nothing can be found again
-    assert changed > 0
 
     after, report = ensure_rankers(market, tiny, ["value_midcap"], dates, training_sessions=ROLLING)
 
@@ -321,3 +363,193 @@ def test_a_generator_pinned_to_the_schedule_ignores_a_newer_ranker_stored_by_ano
     assert ranker_only.weights
     assert set(ranker_only.weights.values()) == {min(tiny.risk.max_position_weight, 1 / len(ranker_only.weights))}
     assert len(list_models(market, kind=RANKER)) == 2
+
+
+def agent_dates(engine: Engine) -> list[date]:
+    """2012-10-01, 2012-12-03, 2013-02-04 and 2013-04-05: an agent needs a ranker two dates older."""
+    sessions = [day for day in benchmark_sessions(engine) if AGENT_SPAN[0] <= day <= AGENT_SPAN[1]]
+    return retrain_dates(sessions, AGENT_EVERY)
+
+
+def scheduled_rankers(engine: Engine, settings: FundSettings, dates: list[date]) -> ModelSchedule:
+    schedule, report = ensure_rankers(engine, settings, [AGENT_STRATEGY], dates, training_sessions=ROLLING)
+    assert report.trained == len(dates)
+    return schedule
+
+
+def ensure_tiny_agents(
+    engine: Engine, settings: FundSettings, rankers: ModelSchedule, dates: list[date], **options: Any
+) -> tuple[ModelSchedule, TrainingReport]:
+    return ensure_agents(
+        engine, settings, [AGENT_STRATEGY], rankers, dates, timesteps=TIMESTEPS, eval_sessions=EVAL_SESSIONS, **options
+    )
+
+
+def scheduled_agent(schedule: ModelSchedule) -> tuple[date, ModelRecord]:
+    [(day, agent)] = schedule.entries[(AGENT, AGENT_STRATEGY)]
+    return day, agent
+
+
+def policy(engine: Engine, agent: ModelRecord) -> list[np.ndarray]:
+    """The agent's policy arrays: what decides its weights (the artifact's bytes also hold a timestamp)."""
+    weights = unpack_policy(load_artifact(engine, agent))
+    return [array for layer in (*weights.hidden, weights.action) for array in layer]
+
+
+def same_arrays(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
+    return len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def forget_agents(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(delete(ModelArtifact).where(ModelArtifact.kind == AGENT))
+
+
+def test_an_agent_window_holds_out_the_last_sessions_before_its_date_and_leaves_the_minimum_to_train_on() -> None:
+    sessions = [date(2024, 1, 1) + timedelta(days=day) for day in range(100)]
+
+    window = agent_window(sessions, sessions[80], 5)
+
+    # The last bar read is the session before the date; the five held-out decisions come just before it.
+    assert window == AgentWindow(
+        latest_start=sessions[74 - MIN_TRAIN_SESSIONS], end=sessions[74], eval_end=sessions[79]
+    )
+    with pytest.raises(DataError, match=f"65 sessions before {sessions[65]}: an agent needs {MIN_TRAIN_SESSIONS}"):
+        agent_window(sessions, sessions[65], 5)
+    with pytest.raises(ValueError, match="eval_sessions must be >= 2"):
+        agent_window(sessions, sessions[80], 1)
+
+
+def test_every_scheduled_agent_learned_from_an_older_scheduled_ranker_on_sessions_before_its_date(
+    market: Engine, tiny_agents: FundSettings
+) -> None:
+    dates = agent_dates(market)
+    assert dates == [date(2012, 10, 1), date(2012, 12, 3), date(2013, 2, 4), date(2013, 4, 5)]
+    rankers = scheduled_rankers(market, tiny_agents, dates)
+    sessions = benchmark_sessions(market)
+    progress: list[str] = []
+
+    schedule, report = ensure_tiny_agents(
+        market, tiny_agents, rankers, dates, every=AGENT_EVERY, on_progress=progress.append
+    )
+
+    # The first two dates have no ranker old enough: learning from the one in force would be in-sample.
+    assert (report.trained, report.reused, report.skipped) == (2, 0, 2)
+    assert report.steps[0].skipped == {AGENT_STRATEGY: "no scheduled ranker trained before 2012-06-20 to learn from"}
+    assert progress[2].startswith("agents 3/4: 2013-02-04 (2012-09-29..2013-01-17): 1 trained, 0 reused")
+    assert schedule.entries[(RANKER, AGENT_STRATEGY)] == rankers.entries[(RANKER, AGENT_STRATEGY)]
+    agents = schedule.entries[(AGENT, AGENT_STRATEGY)]
+    assert [day for day, _ in agents] == dates[2:]
+    for (day, agent), (_, ranker) in zip(agents, rankers.entries[(RANKER, AGENT_STRATEGY)][:2], strict=True):
+        before = [session for session in sessions if session < day]
+        # Training decides on the sessions before `train_end`; the held-out decisions earn their
+        # returns by the close of the last session before the date, the last bar either reads.
+        assert agent.train_end == before[-EVAL_SESSIONS - 1] < day
+        first, last = (date.fromisoformat(text) for text in agent.metrics["evaluation"]["window"])
+        assert (first, last) == (agent.train_end, before[-2])
+        assert agent.metrics["evaluation"]["sessions"] == EVAL_SESSIONS
+        assert agent.metrics["train_sessions"] >= MIN_TRAIN_SESSIONS
+        # The pinned ranker is the schedule's, two dates older, trained before the agent's window began.
+        assert (agent.parameters["ranker"], agent.parameters["ranker_id"]) == (ranker.label, ranker.id)
+        assert agent.train_start == ranker.train_end + timedelta(days=1)
+        assert ranker in rankers.models_for(RANKER, AGENT_STRATEGY, day)
+        assert agent.parameters["walk_forward"] == {
+            "retrain_date": day.isoformat(),
+            "every": AGENT_EVERY,
+            "eval_sessions": EVAL_SESSIONS,
+        }
+        assert tuple(agent.feature_set) == SLOT_FEATURES
+        assert schedule.models_for(AGENT, AGENT_STRATEGY, day)[0] == agent
+
+
+def test_a_second_call_over_the_same_dates_finds_the_stored_agents_again_and_trains_nothing(
+    market: Engine, tiny_agents: FundSettings
+) -> None:
+    dates = agent_dates(market)
+    rankers = scheduled_rankers(market, tiny_agents, dates[:1])
+    first, _ = ensure_tiny_agents(market, tiny_agents, rankers, dates[2:3], every=AGENT_EVERY)
+    _, agent = scheduled_agent(first)
+    stored = model_count(market)
+
+    again, report = ensure_tiny_agents(market, tiny_agents, rankers, dates[2:3], every=99)
+
+    assert (report.trained, report.reused, report.seconds) == (0, 1, 0.0)
+    assert again == first
+    assert model_count(market) == stored
+    # The reuse key is what the training stores: if the two drifted apart, nothing would be found again.
+    key = agent_training_parameters(tiny_agents, timesteps=TIMESTEPS, seed=None, ranker=scheduled_agent_ranker(rankers))
+    assert {name: agent.parameters[name] for name in key} == json_form(key)
+
+
+def scheduled_agent_ranker(rankers: ModelSchedule) -> ModelRecord:
+    [(_, ranker)] = rankers.entries[(RANKER, AGENT_STRATEGY)]
+    return ranker
+
+
+def json_form(value: dict[str, Any]) -> dict[str, Any]:
+    form: dict[str, Any] = json.loads(json.dumps(value))
+    return form
+
+
+def test_rewriting_every_bar_from_an_agents_date_on_leaves_it_unchanged_and_its_last_bar_only_its_evaluation(
+    market: Engine, tiny_agents: FundSettings
+) -> None:
+    dates = agent_dates(market)
+    rankers = scheduled_rankers(market, tiny_agents, dates[:1])
+    day = dates[2]
+    _, original = scheduled_agent(ensure_tiny_agents(market, tiny_agents, rankers, [day])[0])
+    original_policy = policy(market, original)
+
+    rewrite_bars_from(market, day)
+    forget_agents(market)
+    _, unseen = scheduled_agent(ensure_tiny_agents(market, tiny_agents, rankers, [day])[0])
+
+    # Trained and evaluated on bars before the date only: the same policy and the same held-out figures.
+    assert same_arrays(policy(market, unseen), original_policy)
+    assert unseen.metrics["evaluation"] == original.metrics["evaluation"]
+
+    # The control: the session before the date is the evaluation's last bar, and never a training one.
+    last_bar = max(session for session in benchmark_sessions(market) if session < day)
+    rewrite_bars_from(market, last_bar)
+    forget_agents(market)
+    _, control = scheduled_agent(ensure_tiny_agents(market, tiny_agents, rankers, [day])[0])
+    assert same_arrays(policy(market, control), original_policy)
+    assert control.metrics["evaluation"]["total_return_agent"] != original.metrics["evaluation"]["total_return_agent"]
+
+
+def test_a_generator_pinned_to_the_merged_schedule_weighs_the_rankers_picks_with_the_scheduled_agent(
+    market: Engine, tiny_agents: FundSettings
+) -> None:
+    dates = agent_dates(market)
+    rankers = scheduled_rankers(market, tiny_agents, [dates[0], dates[2]])
+    schedule, _ = ensure_tiny_agents(market, tiny_agents, rankers, [dates[2]])
+    _, agent = scheduled_agent(schedule)
+    day = date(2013, 2, 15)
+    # Stored by someone else, trained later than the scheduled agent and still before the day: the
+    # open registry's choice.
+    newer = save_model(
+        market,
+        kind=AGENT,
+        strategy=AGENT_STRATEGY,
+        train_start=agent.train_start,
+        train_end=date(2013, 2, 1),
+        feature_set=SLOT_FEATURES,
+        parameters=agent.parameters,
+        metrics={},
+        artifact=load_artifact(market, agent),
+    )
+    state = market_state_on(market, tiny_agents, day)
+    choice = StrategyChoice(AGENT_STRATEGY, 0.6, "chosen by the test", "bull_medium_vol", rule_index=None)
+
+    pinned = HybridGenerator(market, tiny_agents, schedule=schedule).generate(state, choice, {})
+    unpinned = HybridGenerator(market, tiny_agents).generate(state, choice, {})
+
+    [in_force, older] = schedule.models_for(RANKER, AGENT_STRATEGY, day)
+    assert pinned.generator == "hybrid"
+    assert pinned.weights
+    assert dict(pinned.model_versions) == {
+        "ranker": in_force.label,
+        "agent": agent.label,
+        "agent_trained_on_ranker": older.label,
+    }
+    assert unpinned.model_versions["agent"] == newer.label != agent.label

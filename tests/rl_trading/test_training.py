@@ -3,7 +3,9 @@ spellings, the windows and the ranker they use, and the stored agent with its he
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -16,6 +18,7 @@ from rl_trading.training import (
     EVAL_SESSIONS,
     MIN_TRAIN_SESSIONS,
     AgentTraining,
+    agent_training_parameters,
     plan_windows,
     split_at,
     strategy_name,
@@ -280,3 +283,81 @@ def test_every_return_the_agent_learned_from_ends_by_its_training_end_and_every_
     assert first == min(day for day in sessions if day >= AGENT_END)
     assert last < EVAL_END
     assert trained.eval_sessions == len([day for day in sessions if first <= day < EVAL_END])
+
+
+def test_a_pinned_ranker_replaces_the_registrys_newest_and_the_default_start_follows_its_window(
+    shared_market: Engine, settings: FundSettings, ranker: ModelRecord
+) -> None:
+    # Never stored: pinning reads nothing of the registry, and the module's other tests see one ranker.
+    older = replace(ranker, id=ranker.id + 1000, version="pinned", train_end=date(2012, 6, 29))
+
+    windows = plan_windows(
+        shared_market, settings, STRATEGY, start=None, end=AGENT_END, eval_end=EVAL_END, ranker=older
+    )
+
+    assert windows.ranker == older
+    assert (windows.start, windows.end, windows.eval_end) == (date(2012, 6, 30), AGENT_END, EVAL_END)
+    explicit = plan_windows(
+        shared_market, settings, STRATEGY, start=AGENT_START, end=AGENT_END, eval_end=EVAL_END, ranker=older
+    )
+    assert (explicit.start, explicit.ranker) == (AGENT_START, older)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "pinned", "message"),
+    [
+        pytest.param(
+            date(2012, 8, 31),
+            AGENT_END,
+            {},
+            "was trained up to 2012-08-31, not before 2012-08-31: the agent would learn from its in-sample predictions",
+            id="window-starts-in-the-rankers-window",
+        ),
+        pytest.param(
+            None,
+            date(2012, 8, 31),
+            {},
+            "was trained up to 2012-08-31, not before 2012-08-31: the agent would learn from its in-sample predictions",
+            id="default-start-and-end-in-the-rankers-window",
+        ),
+        pytest.param(
+            AGENT_START,
+            AGENT_END,
+            {"strategy": "dividend"},
+            "cannot be pinned as the growth_midcap agent's ranker",
+            id="other-strategy",
+        ),
+        pytest.param(
+            AGENT_START,
+            AGENT_END,
+            {"kind": AGENT},
+            "cannot be pinned as the growth_midcap agent's ranker",
+            id="an-agent",
+        ),
+    ],
+)
+def test_a_pinned_ranker_trained_into_the_agents_window_or_not_the_strategys_ranker_is_refused(
+    shared_market: Engine,
+    settings: FundSettings,
+    ranker: ModelRecord,
+    start: date | None,
+    end: date,
+    pinned: dict[str, str],
+    message: str,
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        plan_windows(
+            shared_market, settings, STRATEGY, start=start, end=end, eval_end=EVAL_END, ranker=replace(ranker, **pinned)
+        )
+    assert message in str(raised.value)
+
+
+def test_the_stored_agent_names_its_ranker_by_id_and_holds_every_setting_that_shaped_its_training(
+    settings: FundSettings, ranker: ModelRecord, trained: AgentTraining
+) -> None:
+    parameters = trained.record.parameters
+    assert parameters["ranker_id"] == ranker.id
+    key = json.loads(json.dumps(agent_training_parameters(settings, timesteps=TIMESTEPS, seed=None, ranker=ranker)))
+    assert {name: parameters[name] for name in key} == key
+    assert parameters["risk_limits"]["max_position_weight"] == settings.risk.max_position_weight
+    assert parameters["data"]["universe"] == settings.universe.model_dump(mode="json")

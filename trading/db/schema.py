@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration: `fund` checks a database against it with one query instead of importing Alembic
 # (a test keeps it equal to Alembic's head).
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 def utcnow() -> datetime:
@@ -727,3 +727,27 @@ class BacktestFill(Base):
     commission: Mapped[Money]
     slippage: Mapped[Money]
     at_close: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- point-in-time universe membership ---------------------------------------------------------------
+
+
+class IndexMembership(Base):
+    """A span of days on which a ticker belonged to an index ('SP500'), or to a generic 'universe' of
+    listed names. Where an index has rows, its universes at t hold only its members at t
+    (trading/store/membership.py); without rows the universes are every stock with bars, which is
+    survivorship-biased when the bars are today's constituents.
+
+    Both ends are inclusive: start_date is the first day a member, end_date the last (empty while it
+    still is one). The import refuses overlapping spans of one ticker in one index.
+    """
+
+    __tablename__ = "index_membership"
+    __table_args__ = (CheckConstraint("end_date IS NULL OR end_date >= start_date", name="span_order"),)
+
+    # "index" is a reserved word in SQL.
+    index_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticker: Mapped[Ticker] = mapped_column(primary_key=True)
+    start_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(200))  # the file the span came from

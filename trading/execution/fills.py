@@ -27,22 +27,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BarPrices:
-    """The raw (as-traded) prices of the bar an order fills against.
+    """The prices of the bar an order fills against: the raw (as-traded) open and close, and the
+    adjusted close, which prices a fill only when the vendor gave no raw price at all (a series
+    shipped as adjusted closes only, e.g. GLD in the shared data).
 
-    A bar with neither open nor close cannot price a fill: the caller treats it like a missing
-    bar and leaves the order waiting.
+    A bar with no price at all cannot price a fill: the caller treats it like a missing bar.
     """
 
     ticker: str
     session: date
     open: Decimal | None
-    close: Decimal
+    close: Decimal | None
+    adj_close: Decimal | None = None
 
     def __post_init__(self) -> None:
-        for field in ("open", "close"):
+        for field in ("open", "close", "adj_close"):
             value = getattr(self, field)
             if value is not None and not (isinstance(value, Decimal) and value.is_finite() and value > 0):
                 raise DataError(f"bar {self.ticker} {self.session}: {field} must be a positive Decimal, got {value!r}")
+        if self.open is None and self.close is None and self.adj_close is None:
+            raise DataError(f"bar {self.ticker} {self.session}: no open, close or adjusted close to fill at")
+
+    @property
+    def adjusted_only(self) -> bool:
+        """No raw price, only the adjusted close (dividends and splits are inside such a series)."""
+        return self.open is None and self.close is None
 
 
 @dataclass(frozen=True)
@@ -59,24 +68,26 @@ class Fill:
     net_cash_change: Decimal
     # The bar had no open, so the fill used its close: a worse proxy a reviewer should see.
     flagged_no_open: bool
+    # The bar had no raw price at all, so the fill used its adjusted close (flagged_no_open too): the
+    # quantity is then in the adjusted series' units, which the venue marks at adjusted closes as well.
+    at_adjusted_close: bool = False
 
 
 def fill_market_order(side: OrderSide, quantity: Decimal, next_bar: BarPrices, models: CostModels) -> Fill:
     """Fill a market order sent after a close at `next_bar`, the next session's bar.
 
-    The fill takes the bar's open (its close, flagged, when the vendor gave no open), moved by
-    the slippage model against the order; the commission model adds its charge. The bar is not
-    optional: while the next session's bar does not exist, the caller keeps the order submitted.
+    The fill takes the bar's open (its close, flagged, when the vendor gave no open; its adjusted
+    close, flagged, when the vendor gave no raw price at all), moved by the slippage model against
+    the order; the commission model adds its charge. The bar is not optional: while the next
+    session's bar does not exist, the caller keeps the order submitted.
     """
     where = f"{side} {quantity} {next_bar.ticker} on {next_bar.session}"
     if not (quantity.is_finite() and quantity > 0):
         raise ValueError(f"{where}: quantity must be positive")
     if decimal_places(quantity) > QUANTITY_PLACES:
         raise ValueError(f"{where}: quantity has more than {QUANTITY_PLACES} decimal places")
+    reference = _reference_price(next_bar, where)
     flagged = next_bar.open is None
-    reference = next_bar.close if next_bar.open is None else next_bar.open
-    if flagged:
-        logger.info("%s: the bar has no open; filling at the close %s", where, reference)
     price = models.slippage.execution_price(side, reference)
     commission = models.commission.commission(quantity)
     with localcontext(LEDGER_CONTEXT):
@@ -92,7 +103,20 @@ def fill_market_order(side: OrderSide, quantity: Decimal, next_bar: BarPrices, m
         gross=gross,
         net_cash_change=net,
         flagged_no_open=flagged,
+        at_adjusted_close=next_bar.adjusted_only,
     )
+
+
+def _reference_price(bar: BarPrices, where: str) -> Decimal:
+    """The price the fill starts from before slippage: the open, else the close, else the adjusted close."""
+    if bar.open is not None:
+        return bar.open
+    if bar.close is not None:
+        logger.info("%s: the bar has no open; filling at the close %s", where, bar.close)
+        return bar.close
+    assert bar.adj_close is not None  # BarPrices refuses a bar without any price
+    logger.info("%s: the bar has no raw price; filling at the adjusted close %s", where, bar.adj_close)
+    return bar.adj_close
 
 
 def cash_after_fill(cash: Decimal, fill: Fill) -> Decimal:

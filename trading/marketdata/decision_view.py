@@ -3,6 +3,7 @@ ticker, which of them are stocks, their sectors, the benchmark and the volatilit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -15,6 +16,8 @@ from trading.errors import DataError
 from trading.marketdata.view import LongHistory, MarketPanel, load_panel
 from trading.settings import DataSettings
 
+logger = logging.getLogger(__name__)
+
 # What the decision reads (no open: the venue reads its own bars). Splits too: trailing dividends are
 # restated in today's shares.
 DECISION_FIELDS = ("adj_close", "close", "volume", "dividend", "split_coef")
@@ -24,6 +27,9 @@ REGIME_FIELDS = ("adj_close", "close")
 
 # Calendar days per session, with room for holidays: 252 sessions take about 365 days.
 CALENDAR_DAYS_PER_SESSION = 1.5
+# The key, in the attrs of the prices `close_on` returns, of the tickers priced at their adjusted close:
+# the prices travel through the decision steps as a plain Series, and this keeps what they are with them.
+ADJUSTED_CLOSE_ATTR = "priced_at_adjusted_close"
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,26 @@ class DecisionMarket:
         )
 
     def close_on(self, day: date) -> pd.Series:
-        """Raw closes of the day (NaN where a ticker has no bar that day)."""
+        """Closes of the day by ticker (NaN where a ticker has no bar that day): the raw close, or the
+        adjusted close where the bar has none (a vendor that ships adjusted closes only, like GLD in the
+        shared data). `priced_at_adjusted_close` names the latter."""
         stamp = pd.Timestamp(day)
         if stamp not in self.panel.dates:
             raise DataError(f"no bars on {day}: it is not a session of the loaded data")
-        return pd.Series(self.panel["close"].loc[stamp])
+        raw = pd.Series(self.panel["close"].loc[stamp])
+        adjusted = pd.Series(self.panel.adj_close.loc[stamp]).reindex(raw.index)
+        fallback = raw.isna() & adjusted.notna()
+        close = raw.where(~fallback, adjusted)
+        tickers = tuple(sorted(str(t) for t in raw.index[fallback.to_numpy()]))
+        close.attrs[ADJUSTED_CLOSE_ATTR] = tickers
+        if tickers:
+            logger.debug("%s: priced at the adjusted close (no raw close): %s", day, ", ".join(tickers))
+        return close
+
+
+def priced_at_adjusted_close(prices: pd.Series) -> frozenset[str]:
+    """The tickers of `prices` (from `DecisionMarket.close_on`) whose price is the adjusted close."""
+    return frozenset(prices.attrs.get(ADJUSTED_CLOSE_ATTR, ()))
 
 
 def history_start(as_of: date, sessions: int) -> date:

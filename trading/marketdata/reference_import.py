@@ -1,11 +1,13 @@
 """Imports of reference data: securities (what a ticker is) and point-in-time fundamentals
-snapshots (a value becomes usable on its as-of date, never before)."""
+snapshots (a value becomes usable on its as-of date, never before), and the timeline that answers
+"what was known on day t", with the prices on each market cap's snapshot date that let the universes
+carry the cap to t."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import astuple, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
@@ -15,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trading.db.schema import ASSET_TYPES, Base, DataImport, Fundamental, Security
+from trading.db.schema import ASSET_TYPES, Base, DataImport, Fundamental, PriceBar, Security
 from trading.errors import ImportRejected
 from trading.marketdata.bar_validation import TICKER_PATTERN
 from trading.marketdata.bars_import import RowProblem
@@ -27,6 +29,33 @@ SECURITY_ALIASES = {"gics_sector": "sector", "type": "asset_type", "symbol": "ti
 SECURITY_COLUMNS = ("ticker", "name", "sector", "asset_type")
 # Columns of a fundamentals snapshot that describe the row rather than measure the company.
 FUNDAMENTAL_TEXT_COLUMNS = ("name", "sector", "gics_sector", "snapshot_date", "in_price_universe", "asset_type")
+MARKET_CAP = "market_cap"
+# How far before a snapshot date its price is looked for (a snapshot may be dated on a holiday).
+SNAPSHOT_PRICE_WINDOW = timedelta(days=10)
+
+
+@dataclass(frozen=True)
+class CapColumns:
+    """Columns of `FundamentalsTimeline.as_of` that carry a market cap with the prices of its ticker on
+    the cap's snapshot date: derived from the bars, not fields of a snapshot."""
+
+    market_cap: str
+    close: str  # the raw close on the snapshot date (NaN: that bar had none)
+    adj_close: str  # the adjusted close on the snapshot date
+    day: str  # the snapshot date, as date.toordinal(), so the frame stays float64
+
+
+# The latest market cap known on the day (a snapshot field), with its snapshot date's prices: columns of
+# the point-in-time frame.
+KNOWN_CAP = CapColumns(MARKET_CAP, "market_cap_close", "market_cap_adj_close", "market_cap_day")
+# For a ticker with no market cap known yet: the earliest LATER snapshot's. A look-ahead (the snapshot's
+# share count before it was published), so it is no column of the point-in-time frame, where any reader
+# of the fields could take it by accident: it rides in the frame's attrs under LATER_CAPS_ATTR, read by
+# `later_market_caps`, and only the universes' size measure uses it, as a stated last resort.
+LATER_CAP = CapColumns(
+    "later_market_cap", "later_market_cap_close", "later_market_cap_adj_close", "later_market_cap_day"
+)
+LATER_CAPS_ATTR = "later_market_caps"
 
 
 @dataclass
@@ -248,18 +277,29 @@ def _parse_fields(record: dict[str, str], fields: list[str]) -> tuple[dict[str, 
 
 
 def fundamentals_as_of(engine: Engine, as_of: date, fields: list[str] | None = None) -> pd.DataFrame:
-    """The latest value of each (ticker, field) known on `as_of`: tickers x fields, float64."""
+    """The latest value of each (ticker, field) known on `as_of`: tickers x fields, float64 (with the known
+    market caps' snapshot prices, and the later caps attached, `FundamentalsTimeline.as_of`)."""
     return FundamentalsTimeline.load(engine, as_of, fields).as_of(as_of)
+
+
+_CAP_ROW_COLUMNS = ["ticker", "as_of_date", "market_cap", "close", "adj_close"]
 
 
 @dataclass(frozen=True, eq=False)
 class FundamentalsTimeline:
     """Every fundamentals row known on a date, read once, to answer "what was known on day t" for
-    many days t (a ranker's training set asks it hundreds of times)."""
+    many days t (a ranker's training set asks it hundreds of times).
+
+    `caps` holds every market cap of every snapshot, later ones too, with the ticker's raw and adjusted
+    close on the snapshot date: `as_of` adds those prices to the known cap (KNOWN_CAP columns) and, for a
+    ticker with no cap known yet, attaches the earliest later cap (LATER_CAP, a stated look-ahead, kept out
+    of the frame's data: `later_market_caps`).
+    """
 
     rows: pd.DataFrame  # ticker, field, value, as_of_date; sorted by as_of_date
-    # The answer depends only on how many rows are dated on or before the day: cached by that count.
-    _answers: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
+    caps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_CAP_ROW_COLUMNS))  # by as_of_date
+    # The answer depends only on how many rows and caps are dated on or before the day: cached by those.
+    _answers: dict[tuple[int, int], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, engine: Engine, through: date, fields: list[str] | None = None) -> FundamentalsTimeline:
@@ -270,14 +310,22 @@ class FundamentalsTimeline:
             query = query.where(Fundamental.field.in_(fields))
         with engine.connect() as connection:
             rows = pd.DataFrame(connection.execute(query).all(), columns=["ticker", "field", "value", "as_of_date"])
-        return cls(rows.sort_values("as_of_date", kind="stable").reset_index(drop=True))
+            caps = _snapshot_caps(connection) if not fields or MARKET_CAP in fields else None
+        return cls(
+            rows.sort_values("as_of_date", kind="stable").reset_index(drop=True),
+            pd.DataFrame(columns=_CAP_ROW_COLUMNS) if caps is None else caps,
+        )
 
     def as_of(self, day: date) -> pd.DataFrame:
-        """Tickers x fields as known on `day` (the latest row of each pair dated on or before it)."""
+        """Tickers x fields as known on `day` (the latest row of each pair dated on or before it), with
+        the KNOWN_CAP price columns where a market cap is known, and the later caps in its attrs."""
         count = int(self.rows["as_of_date"].searchsorted(day, side="right")) if len(self.rows) else 0
-        if count not in self._answers:
-            self._answers[count] = self._latest(self.rows.iloc[:count])
-        return self._answers[count].copy()
+        caps_known = int(self.caps["as_of_date"].searchsorted(day, side="right")) if len(self.caps) else 0
+        key = (count, caps_known)
+        if key not in self._answers:
+            known = self.rows.iloc[:count]
+            self._answers[key] = self._with_cap_prices(self._latest(known), known, self.caps.iloc[caps_known:])
+        return self._answers[key].copy()
 
     @staticmethod
     def _latest(known: pd.DataFrame) -> pd.DataFrame:
@@ -287,3 +335,71 @@ class FundamentalsTimeline:
         wide = latest.pivot(index="ticker", columns="field", values="value").astype(np.float64)
         wide.columns.name = None
         return wide
+
+    def _with_cap_prices(self, wide: pd.DataFrame, known: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
+        if self.caps.empty:
+            return wide
+        prices = self.caps.set_index(["ticker", "as_of_date"])[["close", "adj_close"]]
+        known_caps = known[known["field"] == MARKET_CAP].drop_duplicates("ticker", keep="last")
+        if not known_caps.empty:
+            at = prices.reindex(pd.MultiIndex.from_frame(known_caps[["ticker", "as_of_date"]]))
+            added = _cap_frame(KNOWN_CAP, known_caps["ticker"], known_caps["value"], known_caps["as_of_date"], at)
+            wide = wide.copy()  # known caps are rows of `wide` already: no row is added
+            wide[list(added.columns)] = added.reindex(wide.index)
+        without_cap = later[~later["ticker"].isin(known_caps["ticker"])].drop_duplicates("ticker", keep="first")
+        if not without_cap.empty:
+            wide.attrs[LATER_CAPS_ATTR] = _cap_frame(
+                LATER_CAP, without_cap["ticker"], without_cap["market_cap"], without_cap["as_of_date"], without_cap
+            )
+        return wide
+
+
+def later_market_caps(fundamentals: pd.DataFrame) -> pd.DataFrame:
+    """The LATER_CAP columns `FundamentalsTimeline.as_of` attached to `fundamentals` (tickers with no cap known
+    yet x the earliest later snapshot's cap and prices), or an empty frame: a look-ahead (see LATER_CAP)."""
+    later = fundamentals.attrs.get(LATER_CAPS_ATTR)
+    return later if isinstance(later, pd.DataFrame) else pd.DataFrame(columns=list(astuple(LATER_CAP)))
+
+
+def _cap_frame(
+    names: CapColumns, tickers: pd.Series, caps: pd.Series, days: pd.Series, prices: pd.DataFrame
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            names.market_cap: np.asarray(caps, dtype=np.float64),
+            names.close: prices["close"].to_numpy(dtype=np.float64, na_value=np.nan),
+            names.adj_close: prices["adj_close"].to_numpy(dtype=np.float64, na_value=np.nan),
+            names.day: np.asarray([day.toordinal() for day in days], dtype=np.float64),
+        },
+        index=pd.Index(tickers.to_numpy(dtype=str)),
+    )
+
+
+def _snapshot_caps(connection: Connection) -> pd.DataFrame:
+    """Every snapshot's market caps (whatever their date), each with its ticker's raw and adjusted close
+    on the snapshot date (the newest bar on or before it), sorted by snapshot date."""
+    query = select(Fundamental.ticker, Fundamental.as_of_date, Fundamental.value).where(Fundamental.field == MARKET_CAP)
+    caps = pd.DataFrame(connection.execute(query).all(), columns=["ticker", "as_of_date", "market_cap"])
+    if caps.empty:
+        return pd.DataFrame(columns=_CAP_ROW_COLUMNS)
+    prices = pd.concat([_prices_on(connection, day) for day in sorted(set(caps["as_of_date"]))], ignore_index=True)
+    merged = caps.merge(prices, on=["ticker", "as_of_date"], how="left")
+    merged["market_cap"] = merged["market_cap"].astype(np.float64)
+    return merged.sort_values(["as_of_date", "ticker"], kind="stable").reset_index(drop=True)[_CAP_ROW_COLUMNS]
+
+
+def _prices_on(connection: Connection, day: date) -> pd.DataFrame:
+    """Each ticker's raw and adjusted close of its newest bar on or before `day` (within a few days)."""
+    query = select(PriceBar.ticker, PriceBar.date, PriceBar.close, PriceBar.adj_close).where(
+        PriceBar.date <= day, PriceBar.date >= day - SNAPSHOT_PRICE_WINDOW
+    )
+    bars = pd.DataFrame(connection.execute(query).all(), columns=["ticker", "date", "close", "adj_close"])
+    newest = bars.sort_values(["ticker", "date"], kind="stable").drop_duplicates("ticker", keep="last")
+    return pd.DataFrame(
+        {
+            "ticker": newest["ticker"].to_numpy(dtype=object),
+            "as_of_date": [day] * len(newest),
+            "close": newest["close"].to_numpy(dtype=np.float64, na_value=np.nan),
+            "adj_close": newest["adj_close"].to_numpy(dtype=np.float64, na_value=np.nan),
+        }
+    )

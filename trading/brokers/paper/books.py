@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from trading.brokers.paper.settlement import DayBar, Holding, Ledger
 from trading.db.schema import (
@@ -23,7 +23,7 @@ from trading.db.schema import (
 )
 from trading.execution.costs import round_money
 from trading.marketdata.calendar import session_open_utc
-from trading.marketdata.view import latest_closes
+from trading.marketdata.view import RECENT_CLOSE_WINDOW
 from trading.orders import BrokerOrder, OrderSide, OrderStatus
 
 OPEN_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -31,7 +31,8 @@ OPEN_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.PARTIALLY_FILLED.value
 
 @dataclass(frozen=True)
 class Marked:
-    """A position marked at its ticker's last close on or before a session."""
+    """A position marked at its ticker's last close on or before a session (the adjusted close for
+    an adjusted-only series, `DayBar.mark`)."""
 
     ticker: str
     quantity: Decimal
@@ -78,12 +79,12 @@ def broker_order(row: Row[Any]) -> BrokerOrder:
 
 
 def holdings(connection: Connection, account_id: str, as_of: date) -> dict[str, Holding]:
-    """The account's positions, each with its ticker's newest close on or before `as_of`."""
+    """The account's positions, each with its ticker's newest mark on or before `as_of`."""
     query = select(PaperPosition.ticker, PaperPosition.quantity, PaperPosition.avg_price).where(
         PaperPosition.account_id == account_id, PaperPosition.quantity > 0
     )
     held = {ticker: (Decimal(quantity), Decimal(price)) for ticker, quantity, price in connection.execute(query)}
-    closes = latest_closes(connection, sorted(held), as_of)
+    closes = latest_marks(connection, sorted(held), as_of)
     return {
         ticker: Holding(quantity, price, *closes.get(ticker, (None, None)))
         for ticker, (quantity, price) in held.items()
@@ -94,7 +95,13 @@ def day_bars(connection: Connection, tickers: set[str], first: date, last: date)
     if not tickers:
         return {}
     query = select(
-        PriceBar.ticker, PriceBar.date, PriceBar.open, PriceBar.close, PriceBar.dividend, PriceBar.split_coef
+        PriceBar.ticker,
+        PriceBar.date,
+        PriceBar.open,
+        PriceBar.close,
+        PriceBar.dividend,
+        PriceBar.split_coef,
+        PriceBar.adj_close,
     ).where(PriceBar.ticker.in_(sorted(tickers)), PriceBar.date >= first, PriceBar.date <= last)
     return {
         (row.ticker, row.date): DayBar(
@@ -102,9 +109,41 @@ def day_bars(connection: Connection, tickers: set[str], first: date, last: date)
             None if row.close is None else Decimal(row.close),
             Decimal(row.dividend),
             Decimal(row.split_coef),
+            None if row.adj_close is None else Decimal(row.adj_close),
         )
         for row in connection.execute(query)
     }
+
+
+def latest_marks(connection: Connection, tickers: list[str], as_of: date) -> dict[str, tuple[date, Decimal]]:
+    """Each ticker's newest (date, mark) on or before `as_of`: the raw close, or the adjusted close of an
+    adjusted-only bar (no raw open or close; `DayBar.mark`)."""
+    if not tickers:
+        return {}
+    # Nearly always the mark is within the last days: searching those first avoids grouping every bar
+    # of every held ticker since its listing.
+    found = _latest_marks(connection, tickers, as_of, since=as_of - RECENT_CLOSE_WINDOW)
+    missing = [ticker for ticker in tickers if ticker not in found]
+    return found | (_latest_marks(connection, missing, as_of, since=None) if missing else {})
+
+
+def _latest_marks(
+    connection: Connection, tickers: list[str], as_of: date, since: date | None
+) -> dict[str, tuple[date, Decimal]]:
+    adjusted_only = and_(PriceBar.open.is_(None), PriceBar.close.is_(None))
+    conditions = [PriceBar.ticker.in_(tickers), PriceBar.date <= as_of, or_(PriceBar.close.is_not(None), adjusted_only)]
+    if since is not None:
+        conditions.append(PriceBar.date >= since)
+    latest = (
+        select(PriceBar.ticker, func.max(PriceBar.date).label("day"))
+        .where(*conditions)
+        .group_by(PriceBar.ticker)
+        .subquery()
+    )
+    query = select(PriceBar.ticker, PriceBar.date, func.coalesce(PriceBar.close, PriceBar.adj_close)).join(
+        latest, and_(PriceBar.ticker == latest.c.ticker, PriceBar.date == latest.c.day)
+    )
+    return {ticker: (day, Decimal(mark)) for ticker, day, mark in connection.execute(query)}
 
 
 def bar_dates(connection: Connection, ticker: str, first: date, last: date) -> set[date]:

@@ -10,6 +10,12 @@ For each session after the last settled one, in order:
 4. a held ticker with no bar for `delisted_after` sessions is delisted: the position is closed at
    its last close, in cash.
 
+A bar with no raw open or close but an adjusted close (vendors that ship adjusted series only, GLD in
+the shared data) is an adjusted-only bar: an order fills at its adjusted close, flagged, positions are
+marked at it, and it books no split or dividend, since the adjusted series already holds them (paying
+them too would count them twice). Known limit: a series that switches from raw to adjusted-only bars
+(SPY in the shared data after 2020-04-22) jumps in marked value by the adjustment factor at the switch.
+
 No database here: the venue (venue.py) loads the inputs and writes what `settle` records, and the
 backtest can run the same function over arrays in memory.
 """
@@ -42,17 +48,32 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DayBar:
-    """The raw (as-traded) fields of one ticker's bar that the venue uses."""
+    """The fields of one ticker's bar that the venue uses: raw (as-traded) open and close, the
+    dividend and split of the day, and the adjusted close, which counts only when the raw prices
+    are both missing (`adjusted_only`)."""
 
     open: Decimal | None
     close: Decimal | None
     dividend: Decimal
     split_coef: Decimal
+    adj_close: Decimal | None = None
+
+    @property
+    def adjusted_only(self) -> bool:
+        """No raw open or close, only the adjusted close: splits and dividends are inside it."""
+        return self.open is None and self.close is None and self.adj_close is not None
+
+    @property
+    def mark(self) -> Decimal | None:
+        """The price the venue marks a position at: the raw close, or the adjusted close of an
+        adjusted-only bar; None for a bar without either (an open alone marks nothing)."""
+        return self.adj_close if self.adjusted_only else self.close
 
 
 @dataclass
 class Holding:
-    """A position while the venue walks forward; `last_bar`/`last_close` are the ticker's newest bar."""
+    """A position while the venue walks forward; `last_bar`/`last_close` are the ticker's newest bar and
+    its mark (`DayBar.mark`: the raw close, or the adjusted close of an adjusted-only series)."""
 
     quantity: Decimal
     average_price: Decimal
@@ -189,7 +210,7 @@ def settle(
 def _apply_splits(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], DayBar]) -> None:
     for ticker, holding in ledger.holdings.items():
         bar = bars.get((ticker, day))
-        if bar is None or bar.split_coef == 1 or holding.quantity <= 0:
+        if bar is None or bar.split_coef == 1 or holding.quantity <= 0 or bar.adjusted_only:
             continue
         coef = bar.split_coef
         before = holding.quantity
@@ -220,7 +241,7 @@ def _pay_fraction_in_lieu(ledger: Ledger, day: date, ticker: str, holding: Holdi
 def _apply_dividends(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], DayBar]) -> None:
     for ticker, holding in ledger.holdings.items():
         bar = bars.get((ticker, day))
-        if bar is None or bar.dividend <= 0 or holding.quantity <= 0:
+        if bar is None or bar.dividend <= 0 or holding.quantity <= 0 or bar.adjusted_only:
             continue
         amount = dividend_cash(holding.quantity, bar.dividend)
         description = f"dividend {plain(bar.dividend)} a share on {plain(holding.quantity)} {ticker}"
@@ -229,19 +250,20 @@ def _apply_dividends(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], 
 
 
 def _fill(ledger: Ledger, order: OpenOrder, day: date, bar: DayBar | None, costs: CostModels) -> None:
-    if bar is None or bar.close is None:
+    if bar is None or bar.mark is None:
         reason = f"expired: no {order.ticker} bar on {day}, the session after it was sent (halted or delisted)"
         ledger.order_updates[order.id] = OrderUpdate(OrderStatus.EXPIRED, reason)
         ledger.event(day, VenueEventKind.EXPIRED, order.ticker, f"{order.client_order_id} {reason}")
         return
     quantity, note = order.quantity, ""
-    if bar.split_coef != 1:
+    if bar.split_coef != 1 and not bar.adjusted_only:
         quantity = _split_adjusted(order.quantity, bar.split_coef, ledger.fractional)
         note = f"quantity adjusted from {plain(order.quantity)} for the {plain(bar.split_coef)} split on {day}; "
         if quantity <= 0:
             _refuse(ledger, order, day, f"{note}nothing left to trade")
             return
-    fill = fill_market_order(order.side, quantity, BarPrices(order.ticker, day, bar.open, bar.close), costs)
+    prices = BarPrices(order.ticker, day, bar.open, bar.close, bar.adj_close if bar.adjusted_only else None)
+    fill = fill_market_order(order.side, quantity, prices, costs)
     holding = ledger.holdings.get(order.ticker) or Holding(Decimal(0), Decimal(0), None, None)
     try:
         cash = cash_after_fill(ledger.cash, fill)
@@ -258,7 +280,9 @@ def _fill(ledger: Ledger, order: OpenOrder, day: date, bar: DayBar | None, costs
         ledger.cash_entries.append(CashEntry(day, "commission", -fill.commission, fill.ticker, f"on {what}", index))
     ledger.cash = cash
     ledger.holdings[order.ticker] = Holding(quantity_after, average_after, holding.last_bar, holding.last_close)
-    if fill.flagged_no_open:
+    if fill.at_adjusted_close:
+        note += f"filled at the adjusted close: the {day} bar has no raw open or close (an adjusted-only series); "
+    elif fill.flagged_no_open:
         note += f"filled at the close: the {day} bar has no open; "
     ledger.order_updates[order.id] = OrderUpdate(
         OrderStatus.FILLED, note.rstrip("; ") or None, quantity=quantity, fill_index=index
@@ -280,8 +304,8 @@ def _refuse(ledger: Ledger, order: OpenOrder, day: date, reason: str) -> None:
 def _note_bars(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], DayBar]) -> None:
     for ticker, holding in ledger.holdings.items():
         bar = bars.get((ticker, day))
-        if bar is not None and bar.close is not None:
-            holding.last_bar, holding.last_close = day, bar.close
+        if bar is not None and bar.mark is not None:
+            holding.last_bar, holding.last_close = day, bar.mark
 
 
 def _delist(ledger: Ledger, day: date, rules: SettlementRules) -> None:

@@ -3,7 +3,8 @@ paper_cash_journal, paper_position_changes, with the account and its marked posi
 the fund's record of what it planned and sent. The fund learns fills only through this interface.
 
 Time moves with the bars, not the wall clock. `sync(session)` brings the account up to that
-session's close (settlement.py says how) and marks positions at their last close; orders submitted
+session's close (settlement.py says how) and marks positions at their last close (the adjusted close of
+a series shipped as adjusted closes only); orders submitted
 afterwards arrive after that close and fill at the next session's open. A read-only venue (a dry
 run) computes the same settlement in memory and writes nothing.
 """
@@ -34,7 +35,6 @@ from trading.db.schema import utcnow
 from trading.errors import BrokerError, DataError, FundError, OrderNotFound, OrderRejected
 from trading.execution.costs import CostModels, round_money
 from trading.marketdata.calendar import TradingCalendar
-from trading.marketdata.view import latest_closes
 from trading.orders import (
     MAX_CLIENT_ORDER_ID_LENGTH,
     AccountSnapshot,
@@ -209,7 +209,7 @@ class PaperVenue:
     def _marked(self, connection: Connection, ledger: Ledger, session: date) -> list[books.Marked]:
         held = {t: h for t, h in sorted(ledger.holdings.items()) if h.quantity > 0}
         unknown = [t for t, h in held.items() if h.last_bar is None]
-        found = latest_closes(connection, unknown, session) if unknown else {}
+        found = books.latest_marks(connection, unknown, session) if unknown else {}
         marked = []
         for ticker, holding in held.items():
             day, close = (holding.last_bar, holding.last_close) if holding.last_bar else found.get(ticker, (None, None))
