@@ -46,6 +46,8 @@ class BacktestRequest:
     compare: tuple[str, ...] = ("benchmark",)
     retrain_every: int | None = None
     retrain_agents: bool = False
+    # Sessions each walk-forward ranker trains on (a rolling window ending before its date); None: expanding.
+    train_sessions: int | None = 756
     name: str | None = None
     seed: int = 0
     approvals: ApprovalPolicy = "approve"
@@ -60,6 +62,8 @@ class BacktestRequest:
             raise ConfigurationError(f"--capital {self.capital}: the starting capital must be positive")
         if self.retrain_every is not None and self.retrain_every < 1:
             raise ConfigurationError(f"--retrain-every {self.retrain_every}: must be at least 1 session")
+        if self.train_sessions is not None and self.train_sessions < 63:
+            raise ConfigurationError(f"--train-sessions {self.train_sessions}: train on at least 63 sessions")
         if self.retrain_agents and self.retrain_every is None:
             raise ConfigurationError("--retrain-agents retrains with the rankers: give --retrain-every N too")
 
@@ -137,7 +141,7 @@ def replay_request(
     training_seconds = 0.0
     if request.retrain_every is not None and {request.generator, *compared} & {"hybrid", "ranker-equal"}:
         schedule, models, training_seconds = _walk_forward(
-            engine, settings, sessions, request.retrain_every, agents=request.retrain_agents
+            engine, settings, sessions, request, agents=request.retrain_agents
         )
     factory = generators or default_generators(engine, settings, schedule)
     variants = build_variants(request.generator, compared, _memoized(factory), settings, seed=request.seed)
@@ -191,7 +195,7 @@ def survivorship_note(market: PreloadedMarketView) -> str:
 
 
 def _walk_forward(
-    engine: Engine, settings: FundSettings, sessions: list[date], every: int, *, agents: bool
+    engine: Engine, settings: FundSettings, sessions: list[date], request: BacktestRequest, *, agents: bool
 ) -> tuple[ModelSchedule, dict[str, Any], float]:
     """The seven rankers (and with `agents`, the PPO agents) retrained every `every` sessions on data strictly
     before each date (stored models of the same window and parameters are reused), and the schedule that
@@ -199,11 +203,16 @@ def _walk_forward(
     (backtesting/walk_forward.py), so the first agents come into force some months after the first rankers."""
     from backtesting.walk_forward import ensure_agents, ensure_rankers, retrain_dates
 
+    every = request.retrain_every
+    assert every is not None
     dates = retrain_dates(sessions, every)
-    schedule, report = ensure_rankers(engine, settings, list(STRATEGIES), dates, every=every)
+    schedule, report = ensure_rankers(
+        engine, settings, list(STRATEGIES), dates, training_sessions=request.train_sessions, every=every
+    )
     logger.info("walk-forward rankers: %s", report.describe())
     models: dict[str, Any] = {
         "retrain_every": every,
+        "train_sessions": request.train_sessions or "expanding",
         "retrain_dates": [str(d) for d in dates],
         "trained": report.trained,
         "reused": report.reused,

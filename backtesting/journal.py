@@ -4,6 +4,7 @@ backtest tables in bulk at the end. The selector's evidence is read once, before
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -69,7 +70,12 @@ class MemoryJournal:
     def __init__(self, evidence: pd.DataFrame | None = None, *, clock: Any) -> None:
         # `evidence`: strategy_performance rows (strategy, regime, period_end, total_return, sharpe_ratio,
         # max_drawdown) read once; each decision sees only the periods that ended before it.
-        self._evidence = evidence if evidence is not None else pd.DataFrame()
+        self._evidence = _by_period_end(evidence if evidence is not None else pd.DataFrame())
+        self._evidence_ends: list[date] | None = (
+            list(self._evidence["period_end"]) if not self._evidence.empty else None
+        )
+        # Evidence changes only when another period has ended: answers are kept by (regime, periods ended).
+        self._evidence_cache: dict[tuple[str, int], pd.DataFrame] = {}
         self._clock = clock
         self.runs: dict[int, StoredRun] = {}
         self.orders: dict[int, OrderRecord] = {}
@@ -274,7 +280,17 @@ class MemoryJournal:
         return None  # the backtest's decision rows carry each session's regime
 
     def strategy_evidence(self, regime: str, before: date) -> pd.DataFrame:
-        return evidence_before(self._evidence, regime, before)
+        ended = 0 if self._evidence_ends is None else bisect.bisect_left(self._evidence_ends, before)
+        key = (regime, ended)
+        if key not in self._evidence_cache:
+            self._evidence_cache[key] = evidence_before(self._evidence.iloc[:ended], regime, before)
+        return self._evidence_cache[key]
+
+
+def _by_period_end(rows: pd.DataFrame) -> pd.DataFrame:
+    if rows.empty:
+        return rows
+    return rows.sort_values("period_end", kind="stable").reset_index(drop=True)
 
 
 def evidence_before(rows: pd.DataFrame, regime: str, before: date) -> pd.DataFrame:

@@ -71,6 +71,8 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
         self._mark = np.where(adjusted_only, self._adj_close, self._close)
         last_row = np.where(~np.isnan(self._mark), np.arange(len(self._dates))[:, None], -1)
         self._last_row = np.maximum.accumulate(last_row, axis=0)
+        self._cache: dict[tuple[str, date], DayBar] = {}
+        self._cache_day: date | None = None
 
     @classmethod
     def load(cls, engine: Engine, first: date, last: date) -> FillBars:
@@ -85,6 +87,17 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
         return None if row is None or column is None else (row, column)
 
     def __getitem__(self, key: tuple[str, date]) -> DayBar:
+        # The settlement asks for each held name's bar several times a session: build each DayBar once.
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if key[1] != self._cache_day:
+            self._cache, self._cache_day = {}, key[1]
+        bar = self._bar(key)
+        self._cache[key] = bar
+        return bar
+
+    def _bar(self, key: tuple[str, date]) -> DayBar:
         found = self._position(*key)
         if found is None or not self._exists[found]:
             raise KeyError(key)

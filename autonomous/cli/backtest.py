@@ -46,6 +46,13 @@ def backtest() -> None:
 )
 @click.option("--retrain-every", type=click.IntRange(min=1), default=None, help="Retrain the rankers every N sessions.")
 @click.option("--retrain-agents", is_flag=True, help="With --retrain-every, retrain the PPO agents too.")
+@click.option(
+    "--train-sessions",
+    type=int,
+    default=756,
+    show_default=True,
+    help="Sessions each retrained ranker learns from (a rolling window before its date); 0: all before it.",
+)
 @click.option("--name", default=None, help="A name for the stored run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random variant and the bootstrap.")
 @click.option(
@@ -74,6 +81,7 @@ def run(
     compare: str,
     retrain_every: int | None,
     retrain_agents: bool,
+    train_sessions: int,
     name: str | None,
     seed: int,
     approvals: str,
@@ -96,6 +104,7 @@ def run(
         compare=tuple(part.strip() for part in compare.split(",") if part.strip()),
         retrain_every=retrain_every,
         retrain_agents=retrain_agents,
+        train_sessions=train_sessions or None,
         name=name,
         seed=seed,
         approvals="approve" if approvals == "approve" else "reject",

@@ -72,3 +72,20 @@ def test_evidence_counts_only_periods_that_ended_before_the_decision() -> None:
     assert evidence.loc["dividend", "mean_return"] == 0.01
     assert evidence.loc["value_smallcap", "mean_sharpe"] == 0.5
     assert evidence_before(rows, "bear_high_vol", date(2024, 1, 15)).empty
+
+
+def test_the_journal_answers_evidence_as_of_each_decision_date_from_rows_read_once() -> None:
+    rows = pd.DataFrame(
+        {
+            "strategy": ["dividend", "dividend"],
+            "regime": ["bull_low_vol", "bull_low_vol"],
+            "period_end": [date(2024, 2, 1), date(2024, 1, 1)],
+            "total_return": [0.05, 0.01],
+            "sharpe_ratio": [None, 1.0],
+            "max_drawdown": [0.04, 0.02],
+        }
+    )
+    book = MemoryJournal(rows, clock=lambda: NOW)
+    assert book.strategy_evidence("bull_low_vol", date(2024, 1, 1)).empty
+    assert book.strategy_evidence("bull_low_vol", date(2024, 1, 15)).loc["dividend", "mean_return"] == 0.01
+    assert book.strategy_evidence("bull_low_vol", date(2024, 3, 1)).loc["dividend", "periods"] == 2
