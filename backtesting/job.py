@@ -7,7 +7,7 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from autonomous.generators import GeneratorChoice, MockGenerator
 from autonomous.marketview.preloaded import PreloadedMarketView
 from backtesting.engine import ApprovalPolicy, ReplaySetup, replay
+from backtesting.prefetch import PrefetchedSessions
 from backtesting.results import VariantResult, variant_result
 from backtesting.variants import GENERATORS, build_variants, parse_compare
 from backtesting.venue import FillBars
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from backtesting.walk_forward import ModelSchedule
 
 logger = logging.getLogger(__name__)
+
+# From this many sessions the markets are computed ahead in a second process (backtesting/prefetch.py):
+# below it, forking and feeding that process costs more than it saves.
+PREFETCH_FROM_SESSIONS = 60
 
 ProgressHook = Callable[[int, int], None]
 """(sessions done, sessions in all), after every session."""
@@ -154,7 +159,13 @@ def replay_request(
         progress(done, len(sessions))
 
     started = time.perf_counter()
-    replays = replay(setup, variants, sessions, evidence_rows=strategy_evidence_rows(engine), on_session=after_session)
+    evidence = strategy_evidence_rows(engine)
+    if len(sessions) >= PREFETCH_FROM_SESSIONS:
+        with PrefetchedSessions(market, sessions) as prefetched:
+            setup = replace(setup, market=prefetched)
+            replays = replay(setup, variants, sessions, evidence_rows=evidence, on_session=after_session)
+    else:
+        replays = replay(setup, variants, sessions, evidence_rows=evidence, on_session=after_session)
     replay_seconds = time.perf_counter() - started
     results = [variant_result(one, bars) for one in replays]
     benchmark = benchmark_equity(market.market.benchmark, sessions, request.capital)

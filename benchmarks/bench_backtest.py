@@ -26,8 +26,11 @@ from pathlib import Path
 from benchmarks.bench_rebalance import in_helper, prepare_database
 from benchmarks.common import DEFAULT_DATA_DIR, DEFAULT_PG_URL, Measure, exit_status, postgres_database, print_table
 
-TARGET_SECONDS = 30.0
+# The targets: the mock generator, and the hybrid one with its models already trained. A run
+# that retrains (--retrain-every) is reported with where its time went, against no target.
+TARGET_SECONDS = {"mock": 30.0, "hybrid": 60.0, "ranker-equal": 60.0}
 TARGET_PEAK_GIB = 4.0
+TRAINING_LINE = re.compile(r"walk-forward models: (\d+) trained, (\d+) reused, ([\d.]+) s training")
 REPLAY_LINE = re.compile(r"replayed variant\(s\) in ([\d.]+) s \(([\d.]+) ms a session\), data loaded in ([\d.]+) s")
 
 
@@ -64,11 +67,17 @@ def run_backtest(fund: Path, url: str, start: date, end: date, generator: str, e
     peak_gib = usage.ru_maxrss / 1024 / 1024
     found = REPLAY_LINE.search(output)
     detail = f" (replay {found.group(1)} s, {found.group(2)} ms a session; load {found.group(3)} s)" if found else ""
-    passed = seconds <= TARGET_SECONDS and peak_gib <= TARGET_PEAK_GIB
+    training = TRAINING_LINE.search(output)
+    target = TARGET_SECONDS[generator]
+    passed: bool | None = seconds <= target and peak_gib <= TARGET_PEAK_GIB
+    if training is not None:
+        detail += f"; models {training.group(1)} trained, {training.group(2)} reused in {training.group(3)} s"
+        if int(training.group(1)) > 0:
+            passed = None  # the target is for models already trained: a run that trains is reported
     return Measure(
         f"fund backtest run, {generator}, {start}..{end}",
         f"{seconds:.1f} s, peak {peak_gib:.2f} GiB{detail}",
-        f"<= {TARGET_SECONDS:.0f} s, <= {TARGET_PEAK_GIB:.0f} GiB",
+        f"<= {target:.0f} s, <= {TARGET_PEAK_GIB:.0f} GiB",
         passed,
     )
 

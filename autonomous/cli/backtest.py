@@ -120,6 +120,12 @@ def run(
         f"({1000 * replayed.replay_seconds / max(len(sessions), 1):.1f} ms a session), data loaded in "
         f"{replayed.load_seconds:.1f} s"
     )
+    models = replayed.models
+    if models:
+        click.echo(
+            f"walk-forward models: {models['trained']} trained, {models['reused']} reused, "
+            f"{models['training_seconds']:.1f} s training (retrained every {models['retrain_every']} sessions)"
+        )
     _print_comparison(analysis.comparison)
     for line in analysis.verdicts:
         click.echo(f"  {line}")
@@ -217,9 +223,9 @@ def compare_runs(app: AppContext, run_ids: tuple[int, ...]) -> None:
     from trading.store.backtests import get_backtest
 
     engine = app.migrated_engine()
+    records = [get_backtest(engine, run_id) for run_id in run_ids]  # an unknown id fails before any output
     click.echo(f"{'run':>5} {'variant':<24} {'period':<24} {'CAGR':>8} {'Sharpe':>7} {'max DD':>8} {'DSR':>6}")
-    for run_id in run_ids:
-        record = get_backtest(engine, run_id)
+    for run_id, record in zip(run_ids, records, strict=True):
         for variant in (record.main_variant, "benchmark"):
             m = record.metrics.get(variant)
             if m is None:

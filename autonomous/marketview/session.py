@@ -41,6 +41,16 @@ class PriceQuote:
         return self.age > 0
 
 
+@dataclass(frozen=True)
+class KnownMarket:
+    """A session's market parts computed once (and picklable): the gate's verdict, the regime, the state."""
+
+    day: date
+    gate: GateResult
+    regime_history: RegimeHistory | None
+    state: MarketState | None
+
+
 # Latest raw closes (date, close) of tickers the loaded panel has none for: a longer search.
 OlderCloses = Callable[[list[str], date], dict[str, tuple[date, float]]]
 
@@ -143,6 +153,25 @@ class SessionMarket:
             sectors=dict(market.sectors),
             safe_haven=market.safe_haven,
         )
+
+    def adopt(self, known: KnownMarket) -> None:
+        """Take the parts another process computed from the same panel at the same close (a backtest
+        computes the next sessions' markets ahead, in a second process: backtesting/prefetch.py)."""
+        if known.day != self.day:
+            raise ValueError(f"the market computed for {known.day} cannot stand for {self.day}")
+        # cached_property keeps its value in the instance's __dict__: set there, it is never recomputed.
+        self.__dict__["gate"] = known.gate
+        if known.regime_history is not None:
+            self.__dict__["regime_history"] = known.regime_history
+        if known.state is not None:
+            self.__dict__["state"] = known.state
+
+    def known(self) -> KnownMarket:
+        """The gate, and when it passed the regime and the state: what `adopt` takes."""
+        gate = self.gate
+        if not gate.passed:
+            return KnownMarket(self.day, gate, None, None)
+        return KnownMarket(self.day, gate, self.regime_history, self.state)
 
     @property
     def sectors(self) -> Mapping[str, str]:

@@ -121,6 +121,8 @@ def test_stored_figures_match_an_independent_computation_from_the_stored_equity(
         (["--start", START, "--end", END, "--compare", "benchmark,sideways"], "unknown variant(s) sideways"),
         (["--start", "2030-01-02", "--end", "2030-02-01"], "nothing to replay"),
         (["--start", "2012-01-03", "--end", "2012-02-01"], "not enough history before 2012-01-03"),
+        (["--start", START, "--end", END, "--retrain-agents"], "give --retrain-every N too"),
+        (["--start", START, "--end", END, "--retrain-every", "21", "--train-sessions", "10"], "at least 63 sessions"),
     ],
 )
 def test_bad_requests_fail_with_a_message_and_store_nothing(
