@@ -170,6 +170,7 @@ class SimulatedVenue:
         self._open: dict[str, _BookedOrder] = {}
         self._by_client_id: dict[str, str] = {}
         self._settled_through: date | None = None
+        self._marked: tuple[date, tuple[BrokerPosition, ...]] | None = None
         self._capabilities = BrokerCapabilities(
             fractional_shares=fractional_shares,
             notional_orders=False,
@@ -196,6 +197,7 @@ class SimulatedVenue:
         if settled is not None and settled > session:
             raise FundError(f"the backtest venue is settled through {settled}; it cannot go back to {session}")
         events_before = len(self.ledger.events)
+        self._marked = None
         if settled is not None and settled < session:
             days = [s.date() for s in self._calendar.sessions_in(settled, session) if s.date() > settled]
             waiting = [b.open for b in self._open.values()]
@@ -229,8 +231,11 @@ class SimulatedVenue:
     # --- the account -------------------------------------------------------------------------------
 
     def marked_positions(self) -> list[BrokerPosition]:
-        """Held positions at their last close on or before the settled session."""
+        """Held positions at their last close on or before the settled session (kept until the next sync:
+        the run asks for the account and its positions several times a session, and only a sync moves them)."""
         session = self._require_synced("value the account")
+        if self._marked is not None and self._marked[0] == session:
+            return list(self._marked[1])
         marked = []
         for ticker, holding in sorted(self.ledger.holdings.items()):
             if holding.quantity <= 0:
@@ -244,6 +249,7 @@ class SimulatedVenue:
                 close = found[1]
             value = round_money(holding.quantity * close)
             marked.append(BrokerPosition(ticker, holding.quantity, holding.average_price, value))
+        self._marked = (session, tuple(marked))
         return marked
 
     def account(self) -> AccountSnapshot:

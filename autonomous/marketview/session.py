@@ -214,9 +214,14 @@ class SessionMarket:
         NaN for a ticker with bars but no volume in them (a vendor that ships none): the risk manager
         then skips the liquidity limit for it and says so. A ticker without a bar in the window is left
         out, and the risk manager does not trade it (its volume is unknown, not unreported)."""
-        volume, adj_close = self._panel["volume"], self._panel.adj_close
+        volume = self._panel["volume"]
         known = [t for t in sorted(set(tickers)) if t in volume.columns]
+        if not known:
+            return {}
         window = self._settings.risk.adv_window_sessions
-        recent = volume[known].tail(window).mean()
-        traded = set(adj_close[known].columns[adj_close[known].tail(window).notna().any().to_numpy()])
-        return {str(t): float(v) for t, v in recent.items() if t in traded}
+        shares = volume[known].to_numpy(np.float64)[-window:]
+        traded = ~np.isnan(self._panel.adj_close.reindex(columns=known).to_numpy(np.float64)[-window:])
+        counted = (~np.isnan(shares)).sum(axis=0)
+        # The mean of the volumes reported in the window: NaN where a ticker traded but reported none.
+        mean = np.where(counted > 0, np.nansum(shares, axis=0) / np.maximum(counted, 1), np.nan)
+        return {ticker: float(mean[j]) for j, ticker in enumerate(known) if traded[:, j].any()}

@@ -13,7 +13,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 from psycopg import sql
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
 from trading.db.schema import PriceBar
 
@@ -105,25 +105,31 @@ class _Query:
     long_history: LongHistory | None
 
 
-def latest_closes(bind: Engine | Connection, tickers: list[str], as_of: date) -> dict[str, tuple[date, Decimal]]:
-    """Each ticker's newest (date, raw close) on or before `as_of`."""
+def latest_closes(
+    bind: Engine | Connection, tickers: list[str], as_of: date, *, marks: bool = False
+) -> dict[str, tuple[date, Decimal]]:
+    """Each ticker's newest (date, raw close) on or before `as_of`. With `marks`, the paper venue's mark
+    instead: the raw close, or the adjusted close of an adjusted-only bar (no raw open or close)."""
     if not tickers:
         return {}
     if isinstance(bind, Engine):
         with bind.connect() as connection:
-            return latest_closes(connection, tickers, as_of)
+            return latest_closes(connection, tickers, as_of, marks=marks)
     connection = bind
     # Nearly always the close is within the last days: searching those first avoids grouping every
     # bar of every held ticker since its listing.
-    found = _latest_closes(connection, tickers, as_of, since=as_of - RECENT_CLOSE_WINDOW)
+    found = _latest_closes(connection, tickers, as_of, since=as_of - RECENT_CLOSE_WINDOW, marks=marks)
     missing = [ticker for ticker in tickers if ticker not in found]
-    return found | (_latest_closes(connection, missing, as_of, since=None) if missing else {})
+    return found | (_latest_closes(connection, missing, as_of, since=None, marks=marks) if missing else {})
 
 
 def _latest_closes(
-    connection: Connection, tickers: list[str], as_of: date, since: date | None
+    connection: Connection, tickers: list[str], as_of: date, since: date | None, *, marks: bool
 ) -> dict[str, tuple[date, Decimal]]:
-    conditions = [PriceBar.ticker.in_(tickers), PriceBar.date <= as_of, PriceBar.close.is_not(None)]
+    priced: ColumnElement[bool] = PriceBar.close.is_not(None)
+    if marks:
+        priced = or_(priced, and_(PriceBar.open.is_(None), PriceBar.close.is_(None)))
+    conditions = [PriceBar.ticker.in_(tickers), PriceBar.date <= as_of, priced]
     if since is not None:
         conditions.append(PriceBar.date >= since)
     latest = (
@@ -132,7 +138,8 @@ def _latest_closes(
         .group_by(PriceBar.ticker)
         .subquery()
     )
-    query = select(PriceBar.ticker, PriceBar.date, PriceBar.close).join(
+    price = func.coalesce(PriceBar.close, PriceBar.adj_close) if marks else PriceBar.close
+    query = select(PriceBar.ticker, PriceBar.date, price).join(
         latest, and_(PriceBar.ticker == latest.c.ticker, PriceBar.date == latest.c.day)
     )
     return {ticker: (day, Decimal(close)) for ticker, day, close in connection.execute(query)}

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from trading.brokers.paper.settlement import DayBar, Holding, Ledger
 from trading.db.schema import (
@@ -23,7 +23,7 @@ from trading.db.schema import (
 )
 from trading.execution.costs import round_money
 from trading.marketdata.calendar import session_open_utc
-from trading.marketdata.view import RECENT_CLOSE_WINDOW
+from trading.marketdata.view import latest_closes
 from trading.orders import BrokerOrder, OrderSide, OrderStatus
 
 OPEN_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -118,32 +118,7 @@ def day_bars(connection: Connection, tickers: set[str], first: date, last: date)
 def latest_marks(connection: Connection, tickers: list[str], as_of: date) -> dict[str, tuple[date, Decimal]]:
     """Each ticker's newest (date, mark) on or before `as_of`: the raw close, or the adjusted close of an
     adjusted-only bar (no raw open or close; `DayBar.mark`)."""
-    if not tickers:
-        return {}
-    # Nearly always the mark is within the last days: searching those first avoids grouping every bar
-    # of every held ticker since its listing.
-    found = _latest_marks(connection, tickers, as_of, since=as_of - RECENT_CLOSE_WINDOW)
-    missing = [ticker for ticker in tickers if ticker not in found]
-    return found | (_latest_marks(connection, missing, as_of, since=None) if missing else {})
-
-
-def _latest_marks(
-    connection: Connection, tickers: list[str], as_of: date, since: date | None
-) -> dict[str, tuple[date, Decimal]]:
-    adjusted_only = and_(PriceBar.open.is_(None), PriceBar.close.is_(None))
-    conditions = [PriceBar.ticker.in_(tickers), PriceBar.date <= as_of, or_(PriceBar.close.is_not(None), adjusted_only)]
-    if since is not None:
-        conditions.append(PriceBar.date >= since)
-    latest = (
-        select(PriceBar.ticker, func.max(PriceBar.date).label("day"))
-        .where(*conditions)
-        .group_by(PriceBar.ticker)
-        .subquery()
-    )
-    query = select(PriceBar.ticker, PriceBar.date, func.coalesce(PriceBar.close, PriceBar.adj_close)).join(
-        latest, and_(PriceBar.ticker == latest.c.ticker, PriceBar.date == latest.c.day)
-    )
-    return {ticker: (day, Decimal(mark)) for ticker, day, mark in connection.execute(query)}
+    return latest_closes(connection, tickers, as_of, marks=True)
 
 
 def bar_dates(connection: Connection, ticker: str, first: date, last: date) -> set[date]:
