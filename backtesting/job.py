@@ -132,6 +132,11 @@ def replay_request(
 ) -> Replayed:
     """Everything up to the stored results: the data checked, the span preloaded, the variants replayed."""
     settings = backtest_settings(settings)
+    compared = parse_compare(",".join(request.compare), request.generator)
+    if request.retrain_every is not None and not {request.generator, *compared} & {"hybrid", "ranker-equal"}:
+        raise ConfigurationError(
+            "--retrain-every retrains the rankers of a model generator: run or compare hybrid or ranker-equal"
+        )
     started = time.perf_counter()
     calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
     sessions = replay_sessions(calendar, request.start, request.end)
@@ -140,11 +145,10 @@ def replay_request(
     after_last = calendar.next_session(sessions[-1]) or sessions[-1]
     bars = FillBars.load(engine, sessions[0], after_last)
     load_seconds = time.perf_counter() - started
-    compared = parse_compare(",".join(request.compare), request.generator)
     schedule: ModelSchedule | None = None
     models: dict[str, Any] = {}
     training_seconds = 0.0
-    if request.retrain_every is not None and {request.generator, *compared} & {"hybrid", "ranker-equal"}:
+    if request.retrain_every is not None:
         schedule, models, training_seconds = _walk_forward(
             engine, settings, sessions, request, agents=request.retrain_agents
         )
