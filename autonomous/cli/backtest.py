@@ -120,6 +120,14 @@ def run(
         f"({1000 * replayed.replay_seconds / max(len(sessions), 1):.1f} ms a session), data loaded in "
         f"{replayed.load_seconds:.1f} s"
     )
+    for result in replayed.results:
+        failed = result.decisions[result.decisions["status"] == "failed"]
+        if len(failed):
+            first = failed.iloc[0]
+            click.echo(
+                f"{result.name}: {len(failed)} session(s) failed and traded nothing, the first {first['session']}: "
+                f"{first['error']} (backtest_decisions has each)"
+            )
     models = replayed.models
     if models:
         click.echo(

@@ -248,3 +248,22 @@ def test_with_index_membership_the_backtest_holds_only_members_and_says_so(
         traded = set(connection.execute(text("SELECT DISTINCT ticker FROM backtest_orders")).scalars())
     assert traded
     assert traded <= {*members, load_settings(None).data.safe_haven_ticker}
+
+
+def test_a_session_whose_data_gate_fails_trades_nothing_and_is_named(market: Engine, database_url: str) -> None:
+    with market.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM price_bars WHERE date = :day "
+                "AND ticker IN (SELECT ticker FROM securities WHERE asset_type = 'stock')"
+            ),
+            {"day": date(2013, 9, 10)},
+        )
+    result = run("backtest", "run", "--start", START, "--end", "2013-09-20", "--generator", "mock")
+    assert result.exit_code == 0, result.output
+    assert "mock: 1 session(s) failed and traded nothing, the first 2013-09-10: DataGateFailed" in result.stdout
+    with market.connect() as connection:
+        sent = connection.execute(
+            text("SELECT COUNT(*) FROM backtest_orders WHERE session = :day"), {"day": date(2013, 9, 10)}
+        ).scalar_one()
+    assert sent == 0
