@@ -6,6 +6,7 @@ Colours are fixed per variant, regime and strategy so the same name looks the sa
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -78,6 +79,9 @@ def contiguous_runs(labels: pd.Series) -> pd.DataFrame:
     )
 
 
+LEGEND_NAMES_PER_ROW = 5
+
+
 def equity_chart(sheet: TearSheet) -> go.Figure:
     """Equity of every variant on a log axis, the main one on top, over background bands of the regime."""
     colours = variant_colours(sheet)
@@ -90,6 +94,9 @@ def equity_chart(sheet: TearSheet) -> go.Figure:
     fig.update_layout(shapes=regime_bands(sheet.sessions["regime"]))
     fig.update_yaxes(type="log", title_text="equity (log scale)")
     _style(fig, "Equity against the benchmark and the other variants", height=560)
+    # The legend above the plot wraps about five names to a row: room for every row under the title.
+    rows = math.ceil((len(others) + 2) / LEGEND_NAMES_PER_ROW)
+    fig.update_layout(margin={"t": 60 + 22 * rows}, height=540 + 22 * rows)
     # The regime key sits under the x axis, apart from the variants' legend above the plot.
     regime_key = {"title": {"text": "background = regime:"}, "orientation": "h", "x": 0, "y": -0.08, "yanchor": "top"}
     return fig.update_layout(legend2=regime_key)
