@@ -222,7 +222,13 @@ def _walk_forward(
     assert every is not None
     dates = retrain_dates(sessions, every)
     schedule, report = ensure_rankers(
-        engine, settings, list(STRATEGIES), dates, training_sessions=request.train_sessions, every=every
+        engine,
+        settings,
+        list(STRATEGIES),
+        dates,
+        training_sessions=request.train_sessions,
+        every=every,
+        on_progress=lambda line: logger.info("walk-forward: %s", line),
     )
     logger.info("walk-forward rankers: %s", report.describe())
     models: dict[str, Any] = {
@@ -235,7 +241,15 @@ def _walk_forward(
     }
     seconds = report.seconds
     if agents:
-        schedule, agent_report = ensure_agents(engine, settings, list(STRATEGIES), schedule, dates, every=every)
+        schedule, agent_report = ensure_agents(
+            engine,
+            settings,
+            list(STRATEGIES),
+            schedule,
+            dates,
+            every=every,
+            on_progress=lambda line: logger.info("walk-forward agents: %s", line),
+        )
         logger.info("walk-forward agents: %s", agent_report.describe())
         models |= {"agents_trained": agent_report.trained, "agents_reused": agent_report.reused}
         models["agents_skipped"] = {

@@ -267,3 +267,26 @@ def test_a_session_whose_data_gate_fails_trades_nothing_and_is_named(market: Eng
             text("SELECT COUNT(*) FROM backtest_orders WHERE session = :day"), {"day": date(2013, 9, 10)}
         ).scalar_one()
     assert sent == 0
+
+
+def test_walk_forward_rankers_are_trained_once_pinned_and_reused_by_the_next_backtest(
+    market: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUND_MODELS__RANKER__N_ESTIMATORS", "5")  # tiny rankers: the test is about the wiring
+    monkeypatch.setenv("FUND_MODELS__RANKER__FOLDS", "2")
+    args = ["backtest", "run", "--start", START, "--end", END, "--generator", "ranker-equal", "--compare", "mock"]
+    walk_forward = ["--retrain-every", "21", "--train-sessions", "126"]
+    first = run(*args, *walk_forward)
+    assert first.exit_code == 0, first.output
+    assert "walk-forward models: 21 trained, 0 reused" in first.stdout  # 3 dates x 7 strategies
+    again = run(*args, *walk_forward)
+    assert "walk-forward models: 0 trained, 21 reused" in again.stdout
+    one, two = get_backtest(market, 1), get_backtest(market, 2)
+    assert one.models["model_ids"] == two.models["model_ids"]
+    assert one.models["retrain_dates"] == ["2013-09-03", "2013-10-02", "2013-10-31"]
+    with market.connect() as connection:
+        versions = connection.execute(
+            text("SELECT DISTINCT model_versions FROM backtest_decisions WHERE variant = 'ranker-equal'")
+        ).scalars()
+        rankers = {str(json.loads(v) if isinstance(v, str) else v) for v in versions}
+    assert any("xgboost_ranker" in r for r in rankers)
