@@ -95,7 +95,7 @@ def store_replay(engine: Engine, replayed: Replayed, *, elapsed: float) -> tuple
         fills=[row for r in results for row in _fill_rows(r)],
     )
     run_id = save_backtest(engine, run, rows)
-    written = record_performance(engine, performance_rows(replayed, run_id))
+    written = record_performance(engine, performance_rows(replayed))
     logger.info("backtest %d: %d strategy_performance rows", run_id, written)
     return run_id, analysis
 
@@ -186,11 +186,13 @@ def _fill_rows(result: VariantResult) -> Iterator[dict[str, Any]]:
         yield {"variant": result.name} | {str(k): v for k, v in row.items()}
 
 
-def performance_rows(replayed: Replayed, run_id: int) -> list[PerformanceRow]:
+def performance_rows(replayed: Replayed) -> list[PerformanceRow]:
     """Each strategy's return over each spell of one regime: from the variants holding one strategy
     throughout when they were compared (every strategy in every regime), else from the main variant's
     spells of (selected strategy, regime)."""
-    source = f"backtest:{run_id}"
+    # One source per generator, not per run: a backtest of the same span again replaces its rows (the table's
+    # key includes the source) instead of counting the same periods twice as evidence.
+    source = f"backtest:{replayed.request.generator}"
     fixed = [r for r in replayed.results if r.name.startswith(FIXED_PREFIX)]
     main = replayed.results[0]
     regimes = decided_frame(main)["regime"] if not main.decisions.empty else pd.Series(dtype="object")

@@ -112,6 +112,11 @@ def test_stored_figures_match_an_independent_computation_from_the_stored_equity(
     # The equity adds up: cash plus positions, every session.
     mock = equity[equity["variant"] == "mock"]
     assert (mock["cash"] + mock["positions_value"] - mock["equity"]).abs().max() < 0.01
+    # The same backtest again replaces its evidence for the selector instead of counting it twice.
+    evidence = count(market, StrategyPerformance)
+    assert evidence > 0
+    assert run("backtest", "run", "--start", START, "--end", END, "--generator", "mock").exit_code == 0
+    assert count(market, StrategyPerformance) == evidence
 
 
 @pytest.mark.parametrize(
