@@ -91,8 +91,6 @@ class Replay:
     run: DailyRun
     results: list[RunResult] = field(default_factory=list)
     closes: list[SessionClose] = field(default_factory=list)
-    approved: int = 0
-    expired: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,13 +161,11 @@ def _replay_of(
 
 def _run_session(one: Replay, day: date, clock: SimulatedClock, approvals: ApprovalPolicy) -> None:
     result = one.run.run(RunRequest(ACCOUNT, RunMode.PAPER, day))
-    if result.outcome is Outcome.AWAITING_APPROVAL and result.run_id is not None:
-        if approvals == "approve":
-            one.journal.decide(result.run_id, "approved", "backtest (approvals=approve)", clock())
-            result = one.run.run(RunRequest(ACCOUNT, RunMode.PAPER, day, resume_only=True))
-            one.approved += 1
-        else:
-            one.expired += 1  # left pending: the next session's run expires it, as a person's silence would
+    # With approvals="reject" a plan needing approval is left pending: the next session's run expires it, as
+    # a person's silence would.
+    if result.outcome is Outcome.AWAITING_APPROVAL and result.run_id is not None and approvals == "approve":
+        one.journal.decide(result.run_id, "approved", "backtest (approvals=approve)", clock())
+        result = one.run.run(RunRequest(ACCOUNT, RunMode.PAPER, day, resume_only=True))
     one.results.append(result)
     # A run stopped before its sync (the data gate) still leaves the account at the session's close.
     if one.venue.settled_through != day:

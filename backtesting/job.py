@@ -92,7 +92,6 @@ class Replayed:
     survivorship: str = ""  # what the report says of the universe's survivorship (storage.py)
     replay_seconds: float = 0.0
     load_seconds: float = 0.0
-    training_seconds: float = 0.0
 
 
 def backtest_settings(settings: FundSettings) -> FundSettings:
@@ -147,11 +146,8 @@ def replay_request(
     load_seconds = time.perf_counter() - started
     schedule: ModelSchedule | None = None
     models: dict[str, Any] = {}
-    training_seconds = 0.0
     if request.retrain_every is not None:
-        schedule, models, training_seconds = _walk_forward(
-            engine, settings, sessions, request, agents=request.retrain_agents
-        )
+        schedule, models = _walk_forward(engine, settings, sessions, request, agents=request.retrain_agents)
     factory = generators or default_generators(engine, settings, schedule)
     variants = build_variants(request.generator, compared, _memoized(factory), settings, seed=request.seed)
     setup = ReplaySetup(market, bars, settings, request.capital, request.fractional_shares, request.approvals)
@@ -183,7 +179,6 @@ def replay_request(
         survivorship=survivorship_note(market),
         replay_seconds=replay_seconds,
         load_seconds=load_seconds,
-        training_seconds=training_seconds,
     )
 
 
@@ -211,7 +206,7 @@ def survivorship_note(market: PreloadedMarketView) -> str:
 
 def _walk_forward(
     engine: Engine, settings: FundSettings, sessions: list[date], request: BacktestRequest, *, agents: bool
-) -> tuple[ModelSchedule, dict[str, Any], float]:
+) -> tuple[ModelSchedule, dict[str, Any]]:
     """The seven rankers (and with `agents`, the PPO agents) retrained every `every` sessions on data strictly
     before each date (stored models of the same window and parameters are reused), and the schedule that
     puts each in force. An agent learns from an older ranker's predictions, out of sample for its window
@@ -237,7 +232,6 @@ def _walk_forward(
         "retrain_dates": [str(d) for d in dates],
         "trained": report.trained,
         "reused": report.reused,
-        "training_seconds": report.seconds,
     }
     seconds = report.seconds
     if agents:
@@ -258,7 +252,7 @@ def _walk_forward(
         seconds += agent_report.seconds
     models["model_ids"] = list(schedule.model_ids)
     models["training_seconds"] = seconds
-    return schedule, models, seconds
+    return schedule, models
 
 
 def _require_history(market: PreloadedMarketView, first: date) -> None:

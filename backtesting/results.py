@@ -28,8 +28,6 @@ class VariantResult:
     decisions: pd.DataFrame  # one row per run
     orders: pd.DataFrame
     fills: pd.DataFrame
-    approvals_granted: int
-    approvals_expired: int
 
     @property
     def equity_curve(self) -> pd.Series:
@@ -52,8 +50,6 @@ def variant_result(one: Replay, bars: FillBars) -> VariantResult:
         decisions=decisions_frame(one),
         orders=orders_frame(one),
         fills=fills,
-        approvals_granted=one.approved,
-        approvals_expired=one.expired,
     )
 
 

@@ -71,7 +71,6 @@ class SelectorRecord:
 
     Sessions are decided in order, so a switch is known when the session is recorded."""
 
-    chosen: dict[date, str] = field(default_factory=dict)
     switches: set[date] = field(default_factory=set)
     _last: str | None = None
 
@@ -82,7 +81,6 @@ class SelectorRecord:
         if choice.strategy != self._last:
             self.switches.add(market.day)
         self._last = choice.strategy
-        self.chosen[market.day] = choice.strategy
         return choice
 
     def switched_on(self, day: date) -> bool:

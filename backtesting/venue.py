@@ -78,10 +78,6 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
     def load(cls, engine: Engine, first: date, last: date) -> FillBars:
         return cls(load_panel(engine, last, start=first, fields=FILL_FIELDS).frames)
 
-    @property
-    def last_day(self) -> date | None:
-        return self._dates[-1].date() if len(self._dates) else None
-
     def _position(self, ticker: str, day: date) -> tuple[int, int] | None:
         row, column = self._row.get(day), self._column.get(ticker)
         return None if row is None or column is None else (row, column)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from trading.db.schema import (
     BacktestDecision,
@@ -102,14 +102,6 @@ def get_backtest(bind: Bind, run_id: int) -> BacktestRecord:
     if row is None:
         raise UnknownBacktest(f"no backtest run {run_id} (`fund backtest list` shows the stored ones)")
     return _record(dict(row))
-
-
-def delete_backtest(engine: Engine, run_id: int) -> None:
-    get_backtest(engine, run_id)
-    with engine.begin() as connection:
-        for table in (BacktestEquity, BacktestDecision, BacktestOrder, BacktestFill):
-            connection.execute(delete(table).where(table.run_id == run_id))
-        connection.execute(delete(BacktestRun).where(BacktestRun.id == run_id))
 
 
 def _record(row: Mapping[str, Any]) -> BacktestRecord:
