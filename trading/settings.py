@@ -291,12 +291,42 @@ class RunSettings(_Section):
 
 
 class BrokerCredentials(_Section):
+    """Keys, endpoints and limits of the live brokers (`[brokers]`). Secrets are SecretStr: never logged.
+
+    An empty URL means the broker's own endpoint for the mode (Alpaca's paper or live trading host);
+    a URL sends every call there instead, for a proxy or a local test server. Alpaca's paper and
+    live keys differ: the keys set here must be those of the endpoint the mode trades.
+    """
+
     schwab_api_key: SecretStr | None = None
     schwab_app_secret: SecretStr | None = None
     schwab_callback_url: str = "https://127.0.0.1:8182"
     schwab_token_path: Path | None = None
+    # Schwab's API host, reached through the httpx transport since schwab-py hard-codes it.
+    schwab_api_url: str = ""
+    # Schwab throttles order writes per app (120 a minute unless the app was registered otherwise).
+    schwab_orders_per_minute: int = Field(120, ge=1)
     alpaca_api_key: SecretStr | None = None
     alpaca_secret_key: SecretStr | None = None
+    alpaca_trading_url: str = ""
+    alpaca_data_url: str = ""
+    # Which of Alpaca's environments a dry run of an Alpaca account reads (paper and live keys differ).
+    alpaca_dry_run_endpoint: Literal["paper", "live"] = "paper"
+    # The free plan sees only IEX; a subscription gives the consolidated SIP tape.
+    alpaca_data_feed: Literal["iex", "sip"] = "iex"
+    # Start-up reconciliation: a cash difference up to this fraction of equity (at least 1.00) is taken
+    # as dividends, interest, fees and rounding; a larger one stops the run until a person accepts it.
+    reconcile_cash_tolerance: Decimal = Field(Decimal("0.005"), ge=0, le=1)
+    # alpaca-py sets no timeout at all; a call that hangs longer than this is retried (or fails the run).
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("schwab_api_url", "alpaca_trading_url", "alpaca_data_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"a broker URL must start with http:// or https://, got {value!r}")
+        return value
 
 
 class FundSettings(BaseSettings):

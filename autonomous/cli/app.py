@@ -27,6 +27,7 @@ COMMANDS = {
     "strategy": "autonomous.cli.strategy",
     "risk": "autonomous.cli.risk",
     "accounts": "autonomous.cli.accounts",
+    "broker": "autonomous.cli.broker",
     "rebalance": "autonomous.cli.rebalance",
     "approvals": "autonomous.cli.approvals",
     "replay": "autonomous.cli.replay",

@@ -45,7 +45,12 @@ def _arm_live(account_id: str, yes: bool) -> None:
 @click.command()
 @click.option("--mode", type=click.Choice(sorted(_MODES)), default=None, help="Run mode (default: paper).")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Plan and log (status dry_run); send nothing.")
-@click.option("--paper-trading", "paper", is_flag=True, help="Trade the database paper account (the default).")
+@click.option(
+    "--paper-trading",
+    "paper",
+    is_flag=True,
+    help="Paper mode (the default): the database venue, or Alpaca's paper environment for an Alpaca account.",
+)
 @click.option("--live", is_flag=True, help="Trade a live broker account (must be armed).")
 @click.option("--account-id", default=None, help="The account (default: settings run.account_id).")
 @click.option("--use-mock", is_flag=True, help="Target from the rule-based mock generator.")

@@ -88,6 +88,12 @@ def no_hook(_step: Step) -> None:
     return None
 
 
+# Compares a live broker's account with the ledger before a sending run plans on it: answers a line
+# for the run's log, or raises (trading.reconciliation.ReconciliationStopped) when a difference
+# nobody can explain means nothing may be sent.
+Reconciler = Callable[["RunRequest"], str]
+
+
 @dataclass
 class StepLog:
     """The run's own log, stored with its row: one entry per finished step, and the facts a failure

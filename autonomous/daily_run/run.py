@@ -35,6 +35,7 @@ from autonomous.daily_run.journal import Journal
 from autonomous.daily_run.records import Decision, failure_row, order_rows, run_row, status_of, summary
 from autonomous.daily_run.request import (
     Outcome,
+    Reconciler,
     RunMode,
     RunRequest,
     RunResult,
@@ -99,6 +100,7 @@ class DailyRun:
         clock: Callable[[], datetime] = utcnow,
         after_step: StepHook = no_hook,
         strategy_policy: StrategyPolicy = choose_strategy,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self._settings = settings
         self._market = market
@@ -108,6 +110,7 @@ class DailyRun:
         self._clock = clock
         self._after_step = after_step
         self._strategy_policy = strategy_policy
+        self._reconciler = reconciler
         self._costs = CostModels.from_settings(settings.execution)
 
     # --- entry point ------------------------------------------------------------------------------
@@ -178,9 +181,12 @@ class DailyRun:
         log.note(Step.GATE, f"{gate.covered} of {gate.universe_size} names have a bar on {session}")
 
         account = sync_account(self._broker, journal, request)
+        # A live broker's account is compared with the ledger before anything is planned on it; an
+        # unexplained difference raises, so the run fails with nothing sent.
+        reconciled = f"; {self._reconciler(request)}" if self._reconciler and request.mode.sends else ""
         earlier = settle_earlier_attempts(self._broker, journal, request) if request.force else EarlierAttempts()
         forced = f"; {earlier.describe()}" if request.force else ""
-        log.note(Step.SYNC, f"{account.describe()}{forced}", equity=account.equity)
+        log.note(Step.SYNC, f"{account.describe()}{reconciled}{forced}", equity=account.equity)
 
         regime = read_regime(market, journal)
         log.note(Step.REGIME, regime.describe(), regime=regime.label)

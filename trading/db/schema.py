@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration: `fund` checks a database against it with one query instead of importing Alembic
 # (a test keeps it equal to Alembic's head).
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 def utcnow() -> datetime:
@@ -116,6 +116,9 @@ ORDER_STATUSES = (
     "expired",
 )
 RUN_MODES = ("dry_run", "paper", "live")
+# The live brokers an account can be linked to; an account without a link trades the paper venue.
+LIVE_BROKERS = ("alpaca", "schwab")
+RECONCILIATION_OUTCOMES = ("matched", "explained", "stopped", "accepted")
 # The paper venue's own books (paper_orders, paper_fills, paper_cash_journal, paper_position_changes):
 # what the venue did, kept apart from the fund's record of what it planned and sent (trade_executions).
 VENUE_ORDER_STATUSES = ("submitted", "partially_filled", "filled", "canceled", "rejected", "expired")
@@ -346,6 +349,67 @@ class ModelArtifact(Base):
 
 
 # --- the ledger ------------------------------------------------------------------------------
+
+
+class BrokerAccount(Base):
+    """An account of the fund held at a live broker: which broker, and which of its accounts.
+
+    An account id with no row here is a database paper account (paper_accounts). Alpaca's paper and
+    live environments are two accounts with different keys, so the mode, not this row, picks the
+    endpoint; `external_account` is the broker's account number, checked against what the keys
+    reach (Alpaca) or used to find the account's hash (Schwab).
+    """
+
+    __tablename__ = "broker_accounts"
+    __table_args__ = (CheckConstraint(_in("broker", LIVE_BROKERS), name="broker"),)
+
+    account_id: Mapped[AccountId] = mapped_column(primary_key=True)
+    broker: Mapped[str] = mapped_column(String(16))
+    external_account: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+
+
+class BrokerReconciliation(Base):
+    """One comparison of a live broker's account with the fund's ledger, before a run trades it (or by
+    `fund accounts reconcile`). A row that did not stop is the next comparison's baseline: its
+    positions are what the broker held then, and `order_fills` what each of the fund's orders still
+    working had filled by then, so fills after it are the only change the fund expects.
+
+    outcome: matched (nothing differed), explained (every difference explained: a split, cash within
+    tolerance), stopped (a difference nobody can explain: the run sent nothing), accepted (a person
+    recorded the broker's state as the truth, with who and why).
+    """
+
+    __tablename__ = "broker_reconciliations"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", RECONCILIATION_OUTCOMES), name="outcome"),
+        CheckConstraint(_in("mode", RUN_MODES), name="mode"),
+        CheckConstraint(
+            "(outcome = 'accepted') = (accepted_by IS NOT NULL AND reason IS NOT NULL)", name="accepted_with_reason"
+        ),
+        Index(None, "account_id", "mode", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[AccountId]
+    broker: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(8))
+    # The session whose close the check follows: splits after it are what the next check allows for.
+    session: Mapped[date] = mapped_column(Date)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    cash: Mapped[Money]
+    equity: Mapped[Money]
+    # {ticker: quantity as a string}: the broker's positions at the check.
+    positions: Mapped[JSONData]
+    # {client order id: filled quantity as a string} of the fund's orders still working at the check.
+    order_fills: Mapped[JSONData]
+    # Broker order ids of open orders the fund did not place, acknowledged by a person (--accept).
+    acknowledged_orders: Mapped[JSONData]
+    # [{kind, ticker, fund, broker, explanation}], empty when everything matched.
+    differences: Mapped[JSONData]
+    accepted_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class PaperAccount(Base):

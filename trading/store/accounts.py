@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trading.db.schema import AccountEquity, PaperAccount, PaperCashEntry, PaperOrder, PaperPosition
+from trading.db.schema import AccountEquity, BrokerAccount, PaperAccount, PaperCashEntry, PaperOrder, PaperPosition
 from trading.errors import FundError
 from trading.execution.costs import round_money
 from trading.store import Bind, connection_for
@@ -98,6 +98,8 @@ def create_paper_account(
     with connection_for(bind) as connection:
         if connection.execute(select(PaperAccount.account_id).where(PaperAccount.account_id == account_id)).first():
             raise AccountExists(f"paper account {account_id!r} already exists: `fund accounts show --account-id ...`")
+        if connection.execute(select(BrokerAccount.broker).where(BrokerAccount.account_id == account_id)).first():
+            raise AccountExists(f"account {account_id!r} is linked to a live broker; choose another id")
         connection.execute(
             insert(PaperAccount).values(
                 account_id=account_id,

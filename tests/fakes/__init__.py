@@ -1,0 +1,1 @@
+"""Transport-level fakes of external services (brokers, data vendors) for tests."""
