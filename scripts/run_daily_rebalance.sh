@@ -7,12 +7,15 @@
 # The mode is the first argument, else $FUND_MODE, else paper. Options after it (or in its place,
 # when the first argument is an option such as --date) go to `fund rebalance` unchanged.
 # Live mode passes --live --yes; the fund command still refuses unless FUND_LIVE_ARMED=1.
+# FUND_UPDATE_DATA=PROVIDER (e.g. alpaca) first runs `fund data update --provider PROVIDER`, logged the
+# same way; if that fails, nothing is rebalanced and the script exits with the update's status.
 # Exit status: the fund command's (0 ok or nothing to do, 1 failed, 3 risk rejected); 2 bad usage.
 set -euo pipefail
 
 usage() {
   echo "usage: $(basename "$0") [dry-run|paper|live] [fund rebalance options...]" >&2
   echo "  the mode may also be --dry-run, --paper-trading or --live, or come from FUND_MODE (default paper)" >&2
+  echo "  FUND_UPDATE_DATA=PROVIDER (e.g. alpaca) runs \`fund data update --provider PROVIDER\` first" >&2
 }
 
 # The repository root from this file's real location, so cron can call it from any directory or symlink.
@@ -81,10 +84,25 @@ quoted="$(printf '%q ' "${command[@]}")"
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) start: mode $mode: ${quoted% }" | tee -a "$log"
 
 # Both streams to the log and to stdout; unbuffered so their lines keep their order.
-set +e
-PYTHONUNBUFFERED=1 "${command[@]}" 2>&1 | tee -a "$log"
-status="${PIPESTATUS[0]}"
-set -e
+run_logged() {
+  set +e
+  PYTHONUNBUFFERED=1 "$@" 2>&1 | tee -a "$log"
+  status="${PIPESTATUS[0]}"
+  set -e
+}
+
+if [ -n "${FUND_UPDATE_DATA:-}" ]; then
+  update=("$fund" data update --provider "$FUND_UPDATE_DATA")
+  quoted_update="$(printf '%q ' "${update[@]}")"
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) data update: ${quoted_update% }" | tee -a "$log"
+  run_logged "${update[@]}"
+  if [ "$status" -ne 0 ]; then
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) end: mode $mode: data update failed: exit status $status" | tee -a "$log"
+    exit "$status"
+  fi
+fi
+
+run_logged "${command[@]}"
 
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) end: mode $mode: exit status $status" | tee -a "$log"
 exit "$status"

@@ -51,21 +51,25 @@ class Baseline:
     checked_at: datetime
     cash: Decimal
     positions: Mapping[str, Decimal]
-    order_fills: Mapping[str, Decimal]  # client order id -> filled quantity then, of the orders still working
+    # The ledger's orders then: every row up to `last_order_row` was known, and those still working had
+    # filled `order_fills` (client order id -> quantity). Row ids, not times: a broker's clock and its
+    # timestamps' precision never decide what counts.
+    last_order_row: int
+    order_fills: Mapping[str, Decimal]
     acknowledged_orders: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class LedgerOrder:
-    """One of the fund's orders as its ledger records it (trade_executions)."""
+    """One of the fund's orders as its ledger records it (trade_executions), sent or not."""
 
+    row_id: int
     client_order_id: str
     ticker: str
     side: OrderSide
     filled_quantity: Decimal
     price: Decimal | None
     commission: Decimal | None
-    submitted_at: datetime | None
     final: bool
 
 
@@ -105,6 +109,7 @@ class Reconciliation:
     state: BrokerState
     differences: tuple[Difference, ...]
     order_fills: Mapping[str, Decimal]  # of the fund's orders still working: the next baseline's
+    last_order_row: int  # the ledger's newest order row at the check: the next baseline's
     acknowledged_orders: frozenset[str] = field(default_factory=frozenset)
     unknown_orders: tuple[str, ...] = ()  # broker ids of open orders the fund did not place
 
@@ -136,10 +141,11 @@ def expected_holdings(baseline: Baseline, orders: Sequence[LedgerOrder]) -> tupl
     positions = dict(baseline.positions)
     cash = baseline.cash
     for order in orders:
-        before = baseline.order_fills.get(order.client_order_id)
-        if before is None:
-            sent_after = order.submitted_at is not None and order.submitted_at > baseline.checked_at
-            before = Decimal(0) if sent_after else order.filled_quantity
+        if order.row_id > baseline.last_order_row:
+            before = Decimal(0)  # planned after the baseline
+        else:
+            # Working then: what it filled since; final then: already in the baseline's positions.
+            before = baseline.order_fills.get(order.client_order_id, order.filled_quantity)
         change = order.filled_quantity - before
         if not change:
             continue
@@ -167,7 +173,8 @@ def compare(
     dividends, interest, fees and rounding.
     """
     known = {o.client_order_id for o in orders}
-    working = {o.client_order_id: o.filled_quantity for o in orders if not o.final and o.submitted_at is not None}
+    working = {o.client_order_id: o.filled_quantity for o in orders if not o.final}
+    last_row = max((o.row_id for o in orders), default=baseline.last_order_row if baseline else 0)
     differences: list[Difference] = []
     acknowledged = baseline.acknowledged_orders if baseline else frozenset()
     unknown: list[str] = []
@@ -186,7 +193,7 @@ def compare(
         )
     if baseline is None:
         differences.extend(_first_check(state))
-        return Reconciliation(account_id, state, tuple(differences), working, acknowledged, tuple(unknown))
+        return Reconciliation(account_id, state, tuple(differences), working, last_row, acknowledged, tuple(unknown))
     expected, cash = expected_holdings(baseline, orders)
     for ticker in sorted(set(expected) | set(state.positions)):
         fund, broker = expected.get(ticker, Decimal(0)), state.positions.get(ticker, Decimal(0))
@@ -207,7 +214,7 @@ def compare(
             else None
         )
         differences.append(Difference("cash", None, cash.quantize(Decimal("0.01")), state.cash, why))
-    return Reconciliation(account_id, state, tuple(differences), working, acknowledged, tuple(unknown))
+    return Reconciliation(account_id, state, tuple(differences), working, last_row, acknowledged, tuple(unknown))
 
 
 def _first_check(state: BrokerState) -> list[Difference]:

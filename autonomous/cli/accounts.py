@@ -202,9 +202,9 @@ def _waiting(change: Decimal | None, held: Decimal) -> str:
 @click.option(
     "--mode",
     type=click.Choice(["paper", "live"]),
-    default="paper",
-    show_default=True,
-    help="Which of the account's ledgers to compare (Alpaca's paper or live environment).",
+    default=None,
+    help="Which of the account's ledgers to compare: Alpaca's paper or live environment (default: paper at "
+    "Alpaca, live at Schwab, which has no paper environment).",
 )
 @click.option("--accept", is_flag=True, help="Record the broker's state as the truth (needs --by and --reason).")
 @click.option("--by", "by", default=None, help="Who accepts the broker's state.")
@@ -212,7 +212,7 @@ def _waiting(change: Decimal | None, held: Decimal) -> str:
 @pass_app
 @fails_cleanly
 def reconcile(
-    app: AppContext, account_id: str | None, mode: str, accept: bool, by: str | None, reason: str | None
+    app: AppContext, account_id: str | None, mode: str | None, accept: bool, by: str | None, reason: str | None
 ) -> None:
     """Compare an account held at a broker with the fund's ledger, as a run does before it trades.
 
@@ -230,8 +230,9 @@ def reconcile(
         raise click.UsageError(
             f"{account} is a database paper account: its venue's books are the ledger, there is nothing to reconcile"
         )
+    mode = mode or ("live" if link.broker == "schwab" else "paper")
     # Read-only: a reconciliation never sends or cancels.
-    broker = DryRunBroker(live_broker(link, settings, RunMode(mode)))
+    broker = DryRunBroker(live_broker(engine, link, settings, RunMode(mode)))
     for order in open_ledger_orders(engine, account, broker.name):
         assert order.order_id is not None
         fresh = call_with_retry(partial(broker.get_order, order.order_id), idempotent=True, what="order status")

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from trading.brokers.schwab.tokens import TokenFile
 
 from autonomous.daily_run.journal import DatabaseJournal
 from autonomous.daily_run.request import Reconciler, RunMode, RunRequest, StepHook, no_hook
@@ -22,7 +26,7 @@ from trading.errors import ConfigurationError
 from trading.execution.costs import CostModels
 from trading.marketdata.calendar import TradingCalendar
 from trading.reconciliation import ReconciliationStopped, reconcile_account
-from trading.settings import FundSettings
+from trading.settings import FundSettings, default_data_dir
 from trading.store.broker_accounts import BrokerAccountRecord, broker_account
 
 
@@ -53,19 +57,17 @@ def open_broker(
             delisted_after_sessions=settings.data.delisted_after_sessions,
             read_only=mode is RunMode.DRY_RUN,
         )
-    broker = live_broker(link, settings, mode)
+    broker = live_broker(engine, link, settings, mode)
     return DryRunBroker(broker) if mode is RunMode.DRY_RUN else broker
 
 
-def live_broker(link: BrokerAccountRecord, settings: FundSettings, mode: RunMode) -> Broker:
+def live_broker(engine: Engine, link: BrokerAccountRecord, settings: FundSettings, mode: RunMode) -> Broker:
     """The broker holding a linked account, for the mode's environment (never wrapped for a dry run)."""
     if link.broker == "alpaca":
         from trading.brokers.alpaca import AlpacaBroker, trading_client
 
-        paper = mode is RunMode.PAPER or (
-            mode is RunMode.DRY_RUN and settings.brokers.alpaca_dry_run_endpoint == "paper"
-        )
-        client = trading_client(settings.brokers, paper=paper)
+        dry_paper = mode is RunMode.DRY_RUN and settings.brokers.alpaca_dry_run_endpoint == "paper"
+        client = trading_client(settings.brokers, paper=mode is RunMode.PAPER or dry_paper)
         return AlpacaBroker(client, link.account_id, external_account=link.external_account)
     if mode is RunMode.PAPER:
         raise ConfigurationError(
@@ -73,7 +75,25 @@ def live_broker(link: BrokerAccountRecord, settings: FundSettings, mode: RunMode
             "the real account without sending, or a database paper account (`fund accounts create --cash ...`) "
             "for paper trading"
         )
-    raise ConfigurationError(f"account {link.account_id} is held at {link.broker}, whose adapter is not built yet")
+    from trading.brokers.schwab import OrderThrottle, SchwabBroker, schwab_client
+
+    assert link.external_account is not None  # a Schwab link always has its account number
+    tokens = schwab_token_file(settings)
+    return SchwabBroker(
+        schwab_client(settings.brokers, tokens),
+        engine,
+        link.account_id,
+        link.external_account,
+        tokens=tokens,
+        throttle=OrderThrottle(settings.brokers.schwab_orders_per_minute),
+    )
+
+
+def schwab_token_file(settings: FundSettings) -> TokenFile:
+    """Where Schwab's token lives: `schwab_token_path`, else beside the embedded database's default place."""
+    from trading.brokers.schwab.tokens import TokenFile
+
+    return TokenFile.from_settings(settings.brokers.schwab_token_path, default_data_dir())
 
 
 def choose_generator(engine: Engine, settings: FundSettings, *, use_mock: bool) -> GeneratorChoice:

@@ -45,6 +45,8 @@ class AppContext:
             )
             # Alembic narrates every connection at INFO; `fund db` prints what matters itself.
             logging.getLogger("alembic").setLevel(logging.WARNING)
+            # httpx (under schwab-py) logs every request at INFO: the adapters log what matters.
+            logging.getLogger("httpx").setLevel(logging.WARNING)
         return self._settings
 
     @property

@@ -1,5 +1,5 @@
-"""`fund data`: imports (bars, securities, fundamentals, index membership), the synthetic demo market,
-status and the data gate."""
+"""`fund data`: imports (bars, securities, fundamentals, index membership), updates from a provider, the
+synthetic demo market, status and the data gate."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ import click
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
 from trading.marketdata.bars_import import BarImportRejected, FileProgress, ImportReport, import_bar_files
 from trading.marketdata.demo import load_demo_market
+from trading.marketdata.providers import PROVIDERS, make_provider
 from trading.marketdata.quality import DataStatus, check_data_gate, data_status
 from trading.marketdata.reference_import import (
     ReferenceImportRejected,
     import_fundamentals,
     import_securities,
 )
+from trading.marketdata.update import update_bars
 from trading.store.membership import DEFAULT_INDEX, MembershipRejected, import_membership_file
 
 SHOWN_PROBLEMS = 20
@@ -27,7 +29,7 @@ SHOWN_PROBLEMS = 20
 
 @click.group()
 def data() -> None:
-    """Market data: import, demo, status, check, membership."""
+    """Market data: import, update, demo, status, check, membership."""
 
 
 def _echo_problems(problems: Sequence[object], total: int, what: str = "bad row(s)") -> None:
@@ -97,6 +99,33 @@ def import_bars(app: AppContext, paths: tuple[Path, ...], strict: bool) -> None:
         raise
     click.echo(report.summary())
     _echo_bar_report(report)
+
+
+@data.command()
+@click.option(
+    "--provider", type=click.Choice(PROVIDERS), default=PROVIDERS[0], show_default=True, help="Where bars come from."
+)
+@click.option("--since", type=DATE, help="Re-fetch from this date on (default: the day after each ticker's last bar).")
+@click.option("--tickers", help="Only these tickers, comma-separated (default: every security and the special ones).")
+@pass_app
+@fails_cleanly
+def update(app: AppContext, provider: str, since: date | None, tickers: str | None) -> None:
+    """Fetch daily bars (raw OHLCV, dividends, splits) up to the last completed session and import them.
+
+    Every security in the database, plus the benchmark, safe haven and volatility index, from the day
+    after its last stored bar. Running it again changes nothing; a provider failure writes nothing.
+    """
+    source = make_provider(provider, app.settings.brokers)
+    chosen = [t.strip() for t in tickers.split(",") if t.strip()] if tickers is not None else None
+    if chosen is not None and not chosen:
+        raise click.BadParameter("name at least one ticker", param_hint="--tickers")
+    report = update_bars(app.migrated_engine(), source, app.settings.data, since=since, tickers=chosen)
+    click.echo(report.summary())
+    for note in report.notes():
+        click.echo(note)
+    if report.problems:
+        click.echo(f"skipped {report.rows_rejected:,} bad bar(s):" if report.rows_rejected else "problems:", err=True)
+        _echo_problems(report.problems, len(report.problems), "problem(s)")
 
 
 @data.command("import-securities")

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("cash", sa.Numeric(precision=20, scale=4), nullable=False),
         sa.Column("equity", sa.Numeric(precision=20, scale=4), nullable=False),
         sa.Column("positions", JSON, nullable=False),
+        sa.Column("last_order_row", sa.Integer(), nullable=False),
         sa.Column("order_fills", JSON, nullable=False),
         sa.Column("acknowledged_orders", JSON, nullable=False),
         sa.Column("differences", JSON, nullable=False),

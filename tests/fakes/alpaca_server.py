@@ -1,9 +1,16 @@
-"""An in-process fake of Alpaca's REST API (trading v2 and daily stock bars), served over real HTTP on 127.0.0.1 so
-the real alpaca-py 0.44.0 clients run against it unchanged: pass `fake.url` as `url_override` to both clients.
+"""An in-process fake of Alpaca's REST API (trading v2, daily stock bars, and dividends and splits from the
+corporate actions API), served over real HTTP on 127.0.0.1 so the real alpaca-py 0.44.0 clients run against it
+unchanged: pass `fake.url` as `url_override` to every client.
 
 Facts about alpaca-py and Alpaca that shaped it (see also /work/shared/docs/brokers.md, section 9):
 - Both clients build every URL as `url_override + "/v2" + path`, so one server serves both. The data client calls
   only `GET /v2/stocks/bars` (multi-symbol form, symbols=A,B), never `/v2/stocks/{symbol}/bars`.
+- CorporateActionsClient builds `url_override + "/v1/corporate-actions"` (one server serves it too). alpaca-py passes
+  the client the type name as `corporate_action_type`, so an action's JSON must not carry that key; every action
+  needs a UUID `id` and the keys its model requires (a cash dividend: symbol, cusip, rate, special, foreign,
+  process_date, ex_date; a forward split: symbol, cusip, new_rate, old_rate, process_date, ex_date; a reverse split
+  old_cusip and new_cusip instead of cusip). Alpaca filters by process date (start/end, default today), sorts by
+  it, and caps the *total* with `limit` (alpaca-py's default 1000), paging with `next_page_token`.
 - StockBarsRequest's `limit` caps the *total* number of bars: the client asks for min(limit - received, 10000) per
   page and stops once it has `limit` bars. Pages therefore only appear past the server's page size (Alpaca: 10 000;
   here `bars_page_size`, which tests lower to exercise paging).
@@ -18,7 +25,9 @@ Facts about alpaca-py and Alpaca that shaped it (see also /work/shared/docs/brok
 
 Simplifications (documented, deliberate): buying_power = cash (no margin, no reservation for open buys); long
 positions only (a sell with nothing held is refused as a short); trading days are weekdays unless `set_calendar`
-says otherwise; only 1Day bars; new orders rest with status `new_order_status` until a test fills them.
+says otherwise; only 1Day bars; new orders rest with status `new_order_status` until a test fills them; an action's
+process, record and payable dates default to its ex-date (a real dividend is often processed weeks later: pass
+`process_date=` to model that); only cash dividends and forward and reverse splits.
 """
 
 from __future__ import annotations
@@ -167,6 +176,7 @@ class FakeAlpaca:
         self._removed_assets: set[str] = set()
         self._orders: dict[str, dict[str, Any]] = {}  # id -> order JSON, in creation order
         self._bars: dict[str, dict[date, dict[str, Any]]] = {}
+        self._actions: list[tuple[str, dict[str, Any]]] = []  # (response key such as "cash_dividends", action JSON)
         self._calendar: list[date] | None = None
         self._clock: dict[str, Any] | None = None
         self._order_faults: list[tuple[Any, ...]] = []
@@ -175,6 +185,7 @@ class FakeAlpaca:
         self.order_posts = 0
         self.new_order_status = "accepted"  # what Alpaca answers outside market hours
         self.bars_page_size = 10_000
+        self.actions_page_size = 1000  # Alpaca's largest page
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -280,6 +291,63 @@ class FakeAlpaca:
                     "n": int(row.get("trade_count", 1)),
                     "vw": float(row.get("vwap", row["close"])),
                 }
+
+    def add_dividend(
+        self,
+        symbol: str,
+        ex_date: date,
+        rate: Decimal | str | float,
+        *,
+        process_date: date | None = None,
+        special: bool = False,
+        foreign: bool = False,
+    ) -> None:
+        """A cash dividend of `rate` per share, going ex on `ex_date`."""
+        processed = process_date or ex_date
+        action = {
+            "id": str(uuid.uuid4()),
+            "symbol": symbol,
+            "cusip": _cusip(symbol),
+            "rate": float(rate),
+            "special": special,
+            "foreign": foreign,
+            "process_date": processed.isoformat(),
+            "ex_date": ex_date.isoformat(),
+            "record_date": ex_date.isoformat(),
+            "payable_date": processed.isoformat(),
+        }
+        with self._lock:
+            self._actions.append(("cash_dividends", action))
+
+    def add_split(
+        self,
+        symbol: str,
+        ex_date: date,
+        new_rate: Decimal | str | float,
+        old_rate: Decimal | str | float,
+        *,
+        process_date: date | None = None,
+    ) -> None:
+        """A split of old_rate shares into new_rate on `ex_date`: forward when new_rate > old_rate, else reverse."""
+        processed = (process_date or ex_date).isoformat()
+        action: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "symbol": symbol,
+            "new_rate": float(new_rate),
+            "old_rate": float(old_rate),
+            "process_date": processed,
+            "ex_date": ex_date.isoformat(),
+            "record_date": ex_date.isoformat(),
+            "payable_date": processed,
+        }
+        if float(new_rate) > float(old_rate):
+            key = "forward_splits"
+            action["cusip"] = _cusip(symbol)
+        else:  # a reverse split changes the CUSIP
+            key = "reverse_splits"
+            action.update(old_cusip=_cusip(symbol), new_cusip=_cusip(symbol + "-new"))
+        with self._lock:
+            self._actions.append((key, action))
 
     def fail_next_order_posts(self, *faults: tuple[Any, ...]) -> None:
         """Queue faults for the next POST /v2/orders, one each: ("status", code), ("after_create", code), ("drop",),
@@ -591,6 +659,8 @@ class FakeAlpaca:
                 return 200, self._calendar_json(query)
             case ("GET", ("v2", "stocks", "bars")):
                 return 200, self._bars_page(query)
+            case ("GET", ("v1", "corporate-actions")):
+                return 200, self._corporate_actions_page(query)
         raise _refuse(404, 40410000, "endpoint not found")
 
     # ------------------------------------------------------------------ orders
@@ -801,3 +871,38 @@ class FakeAlpaca:
         more = offset + size < len(rows)
         token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else None
         return {"bars": bars, "next_page_token": token}
+
+    def _corporate_actions_page(self, query: dict[str, str]) -> dict[str, Any]:
+        symbols = {s for s in query.get("symbols", "").split(",") if s}
+        # Types are singular in the query (cash_dividend) and plural as response keys (cash_dividends).
+        types = {f"{t}s" for t in query.get("types", "").split(",") if t}
+        today = _now().astimezone(NEW_YORK).date()
+        start = date.fromisoformat(query["start"]) if query.get("start") else today
+        end = date.fromisoformat(query["end"]) if query.get("end") else today
+        limit = int(query.get("limit") or 100)  # Alpaca's default page is 100 actions
+        if not 1 <= limit <= 1000:
+            raise _refuse(422, 42210000, "invalid limit: must be between 1 and 1000")  # message unverified
+        try:
+            offset = int(base64.urlsafe_b64decode(query["page_token"]).decode()) if query.get("page_token") else 0
+        except ValueError:
+            raise _refuse(400, 40010001, "invalid page token") from None
+        chosen = [
+            (key, action)
+            for key, action in self._actions
+            if (not symbols or action.get("symbol", action.get("old_symbol")) in symbols)
+            and (not types or key in types)
+            and start <= date.fromisoformat(action["process_date"]) <= end
+        ]
+        chosen.sort(key=lambda item: item[1]["process_date"], reverse=query.get("sort") == "desc")
+        size = min(limit, self.actions_page_size)
+        page: dict[str, list[dict[str, Any]]] = {}
+        for key, action in chosen[offset : offset + size]:
+            page.setdefault(key, []).append(dict(action))
+        more = offset + size < len(chosen)
+        token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if more else None
+        return {"corporate_actions": page, "next_page_token": token}
+
+
+def _cusip(symbol: str) -> str:
+    """A stable 9-character stand-in for a CUSIP (not a valid one: nothing here checks the digit)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"cusip:{symbol}").hex[:9].upper()

@@ -16,9 +16,11 @@ import alpaca.common.rest
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
-from alpaca.data.enums import Adjustment, DataFeed
+from alpaca.data.enums import Adjustment, CorporateActionsType, DataFeed
 from alpaca.data.historical import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.historical.corporate_actions import CorporateActionsClient
+from alpaca.data.models.corporate_actions import CashDividend, CorporateActionsSet, ForwardSplit, ReverseSplit
+from alpaca.data.requests import CorporateActionsRequest, StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import AccountStatus, AssetClass, OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
@@ -472,3 +474,44 @@ def test_a_bars_limit_caps_the_total_across_pages(fake: FakeAlpaca) -> None:
     assert len(bars["AAPL"]) == 5
     asked = [int(r.query["limit"]) for r in fake.request_log if r.path == "/v2/stocks/bars"]
     assert asked == [5, 3, 1]
+
+
+def test_dividends_and_splits_parse_into_alpaca_models_filtered_by_process_date_and_paged(fake: FakeAlpaca) -> None:
+    fake.add_dividend("AAPL", date(2024, 2, 9), "0.24")
+    fake.add_dividend("MSFT", date(2024, 2, 14), 0.75, process_date=date(2024, 3, 14))
+    fake.add_split("NVDA", date(2024, 6, 10), 10, 1)
+    fake.add_split("AAPL", date(2024, 3, 1), 1, 4)
+    fake.add_dividend("AAPL", date(2023, 11, 10), "0.24")  # processed before the window
+    fake.add_dividend("IBM", date(2024, 2, 8), "1.66")  # a symbol not asked for
+    fake.actions_page_size = 2
+    client = CorporateActionsClient("test-key", "test-secret", url_override=fake.url)
+    request = CorporateActionsRequest(
+        symbols=["AAPL", "MSFT", "NVDA"],
+        types=[
+            CorporateActionsType.CASH_DIVIDEND,
+            CorporateActionsType.FORWARD_SPLIT,
+            CorporateActionsType.REVERSE_SPLIT,
+        ],
+        start=date(2024, 1, 1),
+        end=date(2024, 6, 30),
+    )
+
+    actions = client.get_corporate_actions(request)
+
+    assert isinstance(actions, CorporateActionsSet)
+    dividends = actions.data["cash_dividends"]
+    assert [(d.symbol, d.ex_date, d.rate, d.process_date) for d in dividends] == [
+        ("AAPL", date(2024, 2, 9), 0.24, date(2024, 2, 9)),
+        ("MSFT", date(2024, 2, 14), 0.75, date(2024, 3, 14)),
+    ]
+    assert all(isinstance(d, CashDividend) and not d.special for d in dividends)
+    (forward,) = actions.data["forward_splits"]
+    (reverse,) = actions.data["reverse_splits"]
+    assert isinstance(forward, ForwardSplit)
+    assert isinstance(reverse, ReverseSplit)
+    assert (forward.symbol, forward.ex_date, forward.new_rate, forward.old_rate) == ("NVDA", date(2024, 6, 10), 10, 1)
+    assert (reverse.symbol, reverse.new_rate, reverse.old_rate) == ("AAPL", 1, 4)
+    pages = [r for r in fake.request_log if r.path == "/v1/corporate-actions"]
+    assert len(pages) == 2
+    assert pages[0].query["types"] == "cash_dividend,forward_split,reverse_split"
+    assert (pages[0].query["start"], pages[0].query["end"]) == ("2024-01-01", "2024-06-30")

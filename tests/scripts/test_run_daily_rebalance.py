@@ -156,3 +156,58 @@ def test_a_symlink_run_from_elsewhere_finds_the_repository_virtual_environment(
     assert result.returncode == 0, result.stdout + result.stderr
     first = the_log(env).read_text().splitlines()[0]
     assert f"{REPO}/.venv/bin/fund rebalance --paper-trading --date {WEEKEND}" in first
+
+
+STUB_FUND = """#!/usr/bin/env bash
+echo "$*" >> "$STUB_CALLS"
+if [ "$1" = data ]; then
+  echo "alpaca: 4 ticker(s) updated"
+  exit "${STUB_UPDATE_STATUS:-0}"
+fi
+echo "rebalanced"
+"""
+
+
+@pytest.fixture
+def stub_env(tmp_path: Path) -> dict[str, str]:
+    """A stand-in `fund` that records its arguments, so the script's sequencing is tested without a database."""
+    stub = tmp_path / "bin" / "fund"
+    stub.parent.mkdir()
+    stub.write_text(STUB_FUND)
+    stub.chmod(0o755)
+    return _clean_environment(tmp_path) | {
+        "FUND_BIN": str(stub),
+        "FUND_LOG_DIR": str(tmp_path / "logs"),
+        "STUB_CALLS": str(tmp_path / "calls"),
+    }
+
+
+def test_fund_update_data_updates_the_data_before_the_rebalance_and_logs_both(stub_env: dict[str, str]) -> None:
+    stub_env["FUND_UPDATE_DATA"] = "alpaca"
+    result = run_script(stub_env, "paper", "--date", LAST_SESSION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert Path(stub_env["STUB_CALLS"]).read_text().splitlines() == [
+        "data update --provider alpaca",
+        f"rebalance --paper-trading --date {LAST_SESSION}",
+    ]
+    lines = the_log(stub_env).read_text().splitlines()
+    assert lines[0].endswith(
+        f"start: mode paper: {stub_env['FUND_BIN']} rebalance --paper-trading --date {LAST_SESSION}"
+    )
+    assert lines[1].endswith(f"data update: {stub_env['FUND_BIN']} data update --provider alpaca")
+    assert lines[2:4] == ["alpaca: 4 ticker(s) updated", "rebalanced"]
+    assert lines[-1].endswith("end: mode paper: exit status 0")
+
+
+def test_a_failed_data_update_stops_the_run_with_the_updates_exit_status(stub_env: dict[str, str]) -> None:
+    stub_env |= {"FUND_UPDATE_DATA": "alpaca", "STUB_UPDATE_STATUS": "1"}
+    result = run_script(stub_env, "paper")
+    assert result.returncode == 1
+    assert Path(stub_env["STUB_CALLS"]).read_text().splitlines() == ["data update --provider alpaca"]
+    assert the_log(stub_env).read_text().splitlines()[-1].endswith("end: mode paper: data update failed: exit status 1")
+
+
+def test_without_fund_update_data_only_the_rebalance_runs(stub_env: dict[str, str]) -> None:
+    result = run_script(stub_env, "dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert Path(stub_env["STUB_CALLS"]).read_text().splitlines() == ["rebalance --dry-run"]

@@ -3,7 +3,7 @@ what a split or the cash tolerance explains, and what stops a run."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from hypothesis import given
@@ -15,15 +15,16 @@ from trading.reconciliation import Baseline, BrokerState, LedgerOrder, Reconcili
 D = Decimal
 DAY = date(2024, 6, 3)
 T0 = datetime(2024, 6, 3, 21, 0, tzinfo=UTC)
-LATER = T0 + timedelta(hours=1)
-BASE = Baseline(DAY, T0, D("1000"), {"AAA": D(10)}, {})
+BASE = Baseline(DAY, T0, D("1000"), {"AAA": D(10)}, 100, {})
 NO_SPLIT = (D(1), "")
 
 
-def order(
-    cid: str, ticker: str, side: OrderSide, filled: str, price: str = "10", *, at: datetime = LATER
-) -> LedgerOrder:
-    return LedgerOrder(cid, ticker, side, D(filled), D(price), None, at, final=True)
+_rows = iter(range(101, 10**6))
+
+
+def order(cid: str, ticker: str, side: OrderSide, filled: str, price: str = "10", *, row: int = 0) -> LedgerOrder:
+    """One of the ledger's orders, planned after the baseline (row id above its 100) unless `row` says."""
+    return LedgerOrder(row or next(_rows), cid, ticker, side, D(filled), D(price), None, final=True)
 
 
 def state(cash: str, positions: dict[str, Decimal], *open_orders: BrokerOrder) -> BrokerState:
@@ -58,13 +59,13 @@ def test_the_baseline_moved_by_the_funds_fills_since_matches() -> None:
 
 
 def test_fills_before_the_baseline_are_already_in_it() -> None:
-    earlier = order("old", "AAA", OrderSide.BUY, "10", at=T0 - timedelta(days=1))
+    earlier = order("old", "AAA", OrderSide.BUY, "10", row=99)
     assert check(BASE, [earlier], state("1000", {"AAA": D(10)})).outcome == "matched"
 
 
 def test_an_order_working_at_the_baseline_counts_only_what_it_filled_since() -> None:
-    baseline = Baseline(DAY, T0, D("1000"), {"AAA": D(10)}, {"partial": D(4)})
-    working = LedgerOrder("partial", "AAA", OrderSide.BUY, D(10), D(10), None, T0 - timedelta(hours=1), final=True)
+    baseline = Baseline(DAY, T0, D("1000"), {"AAA": D(10)}, 100, {"partial": D(4)})
+    working = LedgerOrder(98, "partial", "AAA", OrderSide.BUY, D(10), D(10), None, final=True)
     assert check(baseline, [working], state("940", {"AAA": D(16)})).outcome == "matched"
 
 
@@ -80,7 +81,7 @@ def test_a_split_since_the_baseline_explains_a_position_and_cash_in_lieu_its_fra
     assert result.outcome == "explained"
     (difference,) = result.differences
     assert difference.explanation == "split 3:1 on 2024-06-05 since the last reconciliation"
-    odd = Baseline(DAY, T0, D("1000"), {"AAA": D(5)}, {})
+    odd = Baseline(DAY, T0, D("1000"), {"AAA": D(5)}, 100, {})
     assert check(odd, [], state("1000", {"AAA": D(7)}), {"AAA": (D("1.5"), "3:2")}).outcome == "explained"
     assert check(odd, [], state("1000", {"AAA": D(9)}), {"AAA": (D("1.5"), "3:2")}).outcome == "stopped"
 
@@ -99,7 +100,7 @@ def test_an_open_order_the_fund_did_not_place_stops_until_acknowledged() -> None
     result = check(BASE, [], state("1000", {"AAA": D(10)}, stranger))
     assert [(d.kind, d.ticker, d.broker) for d in result.unexplained] == [("unknown_order", "ZZZ", D(3))]
     assert result.unknown_orders == ("b-by-hand",)
-    acknowledged = Baseline(DAY, T0, D("1000"), {"AAA": D(10)}, {}, frozenset({"b-by-hand"}))
+    acknowledged = Baseline(DAY, T0, D("1000"), {"AAA": D(10)}, 100, {}, frozenset({"b-by-hand"}))
     assert check(acknowledged, [], state("1000", {"AAA": D(10)}, stranger)).outcome == "matched"
     own = order("mine", "ZZZ", OrderSide.BUY, "0")
     assert check(BASE, [own], state("1000", {"AAA": D(10)}, open_order("mine"))).outcome == "matched"
@@ -136,7 +137,15 @@ def test_any_fills_applied_alike_to_the_broker_and_the_ledger_match(
         positions[ticker] += sign * quantity
         cash -= sign * quantity * price
         orders.append(order(f"o{i}", ticker, side, str(quantity), str(price)))
-    baseline = Baseline(DAY, T0, D("100000"), {"AAA": D(100), "BBB": D(100), "CCC": D(100)}, {})
+    baseline = Baseline(DAY, T0, D("100000"), {"AAA": D(100), "BBB": D(100), "CCC": D(100)}, 100, {})
     held = {t: q for t, q in positions.items() if q}
     assert expected_holdings(baseline, orders) == (held, cash)
     assert check(baseline, orders, state(str(cash), held)).outcome == "matched"
+
+
+def test_an_order_planned_before_the_baseline_and_filled_after_it_counts_through_its_working_fill() -> None:
+    """A plan persisted before the check (awaiting approval, say) and sent later: it was working at the
+    baseline with nothing filled, so its whole fill is new. Row ids decide, never the broker's clock."""
+    baseline = Baseline(DAY, T0, D("1000"), {}, 100, {"approved-later": D(0)})
+    late = LedgerOrder(97, "approved-later", "AAA", OrderSide.BUY, D(5), D(10), None, final=True)
+    assert check(baseline, [late], state("950", {"AAA": D(5)})).outcome == "matched"

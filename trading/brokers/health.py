@@ -4,14 +4,17 @@ sees at once whether the next run can trade."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from alpaca.trading.models import Clock, TradeAccount
+from trading.errors import BrokerError, FundError
 
-from trading.brokers.alpaca.client import call_alpaca
-from trading.errors import BrokerError
+if TYPE_CHECKING:
+    from trading.brokers.schwab.broker import SchwabBroker
+    from trading.brokers.schwab.tokens import TokenFile
 
 # A broker's clock further than this from ours means a badly set server clock: the run's session
 # (the exchange's date) and its order times would be wrong.
@@ -37,6 +40,9 @@ class HealthLine:
 def alpaca_health(client: object, endpoint: str, *, expected_account: str | None, now: datetime) -> list[HealthLine]:
     """Connectivity, the account's status and money, the market clock and the skew of ours against it."""
     from alpaca.trading.client import TradingClient
+    from alpaca.trading.models import Clock, TradeAccount
+
+    from trading.brokers.alpaca.client import call_alpaca
 
     assert isinstance(client, TradingClient)
     lines: list[HealthLine] = []
@@ -75,3 +81,77 @@ def alpaca_health(client: object, endpoint: str, *, expected_account: str | None
     verdict = Verdict.OK if abs(skew) <= MAX_CLOCK_SKEW_SECONDS else Verdict.WARN
     lines.append(HealthLine("clock skew", verdict, f"ours minus Alpaca's: {skew:+.1f} s"))
     return lines
+
+
+def schwab_health(
+    broker: SchwabBroker, client: Any, tokens: TokenFile, *, endpoint: str, now: datetime
+) -> list[HealthLine]:
+    """The token's age, connectivity, the account and its money, today's market hours, and clock skew
+    (read from the Date header of Schwab's answer: Schwab has no clock endpoint)."""
+    from trading.brokers.schwab.client import call_schwab
+    from trading.brokers.schwab.tokens import REFRESH_TOKEN_DAYS, WARN_AFTER_DAYS
+
+    try:
+        age = tokens.age_days(now)
+    except FundError as exc:
+        return [HealthLine("token", Verdict.FAIL, str(exc))]
+    if age >= REFRESH_TOKEN_DAYS:
+        verdict, note = Verdict.FAIL, "its refresh token has expired: log in again with `fund broker login schwab`"
+    elif age >= WARN_AFTER_DAYS:
+        verdict, note = Verdict.WARN, "it expires within a day: log in again with `fund broker login schwab`"
+    else:
+        verdict, note = Verdict.OK, f"valid for {REFRESH_TOKEN_DAYS - age:.1f} more days"
+    lines = [HealthLine("token", verdict, f"{tokens.path}, {age:.1f} days old; {note}")]
+    if verdict is Verdict.FAIL:
+        return lines
+    try:
+        answer = call_schwab(client.get_account_numbers, "account numbers")
+        lines.append(HealthLine("connection", Verdict.OK, f"{endpoint} answered"))
+        snapshot = broker.account()
+    except BrokerError as exc:
+        return [*lines, HealthLine("connection", Verdict.FAIL, str(exc))]
+    lines.append(
+        HealthLine(
+            "money",
+            Verdict.OK,
+            f"cash {snapshot.cash:,.2f}, buying power {snapshot.buying_power:,.2f}, equity {snapshot.equity:,.2f}",
+        )
+    )
+    lines.append(_market_hours(client, now))
+    lines.append(_skew(answer.headers.get("Date"), now))
+    return lines
+
+
+def _market_hours(client: Any, now: datetime) -> HealthLine:
+    from schwab.client import Client
+
+    from trading.brokers.schwab.client import call_schwab
+
+    try:
+        answer = call_schwab(
+            lambda: client.get_market_hours([Client.MarketHours.Market.EQUITY], date=now.date()), "market hours"
+        )
+        equity = answer.json().get("equity", {})
+        # The product key is not guaranteed (brokers.md §5): take the first product listed.
+        hours: dict[str, Any] = next(iter(equity.values()), {}) if isinstance(equity, dict) else {}
+        is_open = hours.get("isOpen")
+        regular = (hours.get("sessionHours") or {}).get("regularMarket") or [{}]
+    except (BrokerError, ValueError, AttributeError) as exc:
+        return HealthLine("market", Verdict.WARN, f"hours unknown ({exc})")
+    state = "a session" if is_open else "not a session"
+    return HealthLine("market", Verdict.OK, f"{now.date()} is {state}; regular hours {regular[0].get('start', '-')}")
+
+
+def _skew(header: str | None, now: datetime) -> HealthLine:
+    if not header:
+        return HealthLine("clock skew", Verdict.WARN, "Schwab's answer carried no Date header")
+    try:
+        theirs = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return HealthLine("clock skew", Verdict.WARN, f"Schwab's Date header cannot be read: {header!r}")
+    if theirs.tzinfo is None:  # "-0000" in an HTTP date means UTC
+        theirs = theirs.replace(tzinfo=UTC)
+    skew = (now - theirs).total_seconds()
+    # The Date header has whole seconds: allow one more.
+    verdict = Verdict.OK if abs(skew) <= MAX_CLOCK_SKEW_SECONDS + 1 else Verdict.WARN
+    return HealthLine("clock skew", verdict, f"ours minus Schwab's: {skew:+.1f} s")

@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration: `fund` checks a database against it with one query instead of importing Alembic
 # (a test keeps it equal to Alembic's head).
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 
 def utcnow() -> datetime:
@@ -402,7 +402,9 @@ class BrokerReconciliation(Base):
     equity: Mapped[Money]
     # {ticker: quantity as a string}: the broker's positions at the check.
     positions: Mapped[JSONData]
-    # {client order id: filled quantity as a string} of the fund's orders still working at the check.
+    # The newest trade_executions row at the check, and {client order id: filled quantity as a string}
+    # of the fund's orders still working then: fills beyond those are what the next check expects.
+    last_order_row: Mapped[int] = mapped_column(Integer)
     order_fills: Mapped[JSONData]
     # Broker order ids of open orders the fund did not place, acknowledged by a person (--accept).
     acknowledged_orders: Mapped[JSONData]
@@ -410,6 +412,33 @@ class BrokerReconciliation(Base):
     differences: Mapped[JSONData]
     accepted_by: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class BrokerOrderIntent(Base):
+    """An order about to be sent to a broker that takes no client order id (Schwab), written before the send.
+
+    After a crash between the send and the record, the adapter finds the order the broker made of it by
+    these fields (ticker, side, quantity, type, and an entered time at or after `sent_at`); `order_id` is
+    filled in as soon as the broker's answer is read.
+    """
+
+    __tablename__ = "broker_order_intents"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(_in("side", ("buy", "sell")), name="side"),
+        UniqueConstraint("broker", "order_id"),
+        Index(None, "account_id", "ticker", "side"),
+    )
+
+    client_order_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    account_id: Mapped[AccountId]
+    broker: Mapped[str] = mapped_column(String(16))
+    ticker: Mapped[Ticker]
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Qty]
+    order_type: Mapped[str] = mapped_column(String(8), default="market")
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    order_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class PaperAccount(Base):

@@ -37,6 +37,7 @@ def latest_baseline(bind: Bind, account_id: str, mode: str) -> Baseline | None:
     return Baseline(
         session=row["session"],
         checked_at=row["checked_at"],
+        last_order_row=row["last_order_row"],
         cash=Decimal(row["cash"]),
         positions={t: Decimal(q) for t, q in row["positions"].items()},
         order_fills={c: Decimal(q) for c, q in row["order_fills"].items()},
@@ -45,23 +46,22 @@ def latest_baseline(bind: Bind, account_id: str, mode: str) -> Baseline | None:
 
 
 def ledger_orders(bind: Bind, account_id: str, mode: str, broker: str) -> list[LedgerOrder]:
-    """The fund's orders of this account, mode and broker that reached the broker (they have its id)."""
+    """The fund's orders of this account, mode and broker, sent or not, oldest first."""
     query = (
         select(
+            TradeExecution.id,
             TradeExecution.client_order_id,
             TradeExecution.ticker,
             TradeExecution.side,
             TradeExecution.filled_quantity,
             TradeExecution.price,
             TradeExecution.commission,
-            TradeExecution.submitted_at,
             TradeExecution.status,
         )
         .join(RebalancingLog, RebalancingLog.id == TradeExecution.rebalance_id)
         .where(
             TradeExecution.account_id == account_id,
             TradeExecution.broker == broker,
-            TradeExecution.order_id.is_not(None),
             RebalancingLog.mode == mode,
         )
         .order_by(TradeExecution.id)
@@ -70,16 +70,16 @@ def ledger_orders(bind: Bind, account_id: str, mode: str, broker: str) -> list[L
         rows = connection.execute(query).all()
     return [
         LedgerOrder(
+            row_id=row_id,
             client_order_id=cid,
             ticker=ticker,
             side=OrderSide(side),
             filled_quantity=Decimal(filled or 0),
             price=None if price is None else Decimal(price),
             commission=None if commission is None else Decimal(commission),
-            submitted_at=submitted_at,
             final=status in FINAL,
         )
-        for cid, ticker, side, filled, price, commission, submitted_at, status in rows
+        for row_id, cid, ticker, side, filled, price, commission, status in rows
     ]
 
 
@@ -129,6 +129,7 @@ def record_reconciliation(
         "equity": result.state.equity,
         "positions": {t: str(q) for t, q in sorted(result.state.positions.items())},
         "order_fills": {c: str(q) for c, q in sorted(result.order_fills.items())},
+        "last_order_row": result.last_order_row,
         "acknowledged_orders": sorted(acknowledged),
         "differences": [d.as_json() for d in result.differences],
         "accepted_by": accepted_by,

@@ -15,9 +15,12 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.fakes.alpaca_server import FakeAlpaca
+from tests.fakes.schwab_api import FakeSchwab
+from tests.fakes.schwab_tokens import write_token
 from tests.trading.brokers.test_paper_venue import DAYS, load, venue
 from trading.brokers.alpaca import AlpacaBroker, trading_client
 from trading.brokers.base import Broker
+from trading.brokers.schwab import OrderThrottle, SchwabBroker, TokenFile, schwab_client
 from trading.errors import OrderNotFound, OrderRejected
 from trading.orders import OrderRequest, OrderSide, OrderStatus, deterministic_client_order_id
 from trading.settings import BrokerCredentials
@@ -80,11 +83,28 @@ def alpaca_harness(fake: FakeAlpaca) -> Harness:
     return Harness(broker, fake.fill_all_open, partial, DAYS[0])
 
 
-@pytest.fixture(params=["paper", "alpaca"])
+def schwab_harness(engine: Engine, folder: Path, fake: FakeSchwab) -> Harness:
+    fake.positions.clear()
+    credentials = BrokerCredentials(schwab_api_key="app-key", schwab_app_secret="app-secret", timeout_seconds=5)
+    tokens = TokenFile(write_token(folder / "token.json", fake))
+    client = schwab_client(credentials, tokens, transport=fake.transport())
+    broker = SchwabBroker(client, engine, ACCOUNT, fake.account_number, tokens=tokens, throttle=OrderThrottle(120))
+
+    def partial(order_id: str, quantity: Decimal) -> None:
+        fake.fill(int(order_id), quantity, price="101")
+
+    return Harness(broker, lambda: fake.fill_all_open(price="101"), partial, DAYS[0])
+
+
+@pytest.fixture(params=["paper", "alpaca", "schwab"])
 def harness(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> Iterator[Harness]:
-    """Each broker; the paper venue on each database (Alpaca's case runs beside each, touching neither)."""
+    """Each broker; the paper venue and Schwab's order intents on each database (Alpaca's case runs beside
+    each, touching neither)."""
     if request.param == "paper":
         yield paper_harness(engine, tmp_path)
+        return
+    if request.param == "schwab":
+        yield schwab_harness(engine, tmp_path, FakeSchwab(cash="10000"))
         return
     with FakeAlpaca(cash="10000") as fake:
         yield alpaca_harness(fake)
