@@ -78,6 +78,10 @@ def sync_account(broker: Broker, journal: Journal, request: RunRequest) -> Accou
             assert order.order_id is not None
             fresh = call_with_retry(partial(broker.get_order, order.order_id), idempotent=True, what="order status")
             journal.record_broker_order(order.id, fresh)
+            if not fresh.status.is_final and order.session_date is not None and order.session_date < request.session:
+                # A day order a broker still works after its session (the rest of a partial fill): its fill
+                # is recorded; the remainder, priced at a close the market has moved on from, is canceled.
+                cancel_stale_order(broker, journal, order.id, fresh.order_id)
     snapshot = call_with_retry(broker.account, idempotent=True, what="account snapshot")
     held = call_with_retry(broker.positions, idempotent=True, what="positions")
     if request.mode.sends:
@@ -85,6 +89,14 @@ def sync_account(broker: Broker, journal: Journal, request: RunRequest) -> Accou
             request.account_id, request.session, cash=snapshot.cash, positions_value=snapshot.equity - snapshot.cash
         )
     return AccountState(snapshot.cash, snapshot.equity, {p.ticker: p.quantity for p in held if p.quantity}, report)
+
+
+def cancel_stale_order(broker: Broker, journal: Journal, row_id: int, order_id: str) -> None:
+    logger.warning("order %s outlived its session at %s: canceling what is left of it", order_id, broker.name)
+    call_with_retry(partial(broker.cancel, order_id), idempotent=True, what=f"cancel {order_id}")
+    journal.record_broker_order(
+        row_id, call_with_retry(partial(broker.get_order, order_id), idempotent=True, what="order status")
+    )
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,10 @@ def test_a_server_error_on_every_bars_call_exits_1_and_writes_nothing(
     assert len(no_retry_wait) == 3
     assert bar_count(engine) == 0
     assert "test-secret" not in result.output
+
+
+def test_schwab_as_a_provider_is_refused_with_the_reason_and_what_to_use(engine: Engine, database_url: str) -> None:
+    result = CliRunner().invoke(fund, ["data", "update", "--provider", "schwab"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "Schwab's price history carries no dividends or splits" in result.output
+    assert "--provider alpaca" in result.output

@@ -5,15 +5,10 @@ any step is finished by the next one with every order sent exactly once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -21,12 +16,12 @@ from sqlalchemy import Engine, select
 
 from autonomous.cli.app import fund
 from autonomous.daily_run.run import Step
+from tests.autonomous.daily_run.kills import kill_run_after
 from tests.fakes.alpaca_server import FakeAlpaca
 from trading.db.schema import PriceBar, RebalancingLog, TradeExecution
 from trading.store.accounts import equity_history
 from trading.store.broker_accounts import link_broker_account
 
-REPO = Path(__file__).resolve().parents[3]
 ALPACA_ACCOUNT = "ALPACA_PAPER"
 
 
@@ -134,30 +129,6 @@ def test_live_mode_on_an_alpaca_account_trades_the_live_endpoint_only_when_armed
         assert set(connection.execute(select(RebalancingLog.mode)).scalars()) == {"live"}
 
 
-KILLING_RUN = textwrap.dedent(
-    """
-    import os, signal, sys
-    from datetime import date
-    from autonomous.cli.assembly import assemble_daily_run
-    from autonomous.daily_run.run import RunMode, RunRequest, Step
-    from trading.db.engine import make_engine
-    from trading.settings import load_settings
-
-    account, day, step = sys.argv[1], date.fromisoformat(sys.argv[2]), Step(sys.argv[3])
-
-    def die_after(current):
-        if current is step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    settings = load_settings(None)
-    engine = make_engine(settings.database_url.get_secret_value())
-    run = assemble_daily_run(engine, settings, RunMode.PAPER, account, use_mock=True, after_step=die_after)
-    run.run(RunRequest(account, RunMode.PAPER, day))
-    sys.exit("the run was not killed")
-    """
-)
-
-
 @pytest.mark.parametrize("step", list(Step), ids=lambda s: s.value)
 def test_a_run_killed_after_any_step_is_finished_by_the_next_and_alpaca_gets_each_order_once(
     market: Engine, alpaca: FakeAlpaca, sessions: list[date], database_url: str, step: Step
@@ -165,14 +136,7 @@ def test_a_run_killed_after_any_step_is_finished_by_the_next_and_alpaca_gets_eac
     if market.dialect.name == "postgresql" and step is not Step.SUBMIT_ORDER:
         pytest.skip("each step is killed on SQLite; on PostgreSQL the window between Alpaca's answer and the record")
     day, next_day = sessions[-5], sessions[-4]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FUND_LOG_LEVEL": "WARNING"}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLING_RUN, ALPACA_ACCOUNT, day.isoformat(), step.value],
-        env=env,
-        capture_output=True,
-        timeout=180,
-    )
-    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    kill_run_after(step, ALPACA_ACCOUNT, day)
     if step is Step.SUBMIT_ORDER:
         # The dangerous window: Alpaca has the first order, the fund has not recorded it.
         assert len(alpaca.orders()) == 1

@@ -7,22 +7,16 @@ on PostgreSQL. An in-process crash (an exception no handler catches) covers the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from autonomous.daily_run.run import Outcome, Step
 from tests.autonomous.daily_run.conftest import ACCOUNT, RunFactory, ledger_is_consistent, request
+from tests.autonomous.daily_run.kills import kill_run_after
 from trading.db.schema import PaperOrder, RebalancingLog, TradeExecution
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 class SimulatedCrash(BaseException):
@@ -79,47 +73,12 @@ def _books_agree(engine: Engine, day: date) -> None:
         assert fund[client_id] == (status, order_id, filled if filled else None), client_id
 
 
-KILLING_RUN = textwrap.dedent(
-    """
-    import os, signal, sys
-    from datetime import date
-    from autonomous.cli.assembly import assemble_daily_run
-    from autonomous.daily_run.run import RunMode, RunRequest, Step
-    from trading.db.engine import make_engine
-    from trading.settings import load_settings
-
-    account, day, step = sys.argv[1], date.fromisoformat(sys.argv[2]), Step(sys.argv[3])
-
-    def die_after(current):
-        if current is step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    settings = load_settings(None)
-    engine = make_engine(settings.database_url.get_secret_value())
-    run = assemble_daily_run(engine, settings, RunMode.PAPER, account, use_mock=True, after_step=die_after)
-    run.run(RunRequest(account, RunMode.PAPER, day))
-    sys.exit("the run was not killed")
-    """
-)
-
-
-def _kill_during_run(database_url: str, day: date, step: Step) -> None:
-    env = {**os.environ, "FUND_DATABASE_URL": database_url, "PYTHONPATH": str(REPO), "FUND_LOG_LEVEL": "WARNING"}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLING_RUN, ACCOUNT, day.isoformat(), step.value],
-        env=env,
-        capture_output=True,
-        timeout=180,
-    )
-    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
-
-
 @pytest.mark.parametrize("step", list(Step), ids=lambda s: s.value)
 def test_a_run_killed_with_kill_9_after_any_step_is_finished_by_the_next_run_without_sending_twice(
     make_run: RunFactory, funded: Engine, sessions: list[date], database_url: str, step: Step
 ) -> None:
     day, next_day = sessions[-5], sessions[-4]
-    _kill_during_run(database_url, day, step)
+    kill_run_after(step, ACCOUNT, day, FUND_DATABASE_URL=database_url)
     if step is Step.SUBMIT_ORDER:
         # The dangerous window: the venue has the first order, the fund has not recorded it.
         assert len(_venue_orders(funded, day)) == 1

@@ -6,10 +6,6 @@ with every order placed exactly once (Schwab has no client order ids: the intent
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -20,13 +16,13 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
 from autonomous.cli.app import fund
-from autonomous.daily_run.run import Step
+from autonomous.daily_run.run import RunMode, Step
+from tests.autonomous.daily_run.kills import kill_run_after
 from tests.fakes.schwab_api import FakeSchwab
 from tests.fakes.schwab_tokens import write_token
 from trading.db.schema import TradeExecution
 from trading.store.broker_accounts import link_broker_account
 
-REPO = Path(__file__).resolve().parents[3]
 SCHWAB_ACCOUNT = "SCHWAB_LIVE"
 
 
@@ -116,30 +112,6 @@ def test_an_expired_token_stops_the_run_with_how_to_log_in(
     assert schwab.order_posts == 0
 
 
-KILLING_RUN = textwrap.dedent(
-    """
-    import os, signal, sys
-    from datetime import date
-    from autonomous.cli.assembly import assemble_daily_run
-    from autonomous.daily_run.run import RunMode, RunRequest, Step
-    from trading.db.engine import make_engine
-    from trading.settings import load_settings
-
-    account, day, step = sys.argv[1], date.fromisoformat(sys.argv[2]), Step(sys.argv[3])
-
-    def die_after(current):
-        if current is step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    settings = load_settings(None)
-    engine = make_engine(settings.database_url.get_secret_value())
-    run = assemble_daily_run(engine, settings, RunMode.LIVE, account, use_mock=True, after_step=die_after)
-    run.run(RunRequest(account, RunMode.LIVE, day))
-    sys.exit("the run was not killed")
-    """
-)
-
-
 @pytest.mark.parametrize("step", list(Step), ids=lambda s: s.value)
 def test_a_live_run_killed_after_any_step_is_finished_by_the_next_and_schwab_gets_each_order_once(
     market: Engine, schwab: FakeSchwab, sessions: list[date], database_url: str, step: Step
@@ -147,14 +119,7 @@ def test_a_live_run_killed_after_any_step_is_finished_by_the_next_and_schwab_get
     if market.dialect.name == "postgresql" and step is not Step.SUBMIT_ORDER:
         pytest.skip("each step is killed on SQLite; on PostgreSQL the window between Schwab's answer and the record")
     day, next_day = sessions[-5], sessions[-4]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FUND_LOG_LEVEL": "WARNING"}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLING_RUN, SCHWAB_ACCOUNT, day.isoformat(), step.value],
-        env=env,
-        capture_output=True,
-        timeout=180,
-    )
-    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    kill_run_after(step, SCHWAB_ACCOUNT, day, RunMode.LIVE)
     if step is Step.SUBMIT_ORDER:
         # The dangerous window: Schwab has the first order, the fund has not recorded it.
         assert len(schwab.orders_placed()) == 1

@@ -26,7 +26,7 @@ from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide as AlpacaSide
-from alpaca.trading.enums import QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import PositionSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Asset, Order, Position, TradeAccount
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
 
@@ -38,6 +38,7 @@ from trading.brokers.alpaca.client import (
     translate_error,
 )
 from trading.brokers.base import BrokerCapabilities, SyncReport, VenueEvent, VenueEventKind
+from trading.brokers.numbers import broker_decimal
 from trading.db.schema import utcnow
 from trading.errors import BrokerError, InsufficientFunds, OrderNotFound, OrderRejected
 from trading.orders import (
@@ -133,9 +134,9 @@ class AlpacaBroker:
         account = self._trade_account()
         return AccountSnapshot(
             account_id=self._account_id,
-            cash=_decimal(account.cash, "cash"),
-            buying_power=_decimal(account.buying_power, "buying power"),
-            equity=_decimal(account.equity, "equity"),
+            cash=_alpaca_decimal(account.cash, "cash"),
+            buying_power=_alpaca_decimal(account.buying_power, "buying power"),
+            equity=_alpaca_decimal(account.equity, "equity"),
             as_of=self._clock(),
         )
 
@@ -144,10 +145,9 @@ class AlpacaBroker:
         return [
             BrokerPosition(
                 ticker=p.symbol,
-                # A short position (never opened by this long-only fund) shows as a negative quantity.
-                quantity=_decimal(p.qty, "qty") * (-1 if str(p.side) in ("short", "PositionSide.SHORT") else 1),
-                average_price=_decimal(p.avg_entry_price, "avg_entry_price"),
-                market_value=None if p.market_value is None else _decimal(p.market_value, "market_value"),
+                quantity=_signed(_alpaca_decimal(p.qty, "qty"), p.side),
+                average_price=_alpaca_decimal(p.avg_entry_price, "avg_entry_price"),
+                market_value=None if p.market_value is None else _alpaca_decimal(p.market_value, "market_value"),
             )
             for p in held
         ]
@@ -268,13 +268,18 @@ class AlpacaBroker:
             after = page[-1].submitted_at
 
 
+def _signed(quantity: Decimal, side: PositionSide) -> Decimal:
+    """A short position (never opened by this long-only fund) as a negative quantity, however Alpaca signs it."""
+    return -abs(quantity) if side == PositionSide.SHORT else abs(quantity)
+
+
 def to_broker_order(order: Order) -> BrokerOrder:
     """Alpaca's order in the fund's vocabulary (trading/orders.py)."""
     status = getattr(order.status, "value", str(order.status))
-    filled = _decimal(order.filled_qty or "0", "filled_qty")
+    filled = _alpaca_decimal(order.filled_qty or "0", "filled_qty")
     mapped = _STATUSES.get(status, OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.SUBMITTED)
     # A notional order has no quantity until it fills; the fund sends none, but a person might.
-    quantity = _decimal(order.qty, "qty") if order.qty is not None else filled
+    quantity = _alpaca_decimal(order.qty, "qty") if order.qty is not None else filled
     price = order.filled_avg_price
     side = getattr(order.side, "value", order.side)
     return BrokerOrder(
@@ -284,7 +289,7 @@ def to_broker_order(order: Order) -> BrokerOrder:
         side=OrderSide(str(side)),
         quantity=max(quantity, filled),
         filled_quantity=filled,
-        average_fill_price=_decimal(price, "filled_avg_price") if filled > 0 and price is not None else None,
+        average_fill_price=_alpaca_decimal(price, "filled_avg_price") if filled > 0 and price is not None else None,
         status=mapped,
         submitted_at=(order.submitted_at or order.created_at).astimezone(UTC),
         filled_at=None if order.filled_at is None else order.filled_at.astimezone(UTC),
@@ -308,11 +313,5 @@ def _models(kind: type[M], answer: object) -> list[M]:
     return [_model(kind, item) for item in answer]
 
 
-def _decimal(value: Any, field: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise BrokerError(f"Alpaca answered a {field} that is not a number: {value!r}") from exc
-    if not number.is_finite():
-        raise BrokerError(f"Alpaca answered a {field} that is not finite: {value!r}")
-    return number
+def _alpaca_decimal(value: Any, field: str) -> Decimal:
+    return broker_decimal(value, "Alpaca", field)

@@ -30,6 +30,7 @@ from schwab.orders.equities import equity_buy_market, equity_sell_market
 from sqlalchemy import Engine
 
 from trading.brokers.base import BrokerCapabilities, SyncReport, VenueEvent, VenueEventKind
+from trading.brokers.numbers import broker_decimal
 from trading.brokers.schwab.client import call_schwab, check_schwab, error_message, send_schwab
 from trading.brokers.schwab.tokens import TokenFile
 from trading.db.schema import utcnow
@@ -369,13 +370,7 @@ def _first(values: dict[str, Any], *names: str) -> Decimal | None:
 
 
 def _decimal(value: Any) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise BrokerError(f"Schwab answered a number that is not one: {value!r}") from exc
-    if not number.is_finite():
-        raise BrokerError(f"Schwab answered a number that is not finite: {value!r}")
-    return number
+    return broker_decimal(value, "Schwab", "number")
 
 
 def _json(response: Any, kind: type) -> Any:

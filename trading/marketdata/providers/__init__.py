@@ -10,8 +10,8 @@ from trading.errors import ConfigurationError
 from trading.marketdata.providers.base import BarProvider, BarRequest, FetchedBars
 from trading.settings import BrokerCredentials
 
-# The names `fund data update --provider` accepts; a Schwab provider adds its name and a branch below.
-PROVIDERS: tuple[str, ...] = ("alpaca",)
+# The names `fund data update --provider` accepts. "schwab" is accepted to say why it is refused.
+PROVIDERS: tuple[str, ...] = ("alpaca", "schwab")
 
 
 def make_provider(name: str, credentials: BrokerCredentials) -> BarProvider:
@@ -20,6 +20,15 @@ def make_provider(name: str, credentials: BrokerCredentials) -> BarProvider:
         from trading.marketdata.providers.alpaca import AlpacaBarProvider
 
         return AlpacaBarProvider.from_settings(credentials)
+    if name == "schwab":
+        # Schwab's price history (`get_price_history_every_day`) carries no dividends and no splits, and
+        # whether its candles are split-adjusted is unverified. Bars without them would make every
+        # split and ex-date a false return in the adjusted series and a wrong position in the ledger.
+        raise ConfigurationError(
+            "Schwab's price history carries no dividends or splits, which the ledger and the adjusted closes "
+            "need: take bars from Alpaca (`--provider alpaca`; its free IEX feed works with paper keys), even "
+            "for an account held at Schwab, or import them from files (`fund data import`)"
+        )
     raise ConfigurationError(f"unknown market-data provider {name!r}; expected one of {', '.join(PROVIDERS)}")
 
 
