@@ -100,11 +100,16 @@ class Universe:
     reason: str
 
 
+# Arrays over the eligible tickers, in their (sorted) order: a session's universes are many small
+# computations over ~500 names, where pandas' per-call overhead cost more than the arithmetic.
+Floats = np.ndarray
+
+
 @dataclass(frozen=True, eq=False)
 class SizeMeasure:
     """Bigger is larger, by eligible ticker: log market cap, or log dollar volume as the proxy."""
 
-    values: pd.Series
+    values: Floats
     source: SizeSource
     note: str  # how it was measured, for the universes' reasons
 
@@ -114,12 +119,12 @@ class SizeCandidate:
     """One way to measure size (module doc 2), by ticker: log values (NaN where it does not know the name)
     and, where a value is a snapshot's cap carried to t, that snapshot's date as an ordinal (else NaN)."""
 
-    values: pd.Series
+    values: Floats
     source: SizeSource
-    carried_from: pd.Series
+    carried_from: Floats
 
-    def among(self, index: pd.Index) -> SizeCandidate:
-        return SizeCandidate(self.values.reindex(index), self.source, self.carried_from.reindex(index))
+    def among(self, positions: np.ndarray) -> SizeCandidate:
+        return SizeCandidate(self.values[positions], self.source, self.carried_from[positions])
 
     @property
     def label(self) -> str:
@@ -135,7 +140,7 @@ class SizeCandidate:
             return "dollar-volume proxy"
         if self.source == "market_cap_carried_back":
             return f"{self.label}, by the change in the price since (a look-ahead of that snapshot's share count)"
-        carried = int(self.carried_from.notna().sum())
+        carried = int((~np.isnan(self.carried_from)).sum())
         if not carried:
             return "market cap"
         where = _snapshots(self.carried_from)
@@ -146,9 +151,27 @@ class SizeCandidate:
 class Cheapness:
     """Higher is cheaper (value), by eligible ticker, in [0, 1]; NaN where nothing is known."""
 
-    values: pd.Series
+    values: Floats
     source: Literal["fundamentals", "price_proxy"]
     note: str
+
+
+@dataclass(frozen=True, eq=False)
+class Eligible:
+    """The eligible tickers (sorted) and their features, as arrays in that order."""
+
+    tickers: np.ndarray  # object: the names as the caller gave them
+    names: np.ndarray  # str: the same, for sorting ties by ticker
+    features: dict[str, Floats]
+
+    def __len__(self) -> int:
+        return len(self.tickers)
+
+    def universe(self, strategy: Strategy, positions: np.ndarray, score: Floats) -> tuple[tuple[str, ...], pd.Series]:
+        """The tickers at `positions` (best first) and their scores, as a Universe holds them."""
+        chosen = self.tickers[positions]
+        scores = pd.Series(score[positions], index=pd.Index(chosen, dtype=object), name=strategy.score)
+        return tuple(chosen), scores
 
 
 def build_universes(
@@ -169,24 +192,32 @@ def build_universes(
     settings = settings or UniverseSettings()
     _check_inputs(cross_section, close, fundamentals)
     candidates = size_candidates(cross_section, close, fundamentals)
-    sized = np.asarray(np.column_stack([c.values.notna().to_numpy() for c in candidates]).any(axis=1), dtype=np.bool_)
-    eligible = eligible_stocks(cross_section, stocks, sized=cross_section.index[sized])
-    features = cross_section.loc[eligible, list(REQUIRED_FEATURES)].astype(np.float64)
-    size = size_measure([c.among(eligible) for c in candidates], settings.fundamentals_min_coverage)
-    cheapness = cheapness_measure(features, fundamentals, settings.fundamentals_min_coverage)
-    scores = strategy_scores(features, cheapness)
-    size_order = _best_first(size.values).index
+    sized = np.asarray(np.column_stack([~np.isnan(c.values) for c in candidates]).any(axis=1), dtype=np.bool_)
+    tickers = eligible_stocks(cross_section, stocks, sized=cross_section.index[sized])
+    positions = cross_section.index.get_indexer(tickers)
+    eligible = Eligible(
+        tickers.to_numpy(dtype=object),
+        tickers.to_numpy(dtype=str),
+        {
+            name: cross_section[name].to_numpy(dtype=np.float64, na_value=np.nan)[positions]
+            for name in REQUIRED_FEATURES
+        },
+    )
+    size = size_measure([c.among(positions) for c in candidates], settings.fundamentals_min_coverage)
+    cheapness = cheapness_measure(eligible, fundamentals, tickers, settings.fundamentals_min_coverage)
+    scores = strategy_scores(eligible.features, cheapness)
+    size_order = _best_first(size.values, eligible.names)
     universes = {}
     for strategy in STRATEGY_BY_NAME.values():
         if strategy.size is None:
-            universes[strategy.name] = _dividend_universe(strategy, features, scores[strategy.score], settings)
+            universes[strategy.name] = _dividend_universe(strategy, eligible, scores[strategy.score], settings)
         else:
             universes[strategy.name] = _style_universe(
-                strategy, strategy.size, size, size_order, cheapness, scores[strategy.score], settings.min_bucket_size
+                strategy, strategy.size, eligible, size, size_order, cheapness, scores[strategy.score], settings
             )
     logger.debug(
         "universes of %d eligible stocks (size: %s, style: %s): %s",
-        len(features),
+        len(eligible),
         size.source,
         cheapness.source,
         {name: len(universe.tickers) for name, universe in universes.items()},
@@ -230,14 +261,14 @@ def size_candidates(
     cap = _first_known(from_shares, carried, _positive(_column(known, KNOWN_CAP.market_cap)))
     back, back_from = _carried_cap(later_market_caps(fundamentals).reindex(index), LATER_CAP, price, adjusted)
 
-    def candidate(values: np.ndarray, source: SizeSource, days: np.ndarray) -> SizeCandidate:
+    def candidate(values: Floats, source: SizeSource, days: Floats) -> SizeCandidate:
         with np.errstate(divide="ignore", invalid="ignore"):
             logged = np.log(values) if source != "dollar_volume_proxy" else values
-        return SizeCandidate(pd.Series(logged, index=index), source, pd.Series(days, index=index))
+        return SizeCandidate(np.asarray(logged, dtype=np.float64), source, np.asarray(days, dtype=np.float64))
 
     return (
         candidate(cap, "market_cap", carried_from),
-        candidate(cross_section["size"].to_numpy(dtype=np.float64), "dollar_volume_proxy", nowhere),
+        candidate(cross_section["size"].to_numpy(dtype=np.float64, na_value=np.nan), "dollar_volume_proxy", nowhere),
         candidate(back, "market_cap_carried_back", back_from),
     )
 
@@ -246,24 +277,22 @@ def size_measure(candidates: Sequence[SizeCandidate], min_coverage: float) -> Si
     """The first candidate that covers enough of the (eligible) names, else the one that covers most
     (dollar volume on a tie); names it misses are placed by the others (module doc 2)."""
     measures = [c.values for c in candidates]
-    coverage = [float(m.notna().mean()) if len(m) else 0.0 for m in measures]
+    coverage = [float((~np.isnan(m)).mean()) if len(m) else 0.0 for m in measures]
     enough = [i for i, c in enumerate(coverage) if c >= min_coverage]
     by_coverage = sorted(
         range(len(measures)), key=lambda i: (-coverage[i], candidates[i].source != "dollar_volume_proxy")
     )
     chosen = enough[0] if enough else by_coverage[0]
     values = measures[chosen].copy()
-    known = values.dropna().to_numpy()
+    known = values[~np.isnan(values)]
     placed = []
     for other in (i for i in range(len(measures)) if i != chosen):
-        missing = values.isna() & measures[other].notna()
+        missing = np.isnan(values) & ~np.isnan(measures[other])
         if missing.any() and len(known):
             # A name the measure misses keeps its place in the other's ranking, mapped onto this scale.
-            percentile = measures[other].rank(pct=True)[missing].to_numpy()
-            values[missing] = np.quantile(known, percentile)
-            placed.append(
-                f"{int(missing.sum())} names placed by {candidates[other].among(missing.index[missing]).label}"
-            )
+            values[missing] = np.quantile(known, _percentile_ranks(measures[other])[missing])
+            label = candidates[other].among(np.flatnonzero(missing)).label
+            placed.append(f"{int(missing.sum())} names placed by {label}")
     note = candidates[chosen].name + (f" ({'; '.join(placed)})" if placed else "")
     if chosen > 0:
         below = ", ".join(f"{candidates[i].label} known for {coverage[i]:.0%}" for i in range(chosen))
@@ -273,23 +302,25 @@ def size_measure(candidates: Sequence[SizeCandidate], min_coverage: float) -> Si
 
 def size_terciles(size: pd.Series) -> pd.Series:
     """Each name's size tercile (large, mid or small) by rank, ties by ticker: a partition into thirds."""
-    order = _best_first(size).index
+    order = _best_first(size.to_numpy(dtype=np.float64), size.index.to_numpy(dtype=str))
     labels = np.empty(len(order), dtype=object)
     for bucket in SIZE_BUCKETS:
         start, stop = _tercile_bounds(len(order), bucket)
         labels[start:stop] = bucket
-    return pd.Series(labels, index=order, dtype=object).reindex(size.index)
+    return pd.Series(labels, index=size.index[order], dtype=object).reindex(size.index)
 
 
-def cheapness_measure(features: pd.DataFrame, fundamentals: pd.DataFrame, min_coverage: float) -> Cheapness:
+def cheapness_measure(
+    eligible: Eligible, fundamentals: pd.DataFrame, tickers: pd.Index, min_coverage: float
+) -> Cheapness:
     """Value-ness of each eligible name: fundamentals where coverage allows, else the price proxy."""
-    eligible = features.index
+    features = eligible.features
     proxy = _mean_percentile(features["div_yield_ttm"], -features["mom_252"])
-    book_to_price = _reciprocal(_field(fundamentals, "price_to_book", eligible))
-    earnings_yield = _reciprocal(_field(fundamentals, "pe_ratio", eligible))
-    known = book_to_price.notna() | earnings_yield.notna()
-    coverage = float(known.mean()) if len(eligible) else 0.0
-    if len(eligible) == 0 or coverage < min_coverage:
+    book_to_price = _reciprocal(_field(fundamentals, "price_to_book", tickers))
+    earnings_yield = _reciprocal(_field(fundamentals, "pe_ratio", tickers))
+    known = ~np.isnan(book_to_price) | ~np.isnan(earnings_yield)
+    coverage = float(known.mean()) if len(tickers) else 0.0
+    if len(tickers) == 0 or coverage < min_coverage:
         note = (
             "price proxy: dividend yield and low 252-session momentum "
             f"(fundamentals for {coverage:.0%} of eligible names, below {min_coverage:.0%})"
@@ -299,19 +330,16 @@ def cheapness_measure(features: pd.DataFrame, fundamentals: pd.DataFrame, min_co
     note = "book-to-price and earnings yield" + (
         f" ({int((~known).sum())} names by the price proxy)" if not known.all() else ""
     )
-    return Cheapness(from_fundamentals.where(known, proxy), "fundamentals", note)
+    return Cheapness(np.where(known, from_fundamentals, proxy), "fundamentals", note)
 
 
-def strategy_scores(features: pd.DataFrame, cheapness: Cheapness) -> pd.DataFrame:
+def strategy_scores(features: dict[str, Floats], cheapness: Cheapness) -> dict[str, Floats]:
     """Each ranking score (strategies.Score) by eligible ticker; higher is better, NaN unknown."""
-    return pd.DataFrame(
-        {
-            "momentum_quality": _mean_percentile(features["mom_12_1"], features["dist_sma200"]),
-            "cheapness": cheapness.values,
-            "trailing_yield": features["div_yield_ttm"],
-        },
-        index=features.index,
-    )
+    return {
+        "momentum_quality": _mean_percentile(features["mom_12_1"], features["dist_sma200"]),
+        "cheapness": cheapness.values,
+        "trailing_yield": features["div_yield_ttm"],
+    }
 
 
 def _check_inputs(cross_section: pd.DataFrame, close: pd.Series | None, fundamentals: pd.DataFrame) -> None:
@@ -328,15 +356,17 @@ def _check_inputs(cross_section: pd.DataFrame, close: pd.Series | None, fundamen
             raise DataError(f"the {what} has more than one row for ticker(s) {', '.join(duplicated)}")
 
 
-def _field(frame: pd.DataFrame, name: str, index: pd.Index) -> pd.Series:
+def _field(frame: pd.DataFrame, name: str, index: pd.Index) -> Floats:
     if name not in frame.columns:
-        return pd.Series(np.nan, index=index, dtype=np.float64)
-    values = frame[name].reindex(index).astype(np.float64)
-    return values.where(np.isfinite(values))
+        return np.full(len(index), np.nan)
+    values = frame[name].reindex(index).to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
 
 
-def _reciprocal(values: pd.Series) -> pd.Series:
-    return 1.0 / values.where(values != 0)
+def _reciprocal(values: Floats) -> Floats:
+    out = np.full(len(values), np.nan)
+    np.divide(1.0, values, out=out, where=(values != 0) & ~np.isnan(values))
+    return out
 
 
 def _carried_cap(
@@ -368,27 +398,39 @@ def _first_known(*options: np.ndarray) -> np.ndarray:
     return chosen
 
 
-def _snapshots(days: pd.Series) -> str:
+def _snapshots(days: Floats) -> str:
     """'the 2018-02-08 snapshot', or 'snapshots of 2012-01-03 to 2014-01-02', from ordinal dates."""
-    known = sorted({date.fromordinal(int(day)) for day in days.dropna().unique()})
+    known = sorted({date.fromordinal(int(day)) for day in np.unique(days[~np.isnan(days)])})
     if not known:
         return "a snapshot"
     return f"the {known[0]} snapshot" if len(known) == 1 else f"snapshots of {known[0]} to {known[-1]}"
 
 
-def _mean_percentile(*columns: pd.Series) -> pd.Series:
+def _percentile_ranks(values: Floats) -> Floats:
+    """pandas' `rank(pct=True)`: average ranks of ties over the count of known values; NaN stays NaN."""
+    ranks = np.full(len(values), np.nan)
+    known = ~np.isnan(values)
+    if known.any():
+        _unique, group, counts = np.unique(values[known], return_inverse=True, return_counts=True)
+        last = np.cumsum(counts)  # the 1-based rank of each group's last member
+        average = (last - counts + 1 + last) / 2.0
+        ranks[known] = average[group] / int(known.sum())
+    return ranks
+
+
+def _mean_percentile(*columns: Floats) -> Floats:
     """Mean of the columns' percentile ranks (ties averaged); a missing column value is skipped."""
-    ranks = pd.concat([column.rank(pct=True) for column in columns], axis=1)
-    return ranks.mean(axis=1)
+    ranks = np.column_stack([_percentile_ranks(column) for column in columns])
+    counted = (~np.isnan(ranks)).sum(axis=1)
+    total = np.where(np.isnan(ranks), 0.0, ranks).sum(axis=1)
+    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
 
 
-def _best_first(scores: pd.Series) -> pd.Series:
-    """Sorted by score descending, unknown (NaN) last, ties by ticker: the same order for any input order."""
-    values = scores.to_numpy(dtype=np.float64)
-    tickers = scores.index.to_numpy(dtype=str)
+def _best_first(scores: Floats, names: np.ndarray) -> np.ndarray:
+    """Positions sorted by score descending, unknown (NaN) last, ties by ticker: the same order for any
+    input order."""
     # lexsort's last key is the primary one; NaN becomes +inf so it sorts after every real score.
-    order = np.lexsort((tickers, np.where(np.isnan(values), np.inf, -values)))
-    return scores.iloc[order]
+    return np.lexsort((names, np.where(np.isnan(scores), np.inf, -scores)))
 
 
 def _tercile_bounds(n: int, bucket: SizeBucket) -> tuple[int, int]:
@@ -398,8 +440,8 @@ def _tercile_bounds(n: int, bucket: SizeBucket) -> tuple[int, int]:
     return -(-third * n // 3), -(-(third + 1) * n // 3)
 
 
-def _tercile_members(size_order: pd.Index, bucket: SizeBucket, need: int) -> tuple[pd.Index, int]:
-    """The tercile's tickers widened to `need` by the nearest size ranks, and its size before widening."""
+def _tercile_members(size_order: np.ndarray, bucket: SizeBucket, need: int) -> tuple[np.ndarray, int]:
+    """The tercile's positions widened to `need` by the nearest size ranks, and its size before widening."""
     n = len(size_order)
     start, stop = _tercile_bounds(n, bucket)
     count = stop - start
@@ -413,12 +455,14 @@ def _tercile_members(size_order: pd.Index, bucket: SizeBucket, need: int) -> tup
 def _style_universe(
     strategy: Strategy,
     bucket: SizeBucket,
+    eligible: Eligible,
     size: SizeMeasure,
-    size_order: pd.Index,
+    size_order: np.ndarray,
     cheapness: Cheapness,
-    score: pd.Series,
-    min_bucket_size: int,
+    score: Floats,
+    settings: UniverseSettings,
 ) -> Universe:
+    min_bucket_size = settings.min_bucket_size
     need = 2 * min_bucket_size
     n_eligible = len(size.values)
     if n_eligible < need:
@@ -429,10 +473,11 @@ def _style_universe(
         return _unavailable(strategy, size.source, cheapness.source, reason)
     members, tercile_count = _tercile_members(size_order, bucket, need)
     # Unknown cheapness sits in the middle, so such a name lands in a style without skewing either.
-    by_cheapness = _best_first(cheapness.values.reindex(members).fillna(0.5)).index
+    cheap = cheapness.values[members]
+    by_cheapness = members[_best_first(np.where(np.isnan(cheap), 0.5, cheap), eligible.names[members])]
     n_value = len(members) // 2
     chosen = by_cheapness[:n_value] if strategy.style == "value" else by_cheapness[n_value:]
-    ranked = _best_first(score.reindex(chosen))
+    ranked = chosen[_best_first(score[chosen], eligible.names[chosen])]
     widened = (
         f"; the tercile had {tercile_count} names, widened to the {len(members)} nearest by size rank"
         if len(members) > tercile_count
@@ -443,28 +488,20 @@ def _style_universe(
         f"{half} half by {cheapness.note} of the {bucket} tercile by {size.note}: "
         f"{len(ranked)} of {n_eligible} eligible stocks{widened}"
     )
-    return Universe(
-        strategy.name,
-        tuple(ranked.index),
-        ranked.rename(strategy.score),
-        size.source,
-        cheapness.source,
-        True,
-        reason,
-    )
+    tickers, scores = eligible.universe(strategy, ranked, score)
+    return Universe(strategy.name, tickers, scores, size.source, cheapness.source, True, reason)
 
 
-def _dividend_universe(
-    strategy: Strategy, features: pd.DataFrame, score: pd.Series, settings: UniverseSettings
-) -> Universe:
-    n_eligible = len(features)
-    stability = features["div_stability"]
-    vol = features["vol_60"]
-    has_record = stability.notna()
+def _dividend_universe(strategy: Strategy, eligible: Eligible, score: Floats, settings: UniverseSettings) -> Universe:
+    n_eligible = len(eligible)
+    stability = eligible.features["div_stability"]
+    vol = eligible.features["vol_60"]
+    has_record = ~np.isnan(stability)
     not_cut = has_record & (stability >= settings.dividend_min_stability)
-    vol_ceiling = vol.quantile(settings.dividend_max_vol_quantile) if vol.notna().any() else np.nan
+    known_vol = vol[~np.isnan(vol)]
+    vol_ceiling = np.quantile(known_vol, settings.dividend_max_vol_quantile) if len(known_vol) else np.nan
     calm = vol <= vol_ceiling  # NaN volatility (or ceiling) compares False: an unknown risk is excluded
-    stable = not_cut & calm & (features["div_yield_ttm"] > 0)
+    stable = not_cut & calm & (eligible.features["div_yield_ttm"] > 0)
     n_stable = int(stable.sum())
     counts = (
         f"{int((~has_record).sum())} without two years of dividends, {int((has_record & ~not_cut).sum())} cut, "
@@ -475,14 +512,14 @@ def _dividend_universe(
         reason = f"only {n_stable} stable dividend payers of {n_eligible} eligible stocks (minimum {minimum}): {counts}"
         return _unavailable(strategy, None, "trailing_dividends", reason)
     wanted = max(minimum, math.ceil(settings.dividend_top_fraction * n_eligible))
-    ranked = _best_first(score[stable]).iloc[:wanted]
+    payers = np.flatnonzero(stable)
+    ranked = payers[_best_first(score[payers], eligible.names[payers])][:wanted]
     reason = (
         f"highest trailing yields: {len(ranked)} of {n_stable} stable payers among {n_eligible} eligible stocks "
         f"(left out: {counts})"
     )
-    return Universe(
-        strategy.name, tuple(ranked.index), ranked.rename(strategy.score), None, "trailing_dividends", True, reason
-    )
+    tickers, scores = eligible.universe(strategy, ranked, score)
+    return Universe(strategy.name, tickers, scores, None, "trailing_dividends", True, reason)
 
 
 def _unavailable(

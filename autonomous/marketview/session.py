@@ -186,20 +186,11 @@ class SessionMarket:
         found: dict[str, tuple[date, float]] = {}
         adjusted: set[str] = set()
         if present and len(close):
-            # One array operation over the names asked for: the last row with a price in each column.
-            raw = close[present].to_numpy(np.float64)
-            adj = self._panel.adj_close.reindex(columns=present).to_numpy(np.float64)
-            at_adjusted = np.isnan(raw) & ~np.isnan(adj)
-            price = np.where(at_adjusted, adj, raw)
-            priced = ~np.isnan(price)
-            last = len(price) - 1 - np.argmax(priced[::-1], axis=0)
-            days = close.index
-            for column, ticker in enumerate(present):
-                row = int(last[column])
-                if priced[row, column]:
-                    found[ticker] = (days[row].date(), float(price[row, column]))
-                    if at_adjusted[row, column]:
-                        adjusted.add(ticker)
+            # The recent rows hold almost every last price; only names not priced there need the whole
+            # history (copying every row of every name asked for cost more than the rest of the quote).
+            rest = _last_prices(close, self._panel.adj_close, present, QUOTE_TAIL_ROWS, found, adjusted)
+            if rest:
+                _last_prices(close, self._panel.adj_close, rest, len(close), found, adjusted)
         missing = [t for t in wanted if t not in found]
         if missing:
             found |= self._older_closes(missing, self.day)
@@ -219,9 +210,44 @@ class SessionMarket:
         if not known:
             return {}
         window = self._settings.risk.adv_window_sessions
-        shares = volume[known].to_numpy(np.float64)[-window:]
-        traded = ~np.isnan(self._panel.adj_close.reindex(columns=known).to_numpy(np.float64)[-window:])
+        # The window's rows first, then the names: a copy of the window, not of the whole history.
+        shares = volume.iloc[-window:].reindex(columns=known).to_numpy(np.float64)
+        traded = ~np.isnan(self._panel.adj_close.iloc[-window:].reindex(columns=known).to_numpy(np.float64))
         counted = (~np.isnan(shares)).sum(axis=0)
         # The mean of the volumes reported in the window: NaN where a ticker traded but reported none.
         mean = np.where(counted > 0, np.nansum(shares, axis=0) / np.maximum(counted, 1), np.nan)
         return {ticker: float(mean[j]) for j, ticker in enumerate(known) if traded[:, j].any()}
+
+
+# Rows a quote first looks back over for each name's last price (a month of sessions).
+QUOTE_TAIL_ROWS = 32
+
+
+def _last_prices(
+    close: pd.DataFrame,
+    adj_close: pd.DataFrame,
+    names: list[str],
+    rows: int,
+    found: dict[str, tuple[date, float]],
+    adjusted: set[str],
+) -> list[str]:
+    """Each name's last price in the last `rows` rows of `close` (the adjusted close where a bar has no
+    raw one), added to `found` (and `adjusted`); the names not priced there."""
+    recent = close.iloc[-rows:]
+    raw = recent.reindex(columns=names).to_numpy(np.float64)
+    adj = adj_close.iloc[-rows:].reindex(columns=names).to_numpy(np.float64)
+    at_adjusted = np.isnan(raw) & ~np.isnan(adj)
+    price = np.where(at_adjusted, adj, raw)
+    priced = ~np.isnan(price)
+    last = len(price) - 1 - np.argmax(priced[::-1], axis=0)
+    days = recent.index
+    unpriced = []
+    for column, ticker in enumerate(names):
+        row = int(last[column])
+        if priced[row, column]:
+            found[ticker] = (days[row].date(), float(price[row, column]))
+            if at_adjusted[row, column]:
+                adjusted.add(ticker)
+        else:
+            unpriced.append(ticker)
+    return unpriced

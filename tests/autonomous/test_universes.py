@@ -12,6 +12,7 @@ from autonomous.strategies import SIZE_BUCKETS
 from autonomous.universes import (
     REQUIRED_FEATURES,
     Universe,
+    _percentile_ranks,
     build_universes,
     eligible_stocks,
     size_terciles,
@@ -364,3 +365,15 @@ def test_terciles_partition_the_names_into_ranked_thirds(values: list[float]) ->
     for bigger, smaller in (("large", "mid"), ("mid", "small")):
         if (labels == bigger).any() and (labels == smaller).any():
             assert size[labels == bigger].min() >= size[labels == smaller].max()
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, 1.0, 1.0, 2.5])),
+        max_size=40,
+    )
+)
+def test_the_universes_percentile_ranks_are_pandas_rank_pct_with_ties_averaged(values: list[float]) -> None:
+    column = np.asarray(values, dtype=np.float64)
+    expected = pd.Series(column).rank(pct=True).to_numpy()
+    np.testing.assert_array_equal(_percentile_ranks(column), expected)

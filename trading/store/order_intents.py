@@ -92,9 +92,23 @@ def intent(bind: Bind, client_order_id: str) -> OrderIntent | None:
     return None if row is None else _intent(tuple(row))
 
 
-def account_intents(bind: Bind, account_id: str, broker: str) -> list[OrderIntent]:
+def recent_intents(bind: Bind, account_id: str, broker: str, since: datetime) -> list[OrderIntent]:
+    """The account's intents sent at or after `since`: the only ones whose orders may still be working."""
     with connection_for(bind) as connection:
         rows = connection.execute(
-            _COLUMNS.where(BrokerOrderIntent.account_id == account_id, BrokerOrderIntent.broker == broker)
+            _COLUMNS.where(
+                BrokerOrderIntent.account_id == account_id,
+                BrokerOrderIntent.broker == broker,
+                BrokerOrderIntent.sent_at >= since,
+            )
         ).all()
     return [_intent(tuple(row)) for row in rows]
+
+
+def intent_of_order(bind: Bind, broker: str, order_id: str) -> OrderIntent | None:
+    """The intent a broker's order was matched or recorded to (its client order id), if any."""
+    with connection_for(bind) as connection:
+        row = connection.execute(
+            _COLUMNS.where(BrokerOrderIntent.broker == broker, BrokerOrderIntent.order_id == order_id)
+        ).first()
+    return None if row is None else _intent(tuple(row))

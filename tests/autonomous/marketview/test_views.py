@@ -116,3 +116,28 @@ def test_a_preloaded_session_ignores_every_bar_after_it(
     assert _decision(after, settings) == expected
     assert np.allclose(after.state.cross_section.to_numpy(), cross_section.to_numpy(), equal_nan=True)
     assert after.regime == before.regime
+
+
+def test_a_quote_finds_a_last_price_older_than_the_recent_rows_it_searches_first(
+    market: Engine, settings: FundSettings
+) -> None:
+    """A name silent for longer than QUOTE_TAIL_ROWS sessions is quoted at its last bar all the same,
+    with that bar's date and its age in sessions, by both views."""
+    from autonomous.marketview.session import QUOTE_TAIL_ROWS
+
+    history = TradingCalendar.from_database(market, "SPY").history
+    day, silent_from = history[-1].date(), history[-QUOTE_TAIL_ROWS - 10].date()
+    with market.begin() as connection:
+        connection.execute(PriceBar.__table__.delete().where(PriceBar.ticker == "DSCA", PriceBar.date >= silent_from))
+        last_close = connection.execute(
+            PriceBar.__table__.select()
+            .with_only_columns(PriceBar.date, PriceBar.close)
+            .where(PriceBar.ticker == "DSCA")
+            .order_by(PriceBar.date.desc())
+            .limit(1)
+        ).one()
+    preloaded = PreloadedMarketView.load(market, settings, history[-60].date(), day).session(day)
+    quote = preloaded.quotes(["DSCA", "TECA"])["DSCA"]
+    assert (quote.as_of, quote.close) == (last_close.date, float(last_close.close))
+    assert quote.age == QUOTE_TAIL_ROWS + 10
+    assert preloaded.quotes(["DSCA"]) == DatabaseMarketView(market, settings).session(day).quotes(["DSCA"])

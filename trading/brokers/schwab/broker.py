@@ -45,6 +45,8 @@ BROKER_NAME = "schwab"
 NEW_YORK = ZoneInfo("America/New_York")
 # A matched order may have been entered a little before our clock's send time (clock skew).
 MATCH_SLACK = timedelta(minutes=2)
+# A DAY order is done within a session; one sent longer ago than this cannot be working any more.
+WORKING_DAYS = timedelta(days=7)
 _LOCATION = re.compile(r"/accounts/(\w+)/orders/(\d+)$")
 _STATUSES = {
     "FILLED": OrderStatus.FILLED,
@@ -226,7 +228,8 @@ class SchwabBroker:
 
     def _one_in_flight(self, request: OrderRequest) -> None:
         """Refuse a second working order for the same ticker and side (the crash match needs one)."""
-        for other in order_intents.account_intents(self._engine, self._account_id, BROKER_NAME):
+        recent = order_intents.recent_intents(self._engine, self._account_id, BROKER_NAME, self._clock() - WORKING_DAYS)
+        for other in recent:
             if other.client_order_id == request.client_order_id or other.order_id is None:
                 continue
             if (other.ticker, other.side) != (request.ticker, request.side):
@@ -251,8 +254,10 @@ class SchwabBroker:
             return None
         if intent.order_id is not None:
             return self.get_order(intent.order_id)
-        known = {i.order_id for i in order_intents.account_intents(self._engine, self._account_id, BROKER_NAME)}
         since = intent.sent_at - MATCH_SLACK
+        # Orders already given to other intents (any of the last week's: clocks differ) are not candidates.
+        week = intent.sent_at - WORKING_DAYS
+        known = {i.order_id for i in order_intents.recent_intents(self._engine, self._account_id, BROKER_NAME, week)}
         matches = [
             raw
             for raw in self._orders(since, self._clock() + MATCH_SLACK)
@@ -295,15 +300,7 @@ class SchwabBroker:
         return [o for o in _json(answer, list) if isinstance(o, dict)]
 
     def _broker_order(self, raw: dict[str, Any]) -> BrokerOrder:
-        order_id = str(raw.get("orderId"))
-        intent = next(
-            (
-                i
-                for i in order_intents.account_intents(self._engine, self._account_id, BROKER_NAME)
-                if i.order_id == order_id
-            ),
-            None,
-        )
+        intent = order_intents.intent_of_order(self._engine, BROKER_NAME, str(raw.get("orderId")))
         return to_broker_order(raw, None if intent is None else intent.client_order_id)
 
 
