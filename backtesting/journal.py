@@ -82,6 +82,8 @@ class MemoryJournal:
         self.approvals: dict[int, ApprovalRecord] = {}  # by run id
         self.equity: list[EquityPoint] = []
         self._peaks: list[Decimal] = []  # the running peak of `equity`, point by point
+        # For a baseline start (after a lifted halt): how many settled points its peak has seen, and it.
+        self._since: dict[date, tuple[int, Decimal | None]] = {}
         self.halts: list[HaltRecord] = []
         self._pending: set[int] = set()
         self._open_orders: set[int] = set()
@@ -252,8 +254,25 @@ class MemoryJournal:
         # The usual question (no resume yet, through the newest session) is the running peak: no scan.
         if start is None and self._peaks and self.equity[-1].session <= end:
             return self._peaks[-1]
+        if start is not None and self.equity and self.equity[-1].session <= end:
+            return self._peak_since(start)
         values = [p.equity for p in self.equity if (start is None or p.session >= start) and p.session <= end]
         return max(values) if values else None
+
+    def _peak_since(self, start: date) -> Decimal | None:
+        """The peak of every point from `start` on, kept up to date as points arrive (after a halt is lifted
+        the baseline starts there, and a long replay asks every session). The newest point may still be
+        restated by a second run of its session, so it is never folded into the kept peak."""
+        done, peak = self._since.get(start, (0, None))
+        settled = len(self.equity) - 1
+        for point in self.equity[done:settled]:
+            if point.session >= start and (peak is None or point.equity > peak):
+                peak = point.equity
+        self._since = {start: (max(settled, done), peak)}
+        newest = self.equity[-1]
+        if newest.session >= start and (peak is None or newest.equity > peak):
+            return newest.equity
+        return peak
 
     def active_halt(self, account_id: str) -> HaltRecord | None:
         return next((h for h in reversed(self.halts) if h.resumed_at is None), None)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,10 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
     def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
         close = frames["close"]
         self._dates = pd.DatetimeIndex(close.index)
-        self._row = {stamp.date(): i for i, stamp in enumerate(self._dates)}
+        # The dates as numpy days and as Python dates, made once: the venue asks for them every session.
+        self._days = self._dates.to_numpy().astype("datetime64[D]")
+        self._python_dates: list[date] = list(self._dates.date)
+        self._row = {day: i for i, day in enumerate(self._python_dates)}
         self._column = {str(t): j for j, t in enumerate(close.columns)}
         columns = close.columns
 
@@ -108,7 +112,7 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
     def __iter__(self) -> Iterator[tuple[str, date]]:
         tickers = list(self._column)
         for i, j in zip(*np.nonzero(self._exists), strict=True):
-            yield tickers[j], self._dates[i].date()
+            yield tickers[j], self._python_dates[i]
 
     def __len__(self) -> int:
         return int(self._exists.sum())
@@ -119,11 +123,11 @@ class FillBars(Mapping[tuple[str, date], DayBar]):
         column = self._column.get(ticker)
         if column is None:
             return None
-        row = int(np.searchsorted(self._dates.to_numpy(), np.datetime64(day), side="right")) - 1
+        row = int(np.searchsorted(self._days, np.datetime64(day, "D"), side="right")) - 1
         if row < 0 or self._last_row[row, column] < 0:
             return None
         last = int(self._last_row[row, column])
-        return self._dates[last].date(), Decimal(repr(float(self._mark[last, column])))
+        return self._python_dates[last], Decimal(repr(float(self._mark[last, column])))
 
 
 def _decimal(value: float) -> Decimal | None:
@@ -210,19 +214,19 @@ class SimulatedVenue:
             if change is None:
                 continue
             booked = self._book[_order_id(order.id)]
-            answer = replace(booked.answer, status=change.status, reason=change.reason)
+            # One replace (it validates the whole order again): a session updates every order it settles.
+            changed: dict[str, Any] = {"status": change.status, "reason": change.reason}
             if change.quantity is not None:
-                answer = replace(answer, quantity=change.quantity)
+                changed["quantity"] = change.quantity
             if change.fill_index is not None:
                 fill = fills[change.fill_index].fill
-                answer = replace(
-                    answer,
-                    filled_quantity=fill.quantity,
-                    average_fill_price=fill.price,
-                    commission=fill.commission,
-                    filled_at=session_open_utc(fill.session),
-                )
-            booked.answer = answer
+                changed |= {
+                    "filled_quantity": fill.quantity,
+                    "average_fill_price": fill.price,
+                    "commission": fill.commission,
+                    "filled_at": session_open_utc(fill.session),
+                }
+            booked.answer = replace(booked.answer, **changed)
 
     # --- the account -------------------------------------------------------------------------------
 

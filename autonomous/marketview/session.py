@@ -240,12 +240,12 @@ def _last_prices(
     price = np.where(at_adjusted, adj, raw)
     priced = ~np.isnan(price)
     last = len(price) - 1 - np.argmax(priced[::-1], axis=0)
-    days = recent.index
+    days = pd.DatetimeIndex(recent.index).date  # Python dates, converted once rather than per name
     unpriced = []
     for column, ticker in enumerate(names):
         row = int(last[column])
         if priced[row, column]:
-            found[ticker] = (days[row].date(), float(price[row, column]))
+            found[ticker] = (days[row], float(price[row, column]))
             if at_adjusted[row, column]:
                 adjusted.add(ticker)
         else:

@@ -30,6 +30,26 @@ def test_the_peak_equity_is_the_highest_close_in_the_window_asked(values: list[i
     assert book.peak_equity("A", start, end) == (Decimal(max(window)) if window else None)
 
 
+@given(
+    st.lists(st.tuples(st.integers(min_value=1, max_value=1000), st.booleans()), min_size=1, max_size=40),
+    st.integers(min_value=0, max_value=40),
+)
+def test_the_peak_since_a_lifted_halt_asked_every_session_equals_a_full_scan(
+    closes: list[tuple[int, bool]], start_offset: int
+) -> None:
+    """A replay asks for the peak since the last resume after every close; the journal keeps that peak as
+    points arrive, and a restated newest close (a second run of its session) must never linger in it."""
+    book = journal()
+    start = date(2024, 1, 1) + timedelta(days=start_offset)
+    day = date(2024, 1, 1)
+    for value, restate in closes:
+        if not restate or not book.equity:
+            day += timedelta(days=1)
+        book.record_equity("A", day, cash=Decimal(value), positions_value=Decimal(0))
+        window = [p.equity for p in book.equity if p.session >= start]
+        assert book.peak_equity("A", start, day) == (max(window) if window else None)
+
+
 def test_a_restated_close_replaces_the_session_and_its_peak() -> None:
     book = journal()
     book.record_equity("A", date(2024, 1, 2), cash=Decimal(100), positions_value=Decimal(0))

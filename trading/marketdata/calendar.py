@@ -190,6 +190,8 @@ class TradingCalendar:
 
     def sessions_between(self, start: date, end: date) -> int:
         """Number of sessions s with start < s <= end."""
+        if start == end:  # the common question (a price from the session itself), answered without a search
+            return 0
         days = self._days(start, end)
         return int(np.searchsorted(days, _day(end), side="right") - np.searchsorted(days, _day(start), side="right"))
 

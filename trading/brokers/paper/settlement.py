@@ -209,8 +209,11 @@ def settle(
 
 def _apply_splits(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], DayBar]) -> None:
     for ticker, holding in ledger.holdings.items():
+        # The quantity first: the holdings keep every name ever held, and a bar costs a lookup.
+        if holding.quantity <= 0:
+            continue
         bar = bars.get((ticker, day))
-        if bar is None or bar.split_coef == 1 or holding.quantity <= 0 or bar.adjusted_only:
+        if bar is None or bar.split_coef == 1 or bar.adjusted_only:
             continue
         coef = bar.split_coef
         before = holding.quantity
@@ -240,8 +243,10 @@ def _pay_fraction_in_lieu(ledger: Ledger, day: date, ticker: str, holding: Holdi
 
 def _apply_dividends(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], DayBar]) -> None:
     for ticker, holding in ledger.holdings.items():
+        if holding.quantity <= 0:
+            continue
         bar = bars.get((ticker, day))
-        if bar is None or bar.dividend <= 0 or holding.quantity <= 0 or bar.adjusted_only:
+        if bar is None or bar.dividend <= 0 or bar.adjusted_only:
             continue
         amount = dividend_cash(holding.quantity, bar.dividend)
         description = f"dividend {plain(bar.dividend)} a share on {plain(holding.quantity)} {ticker}"
@@ -303,6 +308,10 @@ def _refuse(ledger: Ledger, order: OpenOrder, day: date, reason: str) -> None:
 
 def _note_bars(ledger: Ledger, day: date, bars: Mapping[tuple[str, date], DayBar]) -> None:
     for ticker, holding in ledger.holdings.items():
+        # A name no longer held needs no last close (a purchase notes it the day it fills): skipping it
+        # keeps a long replay's sessions from slowing down with every name it ever held.
+        if holding.quantity <= 0:
+            continue
         bar = bars.get((ticker, day))
         if bar is not None and bar.mark is not None:
             holding.last_bar, holding.last_close = day, bar.mark
