@@ -27,7 +27,7 @@ from trading.execution.costs import CostModels
 from trading.marketdata.calendar import TradingCalendar
 from trading.reconciliation import ReconciliationStopped, reconcile_account
 from trading.settings import FundSettings, default_data_dir
-from trading.store.broker_accounts import BrokerAccountRecord, broker_account
+from trading.store.broker_accounts import PAPER_VENUE, BrokerAccountRecord, broker_account
 
 
 class NoLiveBroker(ConfigurationError):
@@ -118,7 +118,8 @@ def assemble_daily_run(
     """The daily run of cron: the database market and journal, the account's broker, the generator."""
     market = DatabaseMarketView(engine, settings)
     broker = open_broker(engine, settings, mode, account_id, market.calendar())
-    live = broker_account(engine, account_id) is not None
+    # open_broker read the account's link: any broker but the database venue is a live one.
+    live = broker.name != PAPER_VENUE
     return DailyRun(
         settings,
         market=market,

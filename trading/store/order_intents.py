@@ -3,6 +3,7 @@ broker's order id after it, and read back to match a send that was never recorde
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -105,10 +106,13 @@ def recent_intents(bind: Bind, account_id: str, broker: str, since: datetime) ->
     return [_intent(tuple(row)) for row in rows]
 
 
-def intent_of_order(bind: Bind, broker: str, order_id: str) -> OrderIntent | None:
-    """The intent a broker's order was matched or recorded to (its client order id), if any."""
+def client_ids_of_orders(bind: Bind, broker: str, order_ids: Iterable[str]) -> dict[str, str]:
+    """The client order id of each of the broker's orders that an intent was recorded or matched to."""
+    wanted = sorted(set(order_ids))
+    if not wanted:
+        return {}
+    query = select(BrokerOrderIntent.order_id, BrokerOrderIntent.client_order_id).where(
+        BrokerOrderIntent.broker == broker, BrokerOrderIntent.order_id.in_(wanted)
+    )
     with connection_for(bind) as connection:
-        row = connection.execute(
-            _COLUMNS.where(BrokerOrderIntent.broker == broker, BrokerOrderIntent.order_id == order_id)
-        ).first()
-    return None if row is None else _intent(tuple(row))
+        return {str(order_id): str(cid) for order_id, cid in connection.execute(query)}

@@ -172,15 +172,16 @@ class AlpacaBroker:
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
         quantity = self._sendable_quantity(request)
-        order_data = MarketOrderRequest(
-            symbol=request.ticker,
-            qty=float(quantity),
-            side=AlpacaSide.BUY if request.side is OrderSide.BUY else AlpacaSide.SELL,
-            time_in_force=TimeInForce.DAY,
-            client_order_id=request.client_order_id,
-        )
         what = f"submit {request.client_order_id} ({request.side} {quantity} {request.ticker})"
         try:
+            # Inside the try: alpaca-py validates the request itself, and its refusal is translated too.
+            order_data = MarketOrderRequest(
+                symbol=request.ticker,
+                qty=float(quantity),
+                side=AlpacaSide.BUY if request.side is OrderSide.BUY else AlpacaSide.SELL,
+                time_in_force=TimeInForce.DAY,
+                client_order_id=request.client_order_id,
+            )
             order = _model(Order, self._client.submit_order(order_data))
         except APIError as exc:
             code, message = api_error_body(exc)

@@ -37,7 +37,7 @@ from trading.db.schema import utcnow
 from trading.errors import BrokerError, OrderNotFound, OrderRejected
 from trading.orders import AccountSnapshot, BrokerOrder, BrokerPosition, OrderRequest, OrderSide, OrderStatus
 from trading.store import order_intents
-from trading.store.order_intents import OrderIntent
+from trading.store.order_intents import OrderIntent, client_ids_of_orders
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +144,7 @@ class SchwabBroker:
         self._tokens.require_fresh(self._clock())
         start = datetime.combine(session, clock_time(0), NEW_YORK).astimezone(UTC)
         events = []
-        for raw in self._orders(start, start + timedelta(days=1)):
-            order = self._broker_order(raw)
+        for order in self._broker_orders(self._orders(start, start + timedelta(days=1))):
             kind = _EVENTS.get(order.status)
             if kind is not None:
                 detail = f"{order.side} {order.quantity} {order.ticker}: {order.status}"
@@ -244,7 +243,7 @@ class SchwabBroker:
         if not order_id.isdigit():
             raise OrderNotFound(f"Schwab has no order {order_id!r}: its order ids are numbers")
         answer = call_schwab(lambda: self._client.get_order(int(order_id), self._account_hash()), f"order {order_id}")
-        return self._broker_order(_json(answer, dict))
+        return self._broker_orders([_json(answer, dict)])[0]
 
     def find_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None:
         """The order sent for this intent: by its recorded id, else by matching the account's orders
@@ -271,7 +270,7 @@ class SchwabBroker:
         order_id = str(matches[0]["orderId"])
         logger.info("intent %s matched Schwab order %s", client_order_id, order_id)
         order_intents.set_intent_order_id(self._engine, client_order_id, order_id)
-        return self._broker_order(matches[0])
+        return self._broker_orders(matches[:1])[0]
 
     def cancel(self, order_id: str) -> None:
         if not order_id.isdigit():
@@ -287,7 +286,7 @@ class SchwabBroker:
 
     def open_orders(self) -> Sequence[BrokerOrder]:
         now = self._clock()
-        orders = (self._broker_order(raw) for raw in self._orders(now - timedelta(days=60), now + MATCH_SLACK))
+        orders = self._broker_orders(self._orders(now - timedelta(days=60), now + MATCH_SLACK))
         return [o for o in orders if not o.status.is_final]
 
     def _orders(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -299,9 +298,10 @@ class SchwabBroker:
         )
         return [o for o in _json(answer, list) if isinstance(o, dict)]
 
-    def _broker_order(self, raw: dict[str, Any]) -> BrokerOrder:
-        intent = order_intents.intent_of_order(self._engine, BROKER_NAME, str(raw.get("orderId")))
-        return to_broker_order(raw, None if intent is None else intent.client_order_id)
+    def _broker_orders(self, raws: Sequence[dict[str, Any]]) -> list[BrokerOrder]:
+        """Schwab's orders with the fund's client ids from their intents (one look-up for them all)."""
+        ids = client_ids_of_orders(self._engine, BROKER_NAME, (str(raw.get("orderId")) for raw in raws))
+        return [to_broker_order(raw, ids.get(str(raw.get("orderId")))) for raw in raws]
 
 
 def to_broker_order(raw: dict[str, Any], client_order_id: str | None) -> BrokerOrder:
