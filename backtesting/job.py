@@ -42,6 +42,17 @@ ProgressHook = Callable[[int, int], None]
 """(sessions done, sessions in all), after every session."""
 
 
+SpanLoader = Callable[[Engine, FundSettings, date, date, date], tuple[PreloadedMarketView, FillBars]]
+"""(engine, settings, first session, last session, last fill session) -> the span's market and fill bars."""
+
+
+def load_span(
+    engine: Engine, settings: FundSettings, first: date, last: date, fills_through: date
+) -> tuple[PreloadedMarketView, FillBars]:
+    """The market view of the sessions first..last and the bars their orders fill at (one session more)."""
+    return PreloadedMarketView.load(engine, settings, first, last), FillBars.load(engine, first, fills_through)
+
+
 @dataclass(frozen=True)
 class BacktestRequest:
     start: date
@@ -128,8 +139,14 @@ def replay_request(
     *,
     generators: Callable[[str], GeneratorChoice] | None = None,
     progress: ProgressHook = lambda _done, _total: None,
+    load: SpanLoader | None = None,
+    prefetch: bool = True,
 ) -> Replayed:
-    """Everything up to the stored results: the data checked, the span preloaded, the variants replayed."""
+    """Everything up to the stored results: the data checked, the span preloaded, the variants replayed.
+
+    `load` reads the span (default `load_span`; a sweep's worker keeps what it read for its next trials);
+    `prefetch=False` keeps the market side in this process (a sweep's trials already fill every CPU)."""
+    load = load or load_span
     settings = backtest_settings(settings)
     compared = parse_compare(",".join(request.compare), request.generator)
     if request.retrain_every is not None and not {request.generator, *compared} & {"hybrid", "ranker-equal"}:
@@ -139,10 +156,9 @@ def replay_request(
     started = time.perf_counter()
     calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
     sessions = replay_sessions(calendar, request.start, request.end)
-    market = PreloadedMarketView.load(engine, settings, sessions[0], sessions[-1])
-    _require_history(market, sessions[0])
     after_last = calendar.next_session(sessions[-1]) or sessions[-1]
-    bars = FillBars.load(engine, sessions[0], after_last)
+    market, bars = load(engine, settings, sessions[0], sessions[-1], after_last)
+    _require_history(market, sessions[0])
     load_seconds = time.perf_counter() - started
     schedule: ModelSchedule | None = None
     models: dict[str, Any] = {}
@@ -160,7 +176,7 @@ def replay_request(
 
     started = time.perf_counter()
     evidence = strategy_evidence_rows(engine)
-    if len(sessions) >= PREFETCH_FROM_SESSIONS:
+    if prefetch and len(sessions) >= PREFETCH_FROM_SESSIONS:
         with PrefetchedSessions(market, sessions) as prefetched:
             setup = replace(setup, market=prefetched)
             replays = replay(setup, variants, sessions, evidence_rows=evidence, on_session=after_session)

@@ -187,6 +187,7 @@ class AgentEvaluation:
     sessions: int
     agent: PassFigures
     equal_weight: PassFigures
+    agent_returns: tuple[float, ...] = ()  # the agent's net return of each step, in order
 
     def as_dict(self) -> dict[str, int | dict[str, float]]:
         return {"sessions": self.sessions, "agent": asdict(self.agent), "equal_weight": asdict(self.equal_weight)}
@@ -206,7 +207,10 @@ def evaluate_agent(
     agent_outcomes = replay(simulator, agent.policy)
     equal_outcomes = replay(simulator, lambda view: equal_weights(view.slot_filled))
     evaluation = AgentEvaluation(
-        sessions=len(agent_outcomes), agent=summarise(agent_outcomes), equal_weight=summarise(equal_outcomes)
+        sessions=len(agent_outcomes),
+        agent=summarise(agent_outcomes),
+        equal_weight=summarise(equal_outcomes),
+        agent_returns=tuple(float(outcome.net_return) for outcome in agent_outcomes),
     )
     logger.info(
         "agent evaluation over %d sessions: return %.4f (equal weight %.4f), Sharpe %.2f (%.2f)",

@@ -189,6 +189,48 @@ def train_weight_agent(
 
     `extra_parameters` are stored with the agent's parameters, e.g. the lineage of a walk-forward backtest.
     """
+    fitted = fit_weight_agent(
+        engine,
+        settings,
+        strategy,
+        timesteps=timesteps,
+        start=start,
+        end=end,
+        eval_end=eval_end,
+        seed=seed,
+        ranker=ranker,
+    )
+    return store_weight_agent(engine, fitted, extra_parameters)
+
+
+@dataclass(frozen=True)
+class FittedAgent:
+    """A trained and evaluated agent, not stored yet (a sweep's trial hands it to whoever writes)."""
+
+    strategy: str
+    windows: AgentWindows
+    train_sessions: int
+    eval_sessions: int
+    trained: TrainedAgent
+    evaluation: AgentEvaluation
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    eval_dates: tuple[date, ...]  # the held-out window's sessions: step i decides at eval_dates[i]
+
+
+def fit_weight_agent(
+    engine: Engine,
+    settings: FundSettings,
+    strategy: str,
+    *,
+    timesteps: int,
+    start: date | None = None,
+    end: date | None = None,
+    eval_end: date | None = None,
+    seed: int | None = None,
+    ranker: ModelRecord | None = None,
+) -> FittedAgent:
+    """Trains the strategy's agent and evaluates it on the held-out window; reads the database only."""
     windows = plan_windows(engine, settings, strategy, start=start, end=end, eval_end=eval_end, ranker=ranker)
     booster = booster_from_bytes(load_artifact(engine, windows.ranker))
     episodes = load_episode_data(engine, settings, strategy, booster, windows.start, windows.eval_end)
@@ -207,23 +249,44 @@ def train_weight_agent(
         load_agent(trained.artifact), held_out, costs=costs, risk=settings.risk, penalty=agent_settings.risk_penalty
     )
     parameters = agent_training_parameters(settings, timesteps=timesteps, seed=trained.seed, ranker=windows.ranker)
+    metrics = {
+        "timesteps": timesteps,
+        "training_seconds": round(trained.seconds, 3),
+        "train_sessions": train.sessions,
+        "evaluation": evaluation_dict(evaluation, held_out),
+    }
+    return FittedAgent(
+        strategy,
+        windows,
+        train.sessions,
+        held_out.sessions,
+        trained,
+        evaluation,
+        parameters,
+        metrics,
+        tuple(held_out.dates),
+    )
+
+
+def store_weight_agent(
+    engine: Engine, fitted: FittedAgent, extra_parameters: Mapping[str, Any] | None = None
+) -> AgentTraining:
+    """Stores a fitted agent in the model registry, with `extra_parameters` beside its own."""
+    windows = fitted.windows
     record = save_model(
         engine,
         kind=AGENT,
-        strategy=strategy,
+        strategy=fitted.strategy,
         train_start=windows.start,
         train_end=windows.end,
         feature_set=SLOT_FEATURES,
-        parameters={**(extra_parameters or {}), **parameters, "ranker_id": windows.ranker.id},
-        metrics={
-            "timesteps": timesteps,
-            "training_seconds": round(trained.seconds, 3),
-            "train_sessions": train.sessions,
-            "evaluation": evaluation_dict(evaluation, held_out),
-        },
-        artifact=trained.artifact,
+        parameters={**(extra_parameters or {}), **fitted.parameters, "ranker_id": windows.ranker.id},
+        metrics=fitted.metrics,
+        artifact=fitted.trained.artifact,
     )
-    return AgentTraining(strategy, windows, train.sessions, held_out.sessions, trained, evaluation, record)
+    return AgentTraining(
+        fitted.strategy, windows, fitted.train_sessions, fitted.eval_sessions, fitted.trained, fitted.evaluation, record
+    )
 
 
 def split_at(episodes: EpisodeData, end: date) -> tuple[EpisodeData, EpisodeData]:

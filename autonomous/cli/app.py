@@ -34,6 +34,7 @@ COMMANDS = {
     "train": "autonomous.cli.train",
     "models": "autonomous.cli.models",
     "backtest": "autonomous.cli.backtest",
+    "sweep": "autonomous.cli.sweep",
 }
 
 

@@ -79,6 +79,25 @@ class PreloadedMarketView:
             membership=MembershipTimeline.load(engine),
         )
 
+    def with_settings(self, settings: FundSettings) -> PreloadedMarketView:
+        """The same loaded span under other settings (a sweep's trial): what the new settings leave unchanged
+        is shared, not computed again (the decision market and features depend on the data settings only,
+        the regimes on those and the regime settings)."""
+        view = PreloadedMarketView(
+            self._panel,
+            self._securities,
+            self._fundamentals,
+            self._calendar,
+            settings,
+            features_from=self._features_from,
+            membership=self._membership,
+        )
+        if settings.data == self._settings.data:
+            view._market, view._features, view._cross_sections = self._market, self._features, self._cross_sections
+            if settings.regime == self._settings.regime:
+                view._regimes = self._regimes
+        return view
+
     def calendar(self) -> TradingCalendar:
         return self._calendar
 

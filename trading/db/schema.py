@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration: `fund` checks a database against it with one query instead of importing Alembic
 # (a test keeps it equal to Alembic's head).
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 
 def utcnow() -> datetime:
@@ -844,3 +844,61 @@ class IndexMembership(Base):
     start_date: Mapped[date] = mapped_column(Date, primary_key=True)
     end_date: Mapped[date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(String(200))  # the file the span came from
+
+
+# --- sweeps: many trials of backtests or trainings, ranked by one metric --------------------------------
+
+
+class Sweep(Base):
+    """A named set of trials (`fund sweep run SPEC.toml`): what each trial runs, the metric that ranks them,
+    and the spec as last run. A rerun of the same name resumes it: trials already done are skipped."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint("kind IN ('backtest', 'ranker', 'agent')", name="kind"),
+        CheckConstraint("direction IN ('maximize', 'minimize')", name="direction"),
+        CheckConstraint("search IN ('grid', 'optuna')", name="search"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    search: Mapped[str] = mapped_column(String(8))
+    spec: Mapped[JSONData]  # the spec file as parsed, the last time the sweep ran
+    code_version: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SweepTrial(Base):
+    """One trial of a sweep: one configuration (`settings`) with one seed on one window. Its key (a hash of
+    the three) is what a rerun matches to skip it. `series` holds the trial's per-session figures (daily
+    returns of a backtest, daily rank IC of a ranker) for the deflated metric and the overfitting test."""
+
+    __tablename__ = "sweep_trials"
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "trial_key"),
+        CheckConstraint("status IN ('done', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    trial_key: Mapped[str] = mapped_column(String(64))
+    configuration: Mapped[str] = mapped_column(String(64))  # a hash of the settings alone, across seeds/windows
+    settings: Mapped[JSONData]
+    seed: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[date] = mapped_column(Date)
+    window_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8))
+    metric_value: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[JSONData]
+    series: Mapped[JSONData]  # {"dates": [...], "values": [...]}, or null
+    model_ids: Mapped[JSONData]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    timings: Mapped[JSONData]  # seconds by phase: load, features, decisions, training, evaluation
+    worker: Mapped[str] = mapped_column(String(200))  # host:pid that ran it
+    code_version: Mapped[str] = mapped_column(String(80))  # the code it ran (a rerun keeps a trial done before)
+    finished_at: Mapped[CreatedAt]

@@ -141,3 +141,29 @@ def test_a_quote_finds_a_last_price_older_than_the_recent_rows_it_searches_first
     assert (quote.as_of, quote.close) == (last_close.date, float(last_close.close))
     assert quote.age == QUOTE_TAIL_ROWS + 10
     assert preloaded.quotes(["DSCA"]) == DatabaseMarketView(market, settings).session(day).quotes(["DSCA"])
+
+
+def test_a_preloaded_span_viewed_under_other_settings_decides_as_a_span_loaded_under_them(
+    market: Engine, settings: FundSettings, days: list[date]
+) -> None:
+    # A sweep's worker reads a span once and views it under each trial's settings (with_settings): what
+    # the settings leave unchanged is shared, the rest computed under the trial's own settings.
+    base = PreloadedMarketView.load(market, settings, days[0], days[-1])
+    base.cross_sections  # noqa: B018
+    base.regimes  # noqa: B018
+    band = settings.regime.model_copy(update={"sideways_band": 0.2, "full_trend_distance": 0.3})
+    other = settings.model_copy(update={"regime": band, "strategy": settings.strategy.model_copy(update={"top_n": 5})})
+    viewed = base.with_settings(other)
+    assert viewed.features is base.features
+    assert viewed.cross_sections is base.cross_sections
+    assert viewed.regimes is not base.regimes
+    fresh = PreloadedMarketView.load(market, other, days[0], days[-1])
+    labels = set()
+    for day in days:
+        assert _decision(viewed.session(day), other) == _decision(fresh.session(day), other), day
+        labels.add((viewed.session(day).regime.label, base.session(day).regime.label))
+    assert any(mine != theirs for mine, theirs in labels), "the regime settings changed no label: a weak test"
+    same = base.with_settings(
+        settings.model_copy(update={"risk": settings.risk.model_copy(update={"max_drawdown": 0.3})})
+    )
+    assert same.regimes is base.regimes
