@@ -72,7 +72,7 @@ def run_once(
 def phase_line(trials: list[dict[str, float]], label: str) -> Measure:
     first = [t for t in trials if "load" in t]
     parts = [f"load {statistics.fmean(t['load'] for t in first):.1f} s (x{len(first)})"]
-    parts += [f"features {statistics.fmean(t.get('features', 0.0) for t in first):.1f} s (x{len(first)})"]
+    parts += [f"features and regimes {statistics.fmean(t.get('features', 0.0) for t in first):.1f} s (x{len(first)})"]
     for phase in ("regimes", "decisions", "metrics"):
         parts.append(f"{phase} {statistics.median(t.get(phase, 0.0) for t in trials):.2f} s")
     parts.append(f"whole trial {statistics.median(t['duration'] for t in trials):.1f} s (median)")
@@ -103,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure_all(url: str, start: date, end: date, folder: Path) -> list[Measure]:
+    from trading.db.engine import make_engine
+    from trading.db.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)  # a database loaded before the sweep tables existed gets them
+    engine.dispose()
     serial_wall, _, serial = run_once(url, start, end, "serial", folder)
     ray_wall, startup, on_ray = run_once(url, start, end, "ray", folder)
     busy = sum(t["duration"] for t in on_ray)

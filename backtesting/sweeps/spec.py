@@ -56,14 +56,10 @@ KINDS: tuple[Kind, ...] = ("backtest", "ranker", "agent")
 
 # The trial kinds' own parameters and their defaults (trials.py reads them).
 PARAMETERS: dict[str, dict[str, Any]] = {
-    "backtest": {
-        "generator": "mock",
-        "capital": 100_000,
-        "retrain_every": None,
-        "train_sessions": 756,
-        "fractional": False,
-        "approvals": "approve",
-    },
+    # A backtest's model generators use the registry's models in force at each decision (trained before it):
+    # train them first (`fund backtest run --retrain-every N` stores its walk-forward rankers for every later
+    # run), so that the trials only read.
+    "backtest": {"generator": "mock", "capital": 100_000, "fractional": False, "approvals": "approve"},
     "ranker": {"strategies": "all", "train_sessions": 756},
     "agent": {"strategy": "momentum", "timesteps": 2048},
 }
@@ -358,16 +354,14 @@ def _check_parameters(kind: Kind, parameters: Mapping[str, Any]) -> None:
             raise ConfigurationError(f"generator = {parameters['generator']!r}: expected hybrid, ranker-equal or mock")
         if not _number(parameters["capital"]) or parameters["capital"] <= 0:
             raise ConfigurationError(f"capital = {parameters['capital']!r}: a positive amount")
+        if not isinstance(parameters["fractional"], bool):
+            raise ConfigurationError(f"fractional = {parameters['fractional']!r}: true or false")
         if parameters["approvals"] not in ("approve", "reject"):
             raise ConfigurationError(f"approvals = {parameters['approvals']!r}: expected approve or reject")
-        every = parameters["retrain_every"]
-        if every is not None and (not isinstance(every, int) or every < 1):
-            raise ConfigurationError(f"retrain_every = {every!r}: a whole number of sessions, at least 1")
-    if kind in ("backtest", "ranker"):
+    if kind == "ranker":
         sessions = parameters["train_sessions"]
         if not isinstance(sessions, int) or sessions < 63:
             raise ConfigurationError(f"train_sessions = {sessions!r}: train on at least 63 sessions")
-    if kind == "ranker":
         strategies = parameters["strategies"]
         names = list(STRATEGIES) if strategies == "all" else strategies
         if not isinstance(names, list) or not names or any(s not in STRATEGIES for s in names):

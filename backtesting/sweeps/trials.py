@@ -62,11 +62,9 @@ class WorkerCache:
     def __init__(self, limit: int = 3) -> None:
         self._items: dict[Hashable, Any] = {}
         self._limit = limit
-        self.hits = 0
 
     def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
         if key in self._items:
-            self.hits += 1
             return self._items[key]
         if len(self._items) >= self._limit:  # the oldest goes: a sweep moves through its windows in order
             self._items.pop(next(iter(self._items)))
@@ -120,18 +118,12 @@ def _backtest(
     from backtesting.metrics import compute_metrics
 
     own = plan.parameters()
-    if own["retrain_every"] is not None:
-        raise FundError(
-            "retrain_every: a sweep's backtests use the models already in the registry; train them first "
-            "(fund backtest run --retrain-every N stores its walk-forward rankers for every later run)"
-        )
     request = BacktestRequest(
         start=plan.window.start,
         end=plan.window.end,
         capital=Decimal(str(own["capital"])),
         generator=own["generator"],
         compare=(),
-        train_sessions=own["train_sessions"],
         seed=plan.seed,
         approvals="approve" if own["approvals"] == "approve" else "reject",
         fractional_shares=bool(own["fractional"]),
@@ -145,7 +137,7 @@ def _backtest(
     timings["decisions"] = replayed.replay_seconds
     started = time.perf_counter()
     result = replayed.results[0]
-    equity = result.equity
+    equity = result.equity.astype("float64")  # money columns are Decimal; the metrics are float64 analytics
     metrics = compute_metrics(
         equity["equity"],
         benchmark=replayed.benchmark,
@@ -156,7 +148,7 @@ def _backtest(
     ).as_dict()
     decisions = result.decisions
     metrics["failed_sessions"] = int((decisions["status"] == "failed").sum()) if "status" in decisions else 0
-    returns = equity["equity"].astype(float).pct_change().dropna()
+    returns = equity["equity"].pct_change().dropna()
     timings["metrics"] = time.perf_counter() - started
     return metrics, _series(returns), []
 
@@ -183,7 +175,7 @@ def _cached_span(
         started = time.perf_counter()
         market.cross_sections  # noqa: B018 - computed once for every trial of this worker
         market.regimes  # noqa: B018 - shared by the trials with the same regime settings
-        timings["features"] = time.perf_counter() - started
+        timings["features"] = time.perf_counter() - started  # the features and the first settings' regimes
         return market, bars
 
     market, bars = WORKER_CACHE.get(key, read)

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from backtesting.sweeps.spec import TrialPlan
 from backtesting.sweeps.trials import TrialOutcome, run_trial, written
@@ -37,6 +38,15 @@ def write_outcome(
 
 
 def _store_model(engine: Engine, model: Any, lineage: dict[str, Any]) -> int:
+    try:
+        return _store_once(engine, model, lineage)
+    except IntegrityError:
+        # Two trials on two workers stored the same bytes (the same model) at once: the registry keeps one
+        # copy, and the second attempt finds it.
+        return _store_once(engine, model, lineage)
+
+
+def _store_once(engine: Engine, model: Any, lineage: dict[str, Any]) -> int:
     from autonomous.ranking.xgb import RankerTraining
 
     if isinstance(model, RankerTraining):
