@@ -132,11 +132,11 @@ def _show(
 
 
 def _print_verdict(kind: str, summary: SweepSummary) -> None:
-    what = "daily rank IC (its Sharpe is the IC's information ratio)" if kind == "ranker" else "daily returns"
+    what = "rank IC on dates whose labels do not overlap" if kind == "ranker" else "daily returns"
     if summary.deflated_sharpe is not None:
         click.echo(
             f"  the best of {summary.tried} configurations: deflated Sharpe {summary.deflated_sharpe:.2f} "
-            f"(the probability that the Sharpe of its {what}, {summary.best_sharpe:.3f} a session, is above zero "
+            f"(the probability that the Sharpe of its {what}, {summary.best_sharpe:.3f} an observation, is above zero "
             f"once the choice among {summary.tried} is accounted for)"
         )
     if summary.pbo is not None:
@@ -195,7 +195,7 @@ class _Display:
         finished = progress.done + progress.failed + progress.skipped
         line = (
             f"trials {finished}/{progress.total}: {progress.done} done, {progress.running} running, "
-            f"{progress.failed} failed, {progress.skipped} skipped; best {self._metric} {best}"
+            f"{progress.failed} failed, {progress.skipped} skipped; best trial {self._metric} {best}"
         )
         if self._live is not None:
             self._live.update(line)

@@ -24,6 +24,7 @@ from backtesting.sweeps.executors import Executor, TaskTerms
 from backtesting.sweeps.spec import Dimension, SweepSpec, TrialPlan, Value
 from backtesting.sweeps.trials import TrialOutcome
 from backtesting.sweeps.writing import write_outcome
+from trading.errors import ConfigurationError
 from trading.settings import FundSettings
 from trading.store.sweeps import SweepRecord, done_trial_keys, open_sweep, sweep_trials
 
@@ -75,6 +76,8 @@ def run_sweep(
     on_progress: ProgressHook = lambda _p: None,
 ) -> SweepRun:
     started = time.perf_counter()
+    if spec.search is not None:
+        _require_optuna()  # before anything is written
     sweep = open_sweep(
         engine,
         name=spec.name,
@@ -149,6 +152,15 @@ class _Session:
 
 
 # --- an Optuna search ---------------------------------------------------------------------------------------
+
+
+def _require_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            "a [search] needs Optuna: install the extra (pip install 'autofund[scale]'), or give a [grid]"
+        ) from exc
 
 
 def _search(session: _Session, spec: SweepSpec) -> None:

@@ -2,8 +2,9 @@
 windows), and how much the best one's figure is worth given how many were tried.
 
 - The deflated Sharpe ratio (Bailey & López de Prado 2014; backtesting/statistics.py) of the best
-  configuration's per-session series (the daily returns of a backtest, the daily rank IC of a ranker, whose
-  "Sharpe" is the IC's information ratio), against the Sharpe ratios of all the configurations tried: the
+  configuration's per-session series (the daily returns of a backtest or an agent's held-out pass; the rank
+  IC of a ranker on sample dates whose labels do not overlap, whose "Sharpe" is the IC's information ratio),
+  against the Sharpe ratios of all the configurations tried: the
   probability that its true Sharpe is above zero once the selection among N is accounted for.
 - The probability of backtest overfitting (CSCV) across the configurations' series: how often the best
   configuration on one half of the sessions ranks below the median on the other half.

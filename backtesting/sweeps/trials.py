@@ -247,7 +247,11 @@ def _ranker(
         metrics[name] = float(np.mean(values)) if values else None
     metrics |= {"train_window": [train_start.isoformat(), train_end.isoformat()], "by_strategy": per_strategy}
     mean_ic = pd.concat(daily, axis=1).mean(axis=1).dropna()
-    return metrics, _series(mean_ic), trainings
+    # The labels of consecutive sample dates overlap (a 21-session horizon sampled every 5): the series keeps
+    # dates whose labels do not, so that the deflated Sharpe and CSCV, which take observations as independent,
+    # are not flattered by the overlap.
+    independent = mean_ic.iloc[:: lags + 1]
+    return metrics, _series(independent), trainings
 
 
 # --- an agent ---------------------------------------------------------------------------------------------

@@ -359,3 +359,28 @@ def test_ranker_and_agent_trials_store_their_models_with_the_sweep_as_lineage(
             trial.metrics["sharpe_agent"] - trial.metrics["sharpe_equal_weight"]
         )
         assert model.train_end <= date(2013, 8, 1)
+
+
+def test_without_ray_or_optuna_the_command_says_what_to_install_and_writes_nothing(
+    market: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on a machine without the scale extra: importing either library fails.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    grid = run("sweep", "run", str(write_spec(tmp_path, GRID.format(name="g"), "g.toml")))
+    assert grid.exit_code == 1
+    assert "Ray is not installed: install the extra (pip install 'autofund[scale]') or run with --serial" in grid.output
+    search = (
+        'name = "s"\n[[windows]]\nstart = "2013-09-03"\nend = "2013-09-30"\n[search]\ntrials = 2\n'
+        '[search.space]\n"strategy.top_n" = { low = 4, high = 20 }\n'
+    )
+    searched = run("sweep", "run", str(write_spec(tmp_path, search, "s.toml")), "--serial")
+    assert searched.exit_code == 1
+    assert "a [search] needs Optuna: install the extra (pip install 'autofund[scale]'), or give a [grid]" in (
+        searched.output
+    )
+    assert count(market, Sweep) == 0
+    # A grid runs serially without either.
+    serial = run("sweep", "run", str(write_spec(tmp_path, GRID.format(name="g"), "g.toml")), "--serial")
+    assert serial.exit_code == 0, serial.output
+    assert "8 trial(s) run, 0 failed" in serial.stdout
