@@ -329,6 +329,31 @@ class BrokerCredentials(_Section):
         return value
 
 
+class NotifySettings(_Section):
+    """Where the fund tells people what needs them, and about what (each event can be switched off).
+
+    `targets` are apprise URLs (https://github.com/caronc/apprise/wiki): discord://ID/TOKEN,
+    slack://TOKEN_A/TOKEN_B/TOKEN_C/#channel, tgram://BOT_TOKEN/CHAT_ID, json://host/path (a generic JSON
+    webhook; jsons:// over HTTPS). They carry secrets, so they are SecretStr and never logged.
+    """
+
+    targets: list[SecretStr] = Field(default_factory=list)
+    run_completed: bool = True
+    run_failed: bool = True
+    awaiting_approval: bool = True
+    drawdown_halt: bool = True  # opened and lifted
+    reconciliation_stopped: bool = True
+    data_stale: bool = True
+    token_expiring: bool = True
+    # A Schwab token is reported as expiring from this many days before its refresh token dies (7 days).
+    token_warning_days: float = Field(2.0, ge=0, le=7)
+    # Attempts per message and target, with a doubling pause between them from `retry_seconds`.
+    attempts: int = Field(3, ge=1, le=10)
+    retry_seconds: float = Field(1.0, ge=0, le=60)
+    # The most a run waits for its notifications, all targets together; delivery gives up after it.
+    deadline_seconds: float = Field(20.0, gt=0, le=300)
+
+
 class FundSettings(BaseSettings):
     """Everything configurable. Priority: explicit arguments > FUND_* environment > TOML > defaults.
 
@@ -349,6 +374,7 @@ class FundSettings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     run: RunSettings = Field(default_factory=RunSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(

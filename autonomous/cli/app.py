@@ -35,6 +35,7 @@ COMMANDS = {
     "models": "autonomous.cli.models",
     "backtest": "autonomous.cli.backtest",
     "sweep": "autonomous.cli.sweep",
+    "notify": "autonomous.cli.notify",
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 
 import click
+from sqlalchemy import Engine
 
 from autonomous.cli.assembly import assemble_daily_run
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
-from autonomous.daily_run.request import RunMode, RunRequest
+from autonomous.daily_run.request import RunMode, RunRequest, RunResult
 from trading.marketdata.calendar import exchange_today
 
 LIVE_ARMED_VARIABLE = "FUND_LIVE_ARMED"
@@ -89,8 +90,31 @@ def rebalance(
     # The session a run after today's close decides at: the exchange's date, not the server's.
     request = RunRequest(account, run_mode, day or exchange_today(), force=force, resume_only=resume)
     run = assemble_daily_run(engine, app.settings, run_mode, account, use_mock=use_mock)
+    started_at = datetime.now(UTC)
     result = run.run(request)
     click.echo(f"{result.session} {account} {run_mode.value}: {result.outcome.value}: {result.message}")
     for event in result.events:
         click.echo(f"  {event}")
+    if app.settings.notify.targets:
+        _notify(app, engine, account, run_mode, result, started_at)
     ctx.exit(result.exit_code)
+
+
+def _notify(
+    app: AppContext, engine: Engine, account: str, mode: RunMode, result: RunResult, started_at: datetime
+) -> None:
+    from autonomous.notifications import notify_run
+    from trading.settings import default_data_dir
+
+    report = notify_run(
+        engine,
+        app.settings,
+        account,
+        mode,
+        result,
+        started_at=started_at,
+        now=datetime.now(UTC),
+        default_dir=default_data_dir(),
+    )
+    if report is not None and (report.failed or report.timed_out):
+        click.echo(f"  notifications: {len(report.delivered)} delivered, {len(report.failed)} not (see the log)")
