@@ -9,6 +9,7 @@
 # Live mode passes --live --yes; the fund command still refuses unless FUND_LIVE_ARMED=1.
 # FUND_UPDATE_DATA=PROVIDER (e.g. alpaca) first runs `fund data update --provider PROVIDER`, logged the
 # same way; if that fails, nothing is rebalanced and the script exits with the update's status.
+# FUND_DAILY_REPORT=DIR then runs `fund report daily --output DIR` after the run (sent to the [notify] targets).
 # Exit status: the fund command's (0 ok or nothing to do, 1 failed, 3 risk rejected); 2 bad usage.
 set -euo pipefail
 
@@ -103,6 +104,29 @@ if [ -n "${FUND_UPDATE_DATA:-}" ]; then
 fi
 
 run_logged "${command[@]}"
+rebalance_status="$status"
 
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) end: mode $mode: exit status $status" | tee -a "$log"
-exit "$status"
+# FUND_DAILY_REPORT=DIR: the session's report (text and chart) into DIR and to the [notify] targets, for the
+# account the run was for, whatever the run's outcome; the script's exit status stays the run's.
+if [ -n "${FUND_DAILY_REPORT:-}" ]; then
+  report=("$fund" report daily --output "$FUND_DAILY_REPORT")
+  previous=""
+  for argument in "$@"; do
+    case "$argument" in
+      --account-id=*) report+=(--account-id "${argument#--account-id=}") ;;
+    esac
+    if [ "$previous" = "--account-id" ]; then
+      report+=(--account-id "$argument")
+    fi
+    previous="$argument"
+  done
+  quoted_report="$(printf '%q ' "${report[@]}")"
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) daily report: ${quoted_report% }" | tee -a "$log"
+  run_logged "${report[@]}"
+  if [ "$status" -ne 0 ]; then
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) daily report failed: exit status $status" | tee -a "$log"
+  fi
+fi
+
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) end: mode $mode: exit status $rebalance_status" | tee -a "$log"
+exit "$rebalance_status"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -33,6 +34,7 @@ class EventKind(StrEnum):
     RECONCILIATION_STOPPED = "reconciliation_stopped"
     DATA_STALE = "data_stale"
     TOKEN_EXPIRING = "token_expiring"
+    DAILY_REPORT = "daily_report"
     TEST = "test"
 
     @property
@@ -40,7 +42,8 @@ class EventKind(StrEnum):
         """The `[notify]` setting that turns this event on or off (None: always sent)."""
         if self in (EventKind.HALT_OPENED, EventKind.HALT_LIFTED):
             return "drawdown_halt"
-        return None if self is EventKind.TEST else self.value
+        # A test and a report are asked for by a person (or cron's report line): always sent.
+        return None if self in (EventKind.TEST, EventKind.DAILY_REPORT) else self.value
 
     @property
     def severity(self) -> str:
@@ -57,6 +60,8 @@ class Notice:
     kind: EventKind
     title: str
     body: str
+    # Files sent along (a report's chart); a service that takes no attachment gets the text alone.
+    attachments: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -79,7 +84,8 @@ Sender = Callable[[Any, Notice], bool]
 
 
 def _apprise_send(target: Any, notice: Notice) -> bool:
-    return bool(target.notify(body=notice.body, title=notice.title, notify_type=notice.kind.severity))
+    attach = [str(path) for path in notice.attachments] or None
+    return bool(target.notify(body=notice.body, title=notice.title, notify_type=notice.kind.severity, attach=attach))
 
 
 class Notifier:

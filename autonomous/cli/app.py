@@ -36,6 +36,7 @@ COMMANDS = {
     "backtest": "autonomous.cli.backtest",
     "sweep": "autonomous.cli.sweep",
     "notify": "autonomous.cli.notify",
+    "report": "autonomous.cli.report",
 }
 
 

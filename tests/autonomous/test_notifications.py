@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -172,3 +173,42 @@ def test_notify_test_and_targets_check_the_set_up_without_showing_secrets(
     assert "delivered: json://127.0.0.1" in tested.output
     assert "NOT delivered: json://127.0.0.1" in tested.output
     assert [m["title"] for m in hook.messages] == ["Autofund test"]
+
+
+def test_the_daily_report_says_what_the_session_did_and_why_with_a_chart_and_sends_both(
+    funded: Engine, market: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    nothing = runner.invoke(fund, ["report", "daily", "--account-id", ACCOUNT, "--output", str(tmp_path)])
+    assert nothing.exit_code == 1
+    assert f"account {ACCOUNT} has no run recorded: nothing to report" in nothing.output
+
+    days = [stamp.date() for stamp in TradingCalendar.from_database(market, "SPY").history[-3:]]
+    for day in days:
+        assert rebalance(day).exit_code == 0
+    with webhook_server() as hook:
+        targets(monkeypatch, hook.url())
+        result = runner.invoke(fund, ["report", "daily", "--account-id", ACCOUNT, "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / f"daily-{ACCOUNT}-{days[-1]}.txt").read_text()
+    assert text.startswith(f"Daily report {ACCOUNT} {days[-1]} (paper): completed")
+    for expected in ("Regime ", "Strategy: ", "Risk: ", "Trades: ", f"Unchanged since {days[-2]}", "Drawdown from"):
+        assert expected in text or expected.replace("Unchanged", "Since") in text
+    assert "against SPY" in text
+    chart = tmp_path / f"daily-{ACCOUNT}-{days[-1]}.png"
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    [message] = hook.messages
+    assert message["title"] == f"Daily report {ACCOUNT} {days[-1]} (paper): completed"
+    [attachment] = message["attachments"]
+    assert attachment["filename"] == chart.name
+    assert "sent to 1 target(s)" in result.output
+
+    earlier = runner.invoke(
+        fund,
+        ["report", "daily", "--account-id", ACCOUNT, "--date", str(days[0]), "--output", str(tmp_path), "--no-send"],
+    )
+    assert earlier.exit_code == 0
+    assert "No earlier run to compare with." in earlier.output
+    missing = runner.invoke(fund, ["report", "daily", "--account-id", ACCOUNT, "--date", "2013-01-02"])
+    assert missing.exit_code == 1
+    assert f"has no run on 2013-01-02; its latest run is on {days[-1]}" in missing.output

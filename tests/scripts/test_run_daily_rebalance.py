@@ -211,3 +211,27 @@ def test_without_fund_update_data_only_the_rebalance_runs(stub_env: dict[str, st
     result = run_script(stub_env, "dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert Path(stub_env["STUB_CALLS"]).read_text().splitlines() == ["rebalance --dry-run"]
+
+
+def test_fund_daily_report_writes_the_sessions_report_after_the_run_and_keeps_the_runs_status(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    env["FUND_DAILY_REPORT"] = str(reports)
+    result = run_script(env, "dry-run", "--account-id", "PAPER_AUTONOMOUS_FUND", "--date", LAST_SESSION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = the_log(env).read_text()
+    assert "daily report: " in text
+    assert "--account-id PAPER_AUTONOMOUS_FUND" in text.split("daily report: ")[1].splitlines()[0]
+    assert (
+        (reports / f"daily-PAPER_AUTONOMOUS_FUND-{LAST_SESSION}.txt")
+        .read_text()
+        .startswith(f"Daily report PAPER_AUTONOMOUS_FUND {LAST_SESSION} (dry_run)")
+    )
+    assert (reports / f"daily-PAPER_AUTONOMOUS_FUND-{LAST_SESSION}.png").is_file() is False  # no equity yet
+    assert text.splitlines()[-1].endswith("end: mode dry-run: exit status 0")
+
+    # A failed run keeps its status; the report of an account without runs fails alone, logged.
+    failed = run_script(env, "paper", "--account-id", "NO_SUCH_ACCOUNT", "--date", LAST_SESSION)
+    assert failed.returncode == 1
+    assert "daily report failed: exit status 1" in failed.stdout
