@@ -37,6 +37,7 @@ COMMANDS = {
     "sweep": "autonomous.cli.sweep",
     "notify": "autonomous.cli.notify",
     "report": "autonomous.cli.report",
+    "dashboard": "autonomous.cli.dashboard",
 }
 
 
