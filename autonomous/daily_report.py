@@ -16,12 +16,11 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from trading.db.schema import PriceBar
 from trading.errors import DataError
+from trading.marketdata.view import adjusted_closes
 from trading.settings import FundSettings
-from trading.store import connection_for
 from trading.store.accounts import EquityRecord, equity_history
 from trading.store.rebalances import OrderRecord, RunRecord, recent_runs, run_orders, run_steps
 
@@ -139,15 +138,8 @@ def _equity_lines(equity: list[EquityRecord], benchmark: pd.Series, ticker: str)
 def _benchmark_closes(engine: Engine, ticker: str, equity: list[EquityRecord]) -> pd.Series:
     if not equity:
         return pd.Series(dtype="float64")
-    query = (
-        select(PriceBar.date, PriceBar.adj_close)
-        .where(PriceBar.ticker == ticker, PriceBar.date >= equity[0].day, PriceBar.date <= equity[-1].day)
-        .order_by(PriceBar.date)
-    )
-    with connection_for(engine) as connection:
-        rows = connection.execute(query).all()
-    closes = pd.Series({row[0]: float(row[1]) for row in rows if row[1] is not None}, dtype="float64")
-    return closes.reindex([record.day for record in equity]).ffill()
+    closes = adjusted_closes(engine, ticker, equity[0].day, equity[-1].day)
+    return closes.reindex(pd.DatetimeIndex([pd.Timestamp(record.day) for record in equity])).ffill()
 
 
 def _chart(equity: list[EquityRecord], benchmark: pd.Series, account_id: str, ticker: str) -> bytes:

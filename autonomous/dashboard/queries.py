@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from trading.db.schema import PriceBar
 from trading.marketdata.decision_view import security_master
+from trading.marketdata.view import adjusted_closes
 from trading.store import connection_for
 from trading.store.accounts import equity_history, list_paper_accounts, paper_positions
 from trading.store.backtests import backtest_equity, list_backtests
@@ -44,7 +45,7 @@ def overview(engine: Engine, account_id: str, benchmark: str) -> Overview:
         index=pd.DatetimeIndex([pd.Timestamp(r.day) for r in history], name="day"),
     )
     if len(curve):
-        closes = _closes(engine, benchmark, history[0].day, history[-1].day).reindex(curve.index).ffill()
+        closes = adjusted_closes(engine, benchmark, history[0].day, history[-1].day).reindex(curve.index).ffill()
         first = closes.dropna()
         curve["benchmark"] = closes * (curve["equity"].iloc[0] / first.iloc[0]) if len(first) else float("nan")
         curve["drawdown"] = curve["equity"] / curve["peak"] - 1
@@ -75,21 +76,6 @@ def overview(engine: Engine, account_id: str, benchmark: str) -> Overview:
         runs=runs,
         pending_approvals=len(pending),
         last_bar=last_bar(engine, benchmark),
-    )
-
-
-def _closes(engine: Engine, ticker: str, first: date, last: date) -> pd.Series:
-    query = (
-        select(PriceBar.date, PriceBar.adj_close)
-        .where(PriceBar.ticker == ticker, PriceBar.date >= first, PriceBar.date <= last)
-        .order_by(PriceBar.date)
-    )
-    with connection_for(engine) as connection:
-        rows = connection.execute(query).all()
-    return pd.Series(
-        [float(r[1]) if r[1] is not None else float("nan") for r in rows],
-        index=pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows]),
-        dtype="float64",
     )
 
 

@@ -105,6 +105,19 @@ class _Query:
     long_history: LongHistory | None
 
 
+def adjusted_closes(engine: Engine, ticker: str, first: date, last: date) -> pd.Series:
+    """One ticker's adjusted closes from `first` to `last` (a benchmark beside an account's equity), by day."""
+    query = (
+        select(PriceBar.date, PriceBar.adj_close)
+        .where(PriceBar.ticker == ticker, PriceBar.date >= first, PriceBar.date <= last)
+        .order_by(PriceBar.date)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    values = [float(close) if close is not None else np.nan for _, close in rows]
+    return pd.Series(values, index=pd.DatetimeIndex([pd.Timestamp(day) for day, _ in rows]), dtype="float64")
+
+
 def latest_closes(
     bind: Engine | Connection, tickers: list[str], as_of: date, *, marks: bool = False
 ) -> dict[str, tuple[date, Decimal]]:
