@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from autonomous.daily_run.request import Outcome, RunMode, RunResult
+from trading.errors import FundError
 from trading.notify import DeliveryReport, EventKind, Notice, Notifier
 from trading.settings import FundSettings
 from trading.store.rebalances import RunRecord, approval_for_run, recent_runs
@@ -116,8 +117,8 @@ def schwab_token_age(settings: FundSettings, now: datetime, default_dir: Path) -
 
     try:
         return TokenFile.from_settings(settings.brokers.schwab_token_path, default_dir).age_days(now)
-    except Exception:  # no token file (yet): `fund broker check` says how to make one
-        logger.debug("no Schwab token to report on", exc_info=True)
+    except (OSError, ValueError, FundError) as exc:  # no token file (yet): `fund broker check` says how to make one
+        logger.info("no Schwab token age to report on: %s", exc)
         return None
 
 
