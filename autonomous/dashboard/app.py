@@ -9,9 +9,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
+import streamlit.components.v1 as components
 from sqlalchemy import Engine
 
-from autonomous.dashboard import queries
+from autonomous.dashboard import queries, research
 from trading.db.engine import make_engine
 from trading.settings import FundSettings, load_settings
 
@@ -22,10 +23,13 @@ PAGES = (
     "Today's decision",
     "Approvals",
     "Backtests",
+    "Sweeps",
     "Models",
     "Data",
 )
 TTL = 10  # seconds a read stays cached: fresh enough to watch a run, light on the database
+TEAR_SHEET_HEIGHT = 900  # pixels of the embedded tear sheet; it scrolls inside
+BARS_SHOWN = 30  # configurations drawn in a sweep's bar chart, best first
 
 
 @st.cache_resource
@@ -39,7 +43,9 @@ def _settings() -> FundSettings:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _cached(name: str, url: str, *args: Any) -> Any:
-    return getattr(queries, name)(_engine(url), *args)
+    """The read `name` of queries.py or research.py over the database at url, cached for TTL seconds."""
+    read = getattr(queries, name, None) or getattr(research, name)
+    return read(_engine(url), *args)
 
 
 def main() -> None:
@@ -62,6 +68,7 @@ def main() -> None:
         "Today's decision": _decision,
         "Approvals": _approvals,
         "Backtests": _backtests,
+        "Sweeps": _sweeps,
         "Models": _models,
         "Data": _data,
     }[page]
@@ -86,7 +93,7 @@ def _overview(url: str, settings: FundSettings, account: str | None) -> None:
         if "benchmark" in view.curve:
             figure.add_scatter(x=view.curve.index, y=view.curve["benchmark"], name=settings.data.benchmark_ticker)
         figure.update_layout(title="Equity against the benchmark (the same money)", height=380)
-        st.plotly_chart(figure, use_container_width=True)
+        st.plotly_chart(figure)
     st.subheader("Last runs")
     if view.runs.empty:
         st.info("No run yet.")
@@ -123,7 +130,8 @@ def _decision(url: str, settings: FundSettings, account: str | None) -> None:
         return
     st.json({k: str(v) if v is not None else None for k, v in record.items()})
     st.subheader("What each step did and why")
-    st.dataframe(steps, hide_index=True)
+    # A static table wraps each note: the risk and target notes run to several lines, which a data grid cuts off.
+    st.table(steps, hide_index=True)
 
 
 def _approvals(url: str, settings: FundSettings, account: str | None) -> None:
@@ -172,22 +180,114 @@ def _backtests(url: str, settings: FundSettings, account: str | None) -> None:
         st.info("No backtest stored: `fund backtest run --start D --end D`.")
         return
     st.dataframe(frame, hide_index=True)
-    chosen = st.selectbox("Backtest", [int(i) for i in frame["backtest"]])
+    names = dict(zip(frame["backtest"], frame["name"], strict=True))
+    chosen = st.selectbox(
+        "Backtest", [int(i) for i in frame["backtest"]], format_func=lambda i: f"{i}: {names[i] or 'unnamed'}"
+    )
     curves = _cached("backtest_curves", url, int(chosen))
     figure = go.Figure()
     for variant in curves.columns:
         figure.add_scatter(x=curves.index, y=curves[variant], name=str(variant))
     figure.update_layout(title=f"Backtest {chosen}: equity by variant", height=380)
-    st.plotly_chart(figure, use_container_width=True)
-    st.caption(f"The full tear sheet: `fund backtest report {chosen} --output sheet.html`.")
+    st.plotly_chart(figure)
+    _tear_sheet(url, int(chosen))
+
+
+def _tear_sheet(url: str, run_id: int) -> None:
+    st.subheader(f"Tear sheet of backtest {run_id}")
+    sheet: str = _cached("tear_sheet_html", url, run_id)
+    st.caption(f"As `fund backtest report {run_id}` writes it; the page scrolls inside its frame.")
+    st.download_button("Download the tear sheet (HTML)", sheet, file_name=f"backtest-{run_id}.html", mime="text/html")
+    _embed(sheet, TEAR_SHEET_HEIGHT)
+
+
+def _embed(page: str, height: int) -> None:
+    """A whole HTML page in a scrolling frame: st.iframe where this Streamlit has it (it replaces
+    components.html, which newer versions deprecate), components.html on older ones."""
+    if hasattr(st, "iframe"):
+        st.iframe(page, height=height)
+    else:
+        components.html(page, height=height, scrolling=True)
+
+
+def _sweeps(url: str, settings: FundSettings, account: str | None) -> None:
+    frame = _cached("sweeps", url)
+    if frame.empty:
+        st.info("No sweep stored: `fund sweep run SPEC.toml` (README, Sweeps).")
+        return
+    st.dataframe(frame, hide_index=True)
+    names = dict(zip(frame["sweep"], frame["name"], strict=True))
+    chosen = st.selectbox("Sweep", [int(i) for i in frame["sweep"]], format_func=lambda i: f"{i}: {names[i]}")
+    view: research.SweepView = _cached("sweep_view", url, int(chosen))
+    st.subheader(view.title)
+    if view.configurations.empty:
+        st.info("No trial recorded yet: `fund sweep run` writes each trial as it finishes.")
+        return
+    _sweep_verdict(view)
+    st.caption(f"The configurations best first, by the mean {view.metric} over their seeds and windows.")
+    st.dataframe(view.configurations, hide_index=True)
+    _sweep_charts(view)
+
+
+def _sweep_verdict(view: research.SweepView) -> None:
+    """The deflated Sharpe of the best configuration and the PBO, as `fund sweep show` states them."""
+    columns = st.columns(3)
+    columns[0].metric(f"Best mean {view.metric}", research.number_text(view.configurations[view.metric].iloc[0], ".4f"))
+    columns[1].metric("Deflated Sharpe of the best", research.number_text(view.deflated_sharpe))
+    columns[2].metric("Probability of overfitting", research.number_text(view.pbo, ".0%"))
+    what = "rank IC" if view.kind == "ranker" else "daily returns"
+    if view.deflated_sharpe is not None:
+        st.caption(
+            f"Deflated Sharpe: the probability that the Sharpe of the best configuration's {what} "
+            f"({research.number_text(view.best_sharpe, '.3f')} an observation) is above zero once the choice among "
+            f"{view.tried} configurations is accounted for."
+        )
+    if view.pbo is not None:
+        st.caption(
+            f"Probability of backtest overfitting (CSCV, {view.pbo_splits} splits): near 50% or more, the best "
+            "configuration in one half of the sessions says little of the other half."
+        )
+    for note in view.notes:
+        st.info(note)
+
+
+def _sweep_charts(view: research.SweepView) -> None:
+    ranked = view.configurations.head(BARS_SHOWN)
+    bars = go.Figure()
+    bars.add_bar(x=[f"#{rank}" for rank in ranked["rank"]], y=ranked[view.metric], hovertext=view.labels[:BARS_SHOWN])
+    bars.update_layout(title=f"Mean {view.metric} by configuration, best first", height=340)
+    # Ranks are names, not numbers: plotly would read "#3" as 3 and drop the sign.
+    bars.update_xaxes(type="category", title="configuration (hover for its settings)")
+    st.plotly_chart(bars)
+    if view.best_series.empty:
+        return
+    lines = go.Figure()
+    for label in view.best_series.columns:
+        lines.add_scatter(x=view.best_series.index, y=view.best_series[label], name=str(label))
+    lines.update_layout(
+        title=f"The best configurations session by session: {research.series_label(view.kind)}",
+        height=380,
+        legend={"orientation": "h", "y": -0.2},
+    )
+    st.plotly_chart(lines)
 
 
 def _models(url: str, settings: FundSettings, account: str | None) -> None:
     frame = _cached("models", url, datetime.now(UTC).date())
     if frame.empty:
         st.info("No model trained: `fund train xgboost --models all`.")
+    else:
+        st.dataframe(frame, hide_index=True)
+    st.subheader("Which models the recent runs used")
+    runs = _cached("model_runs", url)
+    if runs.empty:
+        st.info("No run yet: `fund rebalance` records the models it used.")
         return
-    st.dataframe(frame, hide_index=True)
+    st.caption(
+        "From rebalancing_log.model_versions, newest first, every account; a model still in the registry is named "
+        "by its id in the table above."
+    )
+    st.dataframe(runs, hide_index=True)
 
 
 def _data(url: str, settings: FundSettings, account: str | None) -> None:

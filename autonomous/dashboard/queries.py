@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from trading.db.schema import PriceBar
+from trading.db.schema import PriceBar, RebalancingLog
 from trading.marketdata.decision_view import security_master
 from trading.marketdata.view import adjusted_closes
 from trading.store import connection_for
@@ -223,6 +223,53 @@ def models(engine: Engine, today: date) -> pd.DataFrame:
             for m in list_models(engine)
         ]
     )
+
+
+def model_runs(engine: Engine, limit: int = 20) -> pd.DataFrame:
+    """The recent runs of every account with the models each recorded (rebalancing_log.model_versions): the
+    generator, what built the portfolio, and one column per model role (ranker, agent, ...)."""
+    query = (
+        select(
+            RebalancingLog.id,
+            RebalancingLog.account_id,
+            RebalancingLog.rebalance_date,
+            RebalancingLog.mode,
+            RebalancingLog.status,
+            RebalancingLog.strategy_selected,
+            RebalancingLog.model_versions,
+        )
+        .order_by(RebalancingLog.rebalance_date.desc(), RebalancingLog.id.desc())
+        .limit(limit)
+    )
+    with connection_for(engine) as connection:
+        rows = connection.execute(query).all()
+    registry = {record.label: record.id for record in list_models(engine)}
+    return pd.DataFrame(
+        [
+            {
+                "run": run_id,
+                "account": account_id,
+                "session": session,
+                "mode": mode,
+                "status": status,
+                "strategy": strategy,
+            }
+            | _models_used(versions, registry)
+            for run_id, account_id, session, mode, status, strategy, versions in rows
+        ]
+    )
+
+
+def _models_used(versions: dict[str, Any] | None, registry: dict[str, int]) -> dict[str, Any]:
+    """A run's model_versions as columns. A model still in the registry is named by its id there ("model 3",
+    the registry table's first column); anything else (a fallback, a deleted model) as the run recorded it.
+    A run that stopped before its target recorded none."""
+    recorded = versions or {}
+    models = recorded.get("models") or {}
+    return {"generator": recorded.get("generator"), "portfolio": recorded.get("portfolio")} | {
+        str(role): f"model {registry[str(used)]}" if str(used) in registry else str(used)
+        for role, used in models.items()
+    }
 
 
 def coverage(engine: Engine, benchmark: str, exchange: str) -> pd.DataFrame:
