@@ -15,11 +15,9 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 
 from autonomous.generators import GeneratorChoice
-from autonomous.marketview.preloaded import PreloadedMarketView
 from backtesting.engine import ReplaySetup, SessionClose, replay
-from backtesting.job import strategy_evidence_rows
+from backtesting.job import load_span, strategy_evidence_rows
 from backtesting.variants import SelectorRecord, Variant
-from backtesting.venue import FillBars
 from trading.db.schema import PaperCashEntry, PaperPositionChange, RebalancingLog, TradeExecution
 from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
@@ -74,8 +72,7 @@ def replay_account(
     first, last = history[0].day, history[-1].day
     calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
     sessions = [s.date() for s in calendar.sessions_in(first, last) if s in calendar.history]
-    market = PreloadedMarketView.load(engine, settings, first, last)
-    bars = FillBars.load(engine, first, calendar.next_session(last) or last)
+    market, bars = load_span(engine, settings, first, last, calendar.next_session(last) or last)
     setup = ReplaySetup(market, bars, settings, capital, account.fractional_shares, "approve")
     variant = Variant("replay", generator, SelectorRecord(), f"{account_id} replayed")
     (one,) = replay(setup, [variant], sessions, evidence_rows=strategy_evidence_rows(engine))

@@ -22,7 +22,7 @@ from backtesting.engine import ApprovalPolicy, ReplaySetup, replay
 from backtesting.prefetch import PrefetchedSessions
 from backtesting.results import VariantResult, variant_result
 from backtesting.variants import GENERATORS, build_variants, parse_compare
-from backtesting.venue import FillBars
+from backtesting.venue import FILL_FIELDS, FillBars
 from trading.db.schema import StrategyPerformance
 from trading.errors import ConfigurationError, DataError, FundError
 from trading.marketdata.calendar import TradingCalendar
@@ -49,8 +49,12 @@ SpanLoader = Callable[[Engine, FundSettings, date, date, date], tuple[PreloadedM
 def load_span(
     engine: Engine, settings: FundSettings, first: date, last: date, fills_through: date
 ) -> tuple[PreloadedMarketView, FillBars]:
-    """The market view of the sessions first..last and the bars their orders fill at (one session more)."""
-    return PreloadedMarketView.load(engine, settings, first, last), FillBars.load(engine, first, fills_through)
+    """The market view of the sessions first..last and the bars their orders fill at (one session more), from
+    one read of the bars."""
+    market, fills = PreloadedMarketView.load_with_fills(
+        engine, settings, first, last, fills_through=fills_through, fill_fields=FILL_FIELDS
+    )
+    return market, FillBars(fills.frames)
 
 
 @dataclass(frozen=True)

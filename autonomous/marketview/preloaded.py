@@ -5,8 +5,10 @@ are trailing (a test rewrites every later bar and checks), so a slice at t sees 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -64,13 +66,34 @@ class PreloadedMarketView:
     @classmethod
     def load(cls, engine: Engine, settings: FundSettings, first: date, last: date) -> PreloadedMarketView:
         """Read everything the sessions from `first` to `last` need, once."""
+        view, _ = cls.load_with_fills(engine, settings, first, last, fills_through=last, fill_fields=())
+        return view
+
+    @classmethod
+    def load_with_fills(
+        cls,
+        engine: Engine,
+        settings: FundSettings,
+        first: date,
+        last: date,
+        *,
+        fills_through: date,
+        fill_fields: Sequence[str],
+    ) -> tuple[PreloadedMarketView, MarketPanel]:
+        """The view, and in the same read of the bars a panel of `fill_fields` from `first` to `fills_through`
+        (the bars a backtest's orders fill at: one session past the last decision). The view's panel is cut
+        at `last` and holds only the tickers with a bar by then, as if it had been read through `last`."""
         start = history_start(first, FEATURE_HISTORY_SESSIONS)
-        panel = load_panel(
-            engine, last, start=start, fields=DECISION_FIELDS, long_history=regime_indices(settings, first)
+        fields = list(dict.fromkeys([*DECISION_FIELDS, *fill_fields]))
+        read = load_panel(
+            engine, fills_through, start=start, fields=fields, long_history=regime_indices(settings, first)
+        )
+        fills = MarketPanel(
+            as_of=fills_through, frames={name: read[name].loc[pd.Timestamp(first) :] for name in fill_fields}
         )
         data = settings.data
-        return cls(
-            panel,
+        view = cls(
+            _cut(read, DECISION_FIELDS, last),
             security_master(engine),
             FundamentalsTimeline.load(engine, last),
             TradingCalendar.from_database(engine, data.benchmark_ticker, data.exchange_calendar),
@@ -78,6 +101,7 @@ class PreloadedMarketView:
             features_from=start,
             membership=MembershipTimeline.load(engine),
         )
+        return view, fills
 
     def with_settings(self, settings: FundSettings) -> PreloadedMarketView:
         """The same loaded span under other settings (a sweep's trial): what the new settings leave unchanged
@@ -147,3 +171,15 @@ class PreloadedMarketView:
             fundamentals=lambda: self._fundamentals.as_of(day),
             members=self._membership.members_filter,
         )
+
+
+def _cut(panel: MarketPanel, fields: Sequence[str], last: date) -> MarketPanel:
+    """`panel`'s `fields` up to `last`, without the tickers that have no value by then."""
+    stamp = pd.Timestamp(last)
+    frames = {name: panel[name].loc[:stamp] for name in fields}
+    seen = np.zeros(len(panel.tickers), dtype=np.bool_)
+    for frame in frames.values():
+        seen |= frame.notna().to_numpy().any(axis=0)
+    if seen.all():
+        return MarketPanel(as_of=last, frames=frames)
+    return MarketPanel(as_of=last, frames={name: frame.loc[:, seen] for name, frame in frames.items()})

@@ -12,8 +12,9 @@ from sqlalchemy import Engine, update
 
 from tests.factories import BAR_HEADER, market_file, sessions, write_text
 from trading.db.schema import PriceBar
+from trading.marketdata import view
 from trading.marketdata.bars_import import import_bar_files
-from trading.marketdata.view import load_panel
+from trading.marketdata.view import LongHistory, load_panel
 
 DAYS = sessions(date(2024, 1, 2), 40)
 TICKERS = ["AAA", "BBB", "CCC"]
@@ -62,6 +63,25 @@ def test_start_and_ticker_filters_narrow_the_frames(market: Engine) -> None:
     assert list(panel.tickers) == ["AAA", "CCC"]
     assert panel.dates[0] == pd.Timestamp(DAYS[10])
     assert len(panel.dates) == 21
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_a_long_read_split_into_parallel_parts_holds_every_bar_once(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    # Three years: on PostgreSQL a read this long is split by date into parts read on their own connections.
+    days = sessions(date(2020, 1, 2), 780)
+    import_bar_files(engine, [market_file(tmp_path / "long.csv", TICKERS, days)])
+    monkeypatch.setattr(view, "PARALLEL_READS", parts)
+    start = days[100]
+    panel = load_panel(
+        engine, days[-1], start=start, fields=("adj_close", "close"), long_history=LongHistory(("BBB",), days[40])
+    )
+    assert list(panel.dates) == [pd.Timestamp(d) for d in days[40:]]
+    expected = np.array([[100.0 + i + j for j in range(len(TICKERS))] for i in range(40, len(days))])
+    expected[: 100 - 40, [0, 2]] = np.nan  # before `start`, only the long history's ticker
+    np.testing.assert_array_equal(panel.adj_close.to_numpy(), expected)
+    assert list(panel.adj_close.columns) == TICKERS
 
 
 def test_missing_values_are_nan_not_errors(engine: Engine, tmp_path: Path) -> None:
