@@ -56,7 +56,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,28 @@ class Universe:
     style_source: StyleSource
     available: bool
     reason: str
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A backtest sends every session's universes between processes (backtesting/prefetch.py): the
+        # scores travel as an array beside the tickers they are indexed by, since a pickled Series costs
+        # several times more to read back than to build again.
+        values = self.scores.to_numpy(dtype=np.float64)
+        parts = (self.size_source, self.style_source, self.available, self.reason)
+        return (_universe, (self.strategy, self.tickers, values, self.scores.name, *parts))
+
+
+def _universe(
+    strategy: str,
+    tickers: tuple[str, ...],
+    values: np.ndarray,
+    score: str | None,
+    size_source: SizeSource | None,
+    style_source: StyleSource,
+    available: bool,
+    reason: str,
+) -> Universe:
+    scores = pd.Series(values, index=pd.Index(tickers, dtype=object), name=score)
+    return Universe(strategy, tickers, scores, size_source, style_source, available, reason)
 
 
 # Arrays over the eligible tickers, in their (sorted) order: a session's universes are many small

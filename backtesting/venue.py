@@ -171,6 +171,7 @@ class SimulatedVenue:
         self._by_client_id: dict[str, str] = {}
         self._settled_through: date | None = None
         self._marked: tuple[date, tuple[BrokerPosition, ...]] | None = None
+        self._next_session: tuple[date, date | None] | None = None  # (session, the one after it)
         self._capabilities = BrokerCapabilities(
             fractional_shares=fractional_shares,
             notional_orders=False,
@@ -300,7 +301,7 @@ class SimulatedVenue:
             request.ticker,
             request.side,
             request.quantity,
-            self._calendar.next_session(session),
+            self._fill_session(session),
         )
         booked = _BookedOrder(opened, answer, session)
         self._book[order_id] = booked
@@ -312,6 +313,12 @@ class SimulatedVenue:
                 f"order {request.client_order_id} ({request.side} {request.quantity} {request.ticker}): {problem}"
             )
         return answer
+
+    def _fill_session(self, session: date) -> date | None:
+        # The session after the one orders are sent in: asked once per order, looked up once per session.
+        if self._next_session is None or self._next_session[0] != session:
+            self._next_session = (session, self._calendar.next_session(session))
+        return self._next_session[1]
 
     def _available_to_sell(self, ticker: str) -> Decimal:
         holding = self.ledger.holdings.get(ticker)

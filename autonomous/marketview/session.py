@@ -15,7 +15,7 @@ import pandas as pd
 
 from autonomous.market_state import MarketState, snapshot_of
 from autonomous.regime import RegimeHistory, RegimeSnapshot
-from autonomous.universes import build_universes
+from autonomous.universes import Universe, build_universes
 from trading.marketdata.calendar import TradingCalendar
 from trading.marketdata.decision_view import DecisionMarket
 from trading.marketdata.quality import GateResult, gate_verdict, universe_lookback_start
@@ -43,12 +43,12 @@ class PriceQuote:
 
 @dataclass(frozen=True)
 class KnownMarket:
-    """A session's market parts computed once (and picklable): the gate's verdict, the regime, the state."""
+    """A session's market parts computed once (and picklable): the gate's verdict, the regime, the universes."""
 
     day: date
     gate: GateResult
     regime_history: RegimeHistory | None
-    state: MarketState | None
+    universes: dict[str, Universe] | None
 
 
 # Latest raw closes (date, close) of tickers the loaded panel has none for: a longer search.
@@ -98,19 +98,31 @@ class SessionMarket:
     def gate(self) -> GateResult:
         """The data gate's verdict for the session (trading/marketdata/quality.py)."""
         data = self._settings.data
-        stamp = pd.Timestamp(self.day)
-        adj_close, close = self._panel.adj_close, self._panel["close"]
-        if stamp in adj_close.index:
-            today = pd.DataFrame({"adj_close": adj_close.loc[stamp], "close": close.loc[stamp]})
-            today = today[today["adj_close"].notna()]
+        adj_close = self._panel.adj_close
+        dates, values = pd.DatetimeIndex(adj_close.index), adj_close.to_numpy(np.float64)
+        tickers = adj_close.columns.to_numpy(dtype=object)
+        # Plain arrays rather than frame slices: a backtest asks this of every session.
+        lookback = int(dates.searchsorted(pd.Timestamp(universe_lookback_start(self.calendar, self.day, data))))
+        today_row = int(dates.searchsorted(pd.Timestamp(self.day)))
+        has_today = today_row < len(dates) and dates[today_row] == pd.Timestamp(self.day)
+        if has_today:
+            priced = ~np.isnan(values[today_row])
+            close = self._panel["close"].loc[pd.Timestamp(self.day)].reindex(adj_close.columns)
+            today = pd.DataFrame(
+                {"adj_close": values[today_row][priced], "close": close.to_numpy(np.float64)[priced]},
+                index=pd.Index(tickers[priced], dtype=object),
+            )
         else:
             today = pd.DataFrame({"adj_close": [], "close": []}, dtype=np.float64)
-        window = adj_close.loc[pd.Timestamp(universe_lookback_start(self.calendar, self.day, data)) :]
-        window = window.loc[window.index < stamp]
-        traded = window.columns[window.notna().any().to_numpy()]
-        not_stocks = set(self._securities.index[self._securities["asset_type"] != "stock"])
-        universe = sorted(str(t) for t in traded if t not in not_stocks)
+        traded = (~np.isnan(values[lookback:today_row])).any(axis=0)  # a bar in the window before the day
+        not_stocks = self._not_stocks
+        stocks = np.fromiter((t not in not_stocks for t in tickers), np.bool_, len(tickers))
+        universe = sorted(str(t) for t in tickers[traded & stocks])
         return gate_verdict(self.day, self.calendar, today, universe, data)
+
+    @cached_property
+    def _not_stocks(self) -> frozenset[str]:
+        return frozenset(self._securities.index[self._securities["asset_type"] != "stock"])
 
     @cached_property
     def decision_market(self) -> DecisionMarket:
@@ -128,28 +140,38 @@ class SessionMarket:
         return self.regime_history.snapshot(self.day)
 
     @cached_property
-    def state(self) -> MarketState:
-        market = self.decision_market
-        close = market.close_on(self.day)
-        cross_section = self._cross_section()
-        stocks = market.stocks
+    def _stocks(self) -> list[str]:
+        stocks = self.decision_market.stocks
         if self._members is not None:
             members = self._members(self.day)
             # The rankers' inputs rank among `state.stocks` too: members only, as in their training rows.
             stocks = [ticker for ticker in stocks if ticker in members]
-        universes = build_universes(
-            cross_section,
-            stocks=stocks,
-            close=close,
+        return list(stocks)
+
+    @cached_property
+    def _close(self) -> pd.Series:
+        return self.decision_market.close_on(self.day)
+
+    @cached_property
+    def universes(self) -> dict[str, Universe]:
+        """The seven strategies' universes at the close (autonomous/universes.py)."""
+        return build_universes(
+            self._cross_section(),
+            stocks=self._stocks,
+            close=self._close,
             fundamentals=self._fundamentals(),
             settings=self._settings.universe,
         )
+
+    @cached_property
+    def state(self) -> MarketState:
+        market = self.decision_market
         return MarketState(
             day=self.day,
-            close=close,
-            cross_section=cross_section,
-            universes=universes,
-            stocks=tuple(stocks),
+            close=self._close,
+            cross_section=self._cross_section(),
+            universes=self.universes,
+            stocks=tuple(self._stocks),
             sectors=dict(market.sectors),
             safe_haven=market.safe_haven,
         )
@@ -163,15 +185,17 @@ class SessionMarket:
         self.__dict__["gate"] = known.gate
         if known.regime_history is not None:
             self.__dict__["regime_history"] = known.regime_history
-        if known.state is not None:
-            self.__dict__["state"] = known.state
+        if known.universes is not None:
+            self.__dict__["universes"] = known.universes
 
     def known(self) -> KnownMarket:
-        """The gate, and when it passed the regime and the state: what `adopt` takes."""
+        """The gate, and when it passed the regime and the universes: what `adopt` takes. The rest of the
+        state (closes, the features' cross-section) is cheap to cut from the panel in either process,
+        and costs more to send between them than to cut."""
         gate = self.gate
         if not gate.passed:
             return KnownMarket(self.day, gate, None, None)
-        return KnownMarket(self.day, gate, self.regime_history, self.state)
+        return KnownMarket(self.day, gate, self.regime_history, self.universes)
 
     @property
     def sectors(self) -> Mapping[str, str]:
@@ -211,8 +235,8 @@ class SessionMarket:
             return {}
         window = self._settings.risk.adv_window_sessions
         # The window's rows first, then the names: a copy of the window, not of the whole history.
-        shares = volume.iloc[-window:].reindex(columns=known).to_numpy(np.float64)
-        traded = ~np.isnan(self._panel.adj_close.iloc[-window:].reindex(columns=known).to_numpy(np.float64))
+        shares = _columns(volume.iloc[-window:], known)
+        traded = ~np.isnan(_columns(self._panel.adj_close.iloc[-window:], known))
         counted = (~np.isnan(shares)).sum(axis=0)
         # The mean of the volumes reported in the window: NaN where a ticker traded but reported none.
         mean = np.where(counted > 0, np.nansum(shares, axis=0) / np.maximum(counted, 1), np.nan)
@@ -234,8 +258,8 @@ def _last_prices(
     """Each name's last price in the last `rows` rows of `close` (the adjusted close where a bar has no
     raw one), added to `found` (and `adjusted`); the names not priced there."""
     recent = close.iloc[-rows:]
-    raw = recent.reindex(columns=names).to_numpy(np.float64)
-    adj = adj_close.iloc[-rows:].reindex(columns=names).to_numpy(np.float64)
+    raw = _columns(recent, names)
+    adj = _columns(adj_close.iloc[-rows:], names)
     at_adjusted = np.isnan(raw) & ~np.isnan(adj)
     price = np.where(at_adjusted, adj, raw)
     priced = ~np.isnan(price)
@@ -251,3 +275,14 @@ def _last_prices(
         else:
             unpriced.append(ticker)
     return unpriced
+
+
+def _columns(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """`frame`'s values in the columns `names` (NaN for a name it lacks), taken from its array by position:
+    a reindex of the frame cost more than the quote it served."""
+    positions = frame.columns.get_indexer(pd.Index(names, dtype=object))
+    values = frame.to_numpy(np.float64)[:, np.maximum(positions, 0)] if len(frame.columns) else None
+    if values is None:
+        return np.full((len(frame), len(names)), np.nan)
+    values[:, positions < 0] = np.nan
+    return values

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -377,3 +378,18 @@ def test_the_universes_percentile_ranks_are_pandas_rank_pct_with_ties_averaged(v
     column = np.asarray(values, dtype=np.float64)
     expected = pd.Series(column).rank(pct=True).to_numpy()
     np.testing.assert_array_equal(_percentile_ranks(column), expected)
+
+
+# --- sent between processes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("names", [0, 19, 60])
+def test_universes_pickled_and_read_back_are_equal_in_every_part(names: int) -> None:
+    # A backtest hands each session's universes from its market process to its replay (backtesting/prefetch.py).
+    for universe in build(cross_section(names)).values():
+        back = pickle.loads(pickle.dumps(universe))
+        assert back.tickers == universe.tickers
+        pd.testing.assert_series_equal(back.scores, universe.scores)
+        assert list(back.scores.index) == list(universe.tickers)
+        parts = ("strategy", "size_source", "style_source", "available", "reason")
+        assert [getattr(back, part) for part in parts] == [getattr(universe, part) for part in parts]

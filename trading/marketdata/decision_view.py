@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -74,13 +75,19 @@ class DecisionMarket:
         adjusted close where the bar has none (a vendor that ships adjusted closes only, like GLD in the
         shared data). `priced_at_adjusted_close` names the latter."""
         stamp = pd.Timestamp(day)
-        if stamp not in self.panel.dates:
+        closes, adjusted_closes = self.panel["close"], self.panel.adj_close
+        row = int(closes.index.searchsorted(stamp))
+        if row == len(closes.index) or closes.index[row] != stamp:
             raise DataError(f"no bars on {day}: it is not a session of the loaded data")
-        raw = pd.Series(self.panel["close"].loc[stamp])
-        adjusted = pd.Series(self.panel.adj_close.loc[stamp]).reindex(raw.index)
-        fallback = raw.isna() & adjusted.notna()
-        close = raw.where(~fallback, adjusted)
-        tickers = tuple(sorted(str(t) for t in raw.index[fallback.to_numpy()]))
+        # Rows of arrays, not frame look-ups: a backtest asks this of every session.
+        raw = closes.to_numpy(np.float64)[row]
+        if adjusted_closes.columns.equals(closes.columns) and adjusted_closes.index.equals(closes.index):
+            adjusted = adjusted_closes.to_numpy(np.float64)[row]
+        else:
+            adjusted = adjusted_closes.loc[stamp].reindex(closes.columns).to_numpy(np.float64)
+        fallback = np.isnan(raw) & ~np.isnan(adjusted)
+        close = pd.Series(np.where(fallback, adjusted, raw), index=closes.columns, name=stamp)
+        tickers = tuple(sorted(str(t) for t in closes.columns[fallback]))
         close.attrs[ADJUSTED_CLOSE_ATTR] = tickers
         if tickers:
             logger.debug("%s: priced at the adjusted close (no raw close): %s", day, ", ".join(tickers))

@@ -132,14 +132,16 @@ def gate_verdict(
     reasons = []
     if benchmark not in bars_on_date.index:
         reasons.append(_missing_benchmark_bar(run_date, calendar, benchmark))
-    prices = bars_on_date[["adj_close", "close"]].astype(float)
-    non_positive = prices[(prices["adj_close"] <= 0) | (prices["close"] <= 0)].index.tolist()
+    # Arrays and sets, not frames: a backtest asks this of every session.
+    prices = bars_on_date[["adj_close", "close"]].to_numpy(np.float64)
+    non_positive = bars_on_date.index[np.asarray((prices <= 0).any(axis=1), dtype=np.bool_)].tolist()
     if non_positive:
         reasons.append(f"non-positive prices on {run_date}: {', '.join(non_positive[:20])}")
     special = {benchmark, settings.safe_haven_ticker, settings.volatility_index_ticker}
     universe = sorted(set(active_universe) - special)
-    covered = sorted(set(universe) & set(bars_on_date.index))
-    missing = sorted(set(universe) - set(bars_on_date.index))
+    present = set(bars_on_date.index)
+    covered = [ticker for ticker in universe if ticker in present]
+    missing = [ticker for ticker in universe if ticker not in present]
     coverage = len(covered) / len(universe) if universe else 0.0
     if not universe:
         reasons.append(
