@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -17,6 +19,7 @@ from backtesting.job import Replayed, code_version
 from backtesting.metrics import compute_metrics
 from backtesting.results import VariantResult
 from backtesting.variants import BENCHMARK, FIXED_PREFIX
+from trading.db.engine import is_postgresql
 from trading.settings import DEFENSIVE, STRATEGIES
 from trading.store.backtests import BacktestRows, data_fingerprint, save_backtest
 from trading.store.performance import PerformanceRow, record_performance
@@ -56,6 +59,18 @@ def _approvals(replayed: Replayed) -> str:
 
 def store_replay(engine: Engine, replayed: Replayed, *, elapsed: float) -> tuple[int, Analysis]:
     """Write the run and its rows; the analysis its summary printed (the report recomputes the same)."""
+    first, last = replayed.sessions[0], replayed.sessions[-1]
+    with ThreadPoolExecutor(1) as pool:
+        # The data's fingerprint is an aggregate the server computes over every bar of the span: on
+        # PostgreSQL it runs there while this process measures the replay and builds its rows.
+        if is_postgresql(engine):
+            fingerprint: Callable[[], str] = pool.submit(data_fingerprint, engine, first, last).result
+        else:
+            fingerprint = partial(data_fingerprint, engine, first, last)
+        return _store(engine, replayed, elapsed, fingerprint)
+
+
+def _store(engine: Engine, replayed: Replayed, elapsed: float, fingerprint: Callable[[], str]) -> tuple[int, Analysis]:
     results = replayed.results
     main = results[0]
     equity_rows = [*(_equity_rows(r) for r in results), _benchmark_rows(replayed.benchmark)]
@@ -79,7 +94,7 @@ def store_replay(engine: Engine, replayed: Replayed, *, elapsed: float) -> tuple
         "parameters": replayed.request.parameters(),
         "settings": _settings_json(replayed),
         "code_version": code_version(),
-        "data_fingerprint": data_fingerprint(engine, sessions[0], sessions[-1]),
+        "data_fingerprint": fingerprint(),
         "seed": replayed.request.seed,
         "models": replayed.models,
         "metrics": {

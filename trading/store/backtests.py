@@ -4,6 +4,7 @@ is left by a replay that fails), and read back for the report, the list and the 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select
+from psycopg import sql
+from sqlalchemy import JSON, Connection, Engine, func, insert, select
 
 from trading.db.schema import (
     BacktestDecision,
@@ -20,6 +22,7 @@ from trading.db.schema import (
     BacktestFill,
     BacktestOrder,
     BacktestRun,
+    Base,
     PriceBar,
 )
 from trading.errors import FundError
@@ -76,6 +79,9 @@ def save_backtest(engine: Engine, run: Mapping[str, Any], rows: BacktestRows) ->
             (BacktestOrder, rows.orders),
             (BacktestFill, rows.fills),
         ):
+            if connection.dialect.name == "postgresql":
+                _copy_rows(connection, table, values, run_id)
+                continue
             batch = [dict(v) | {"run_id": run_id} for v in values]
             for start in range(0, len(batch), _BATCH_ROWS):
                 connection.execute(insert(table), batch[start : start + _BATCH_ROWS])
@@ -88,6 +94,25 @@ def save_backtest(engine: Engine, run: Mapping[str, Any], rows: BacktestRows) ->
         len(rows.fills),
     )
     return run_id
+
+
+def _copy_rows(connection: Connection, table: type[Base], values: Sequence[Mapping[str, Any]], run_id: int) -> None:
+    """`values` into `table` with COPY, in the caller's transaction: a ten-year backtest writes about 100,000
+    order and fill rows, which COPY takes several times faster than batched INSERTs. JSON values are sent
+    as their text, which the server parses into jsonb."""
+    if not values:
+        return
+    names = [*values[0].keys(), "run_id"]
+    columns = table.__table__.columns
+    as_json = [isinstance(columns[name].type, JSON) for name in names]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.__tablename__), sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for row in values:
+            fields = [row[name] for name in names[:-1]] + [run_id]
+            copy.write_row([json.dumps(v) if is_json else v for v, is_json in zip(fields, as_json, strict=True)])
 
 
 def list_backtests(bind: Bind, *, limit: int = 20) -> list[BacktestRecord]:
