@@ -25,7 +25,7 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 @pass_app
 @fails_cleanly
 def dashboard(app: AppContext, port: int, host: str) -> None:
-    """Start the dashboard: equity, positions, orders, today's decision, approvals, backtests, models, data."""
+    """Start the dashboard: equity, positions, orders, today's decision, approvals, backtests, sweeps, models, data."""
     try:
         import streamlit  # noqa: F401
     except ImportError as exc:
