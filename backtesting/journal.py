@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from autonomous.regime import RegimeHistory
 from trading.db.schema import REBALANCE_ACTIVE_STATUSES, REBALANCE_UNFINISHED_STATUSES
 from trading.orders import BrokerOrder
 from trading.settings import DrawdownResume
@@ -295,7 +296,7 @@ class MemoryJournal:
 
     # --- the market's record and the selector's evidence ----------------------------------------------
 
-    def record_regimes(self, rows: pd.DataFrame) -> None:
+    def record_regimes(self, history: RegimeHistory) -> None:
         return None  # the backtest's decision rows carry each session's regime
 
     def strategy_evidence(self, regime: str, before: date) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from autonomous.daily_run.approvals import expire, supersede
 from autonomous.daily_run.lock import run_lock
+from autonomous.regime import RegimeHistory
 from trading.orders import BrokerOrder
 from trading.settings import DrawdownResume
 from trading.store import connection_for
@@ -66,7 +67,7 @@ class Journal(Protocol):
     def resume_halt(self, account_id: str, reason: str, policy: DrawdownResume, at: datetime) -> None: ...
 
     # --- the market's record and the selector's evidence ----------------------------------------------
-    def record_regimes(self, rows: pd.DataFrame) -> None: ...
+    def record_regimes(self, history: RegimeHistory) -> None: ...
     def strategy_evidence(self, regime: str, before: date) -> pd.DataFrame: ...
 
 
@@ -159,8 +160,8 @@ class DatabaseJournal:
     def resume_halt(self, account_id: str, reason: str, policy: DrawdownResume, at: datetime) -> None:
         resume_halt(self._engine, account_id, "daily run", reason, policy, at=at)
 
-    def record_regimes(self, rows: pd.DataFrame) -> None:
-        upsert_regimes(self._engine, rows)
+    def record_regimes(self, history: RegimeHistory) -> None:
+        upsert_regimes(self._engine, history.table_rows())
 
     def strategy_evidence(self, regime: str, before: date) -> pd.DataFrame:
         return performance_by_strategy(self._engine, regime, before=before)

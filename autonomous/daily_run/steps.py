@@ -145,7 +145,7 @@ def settle_earlier_attempts(broker: Broker, journal: Journal, request: RunReques
 
 def read_regime(market: SessionMarket, journal: Journal) -> RegimeSnapshot:
     """The session's regime, written to market_regime (idempotently) for the monitoring queries."""
-    journal.record_regimes(market.regime_history.table_rows())
+    journal.record_regimes(market.regime_history)
     return market.regime
 
 

@@ -49,6 +49,7 @@ class KnownMarket:
     gate: GateResult
     regime_history: RegimeHistory | None
     universes: dict[str, Universe] | None
+    regime: RegimeSnapshot | None = None
 
 
 # Latest raw closes (date, close) of tickers the loaded panel has none for: a longer search.
@@ -135,7 +136,7 @@ class SessionMarket:
         snapshot_of(history, self.day, self._settings)
         return RegimeHistory(frame=history.frame.loc[[pd.Timestamp(self.day)]])
 
-    @property
+    @cached_property
     def regime(self) -> RegimeSnapshot:
         return self.regime_history.snapshot(self.day)
 
@@ -185,6 +186,8 @@ class SessionMarket:
         self.__dict__["gate"] = known.gate
         if known.regime_history is not None:
             self.__dict__["regime_history"] = known.regime_history
+        if known.regime is not None:
+            self.__dict__["regime"] = known.regime
         if known.universes is not None:
             self.__dict__["universes"] = known.universes
 
@@ -195,7 +198,7 @@ class SessionMarket:
         gate = self.gate
         if not gate.passed:
             return KnownMarket(self.day, gate, None, None)
-        return KnownMarket(self.day, gate, self.regime_history, self.universes)
+        return KnownMarket(self.day, gate, self.regime_history, self.universes, self.regime)
 
     @property
     def sectors(self) -> Mapping[str, str]:

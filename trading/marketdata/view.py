@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -44,7 +44,7 @@ class MarketPanel:
     after `as_of`) and one float64 column per ticker; NaN where a ticker has no value."""
 
     as_of: date
-    frames: dict[str, pd.DataFrame]
+    frames: Mapping[str, pd.DataFrame]
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -63,8 +63,29 @@ class MarketPanel:
 
     def through(self, day: date) -> MarketPanel:
         """The same panel cut at `day`'s close: what a decision at `day` may see."""
-        stamp = pd.Timestamp(day)
-        return MarketPanel(as_of=day, frames={name: frame.loc[:stamp] for name, frame in self.frames.items()})
+        return MarketPanel(as_of=day, frames=_CutFrames(self.frames, pd.Timestamp(day)))
+
+
+class _CutFrames(Mapping[str, pd.DataFrame]):
+    """Frames cut at a date, each cut when first read: a backtest cuts the panel every session, and most
+    sessions read two or three of its fields."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame], stamp: pd.Timestamp) -> None:
+        self._frames = frames
+        self._stamp = stamp
+        self._cut: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        cut = self._cut.get(name)
+        if cut is None:
+            cut = self._cut[name] = self._frames[name].loc[: self._stamp]
+        return cut
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
 
 
 def load_panel(
