@@ -126,6 +126,7 @@ def train_agent(
     """
     import torch
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
@@ -150,6 +151,9 @@ def train_agent(
         device="cpu",
         verbose=0,
     )
+    # A logger without outputs: left to itself, stable-baselines3 makes an SB3-<timestamp> folder in the
+    # temporary directory for every training, even with nothing to write there.
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=timesteps)
     seconds = time.perf_counter() - began
     buffer = io.BytesIO()

@@ -4,7 +4,9 @@ import io
 import math
 import subprocess
 import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +192,13 @@ def test_bytes_that_are_not_an_agent_artifact_are_refused_with_the_reason(traine
         load_agent(b"xgboost bytes")
     with pytest.raises(AgentArtifactError, match=r"expected sb3_model\.zip"):
         load_agent(unpack_sb3(trained.artifact))  # the bare SB3 zip, without the policy arrays
+
+
+def test_training_leaves_no_log_folder_in_the_temporary_directory(
+    data: EpisodeData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stable-baselines3 puts its default log folder (SB3-<timestamp>) in tempfile.gettempdir().
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    train_agent(data, settings=SETTINGS, costs=COSTS, risk=RiskLimits(), timesteps=64)
+    assert list(tmp_path.iterdir()) == []
