@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
-from autonomous.cli.train import METRIC_HEADER, metrics_line
+from autonomous.cli.train import METRIC_HEADER, baseline_lines, metrics_line
 from trading.store.models import MODEL_KINDS, RANKER, ModelRecord, list_models
 
 
@@ -41,9 +41,16 @@ def summary_of(record: ModelRecord) -> str:
     """The few figures that say whether a model is any good, in one line."""
     metrics = record.metrics
     if record.kind == RANKER:
-        parts = [_figure("walk-forward rank IC", metrics.get("walk_forward", {}).get("overall", {}), "rank_ic")]
+        walk_forward = metrics.get("walk_forward", {})
+        parts = [
+            _figure("walk-forward rank IC", walk_forward.get("overall", {}), "rank_ic")
+            + _versus_best(walk_forward.get("baselines"))
+        ]
         for window, evaluation in metrics.get("evaluations", {}).items():
-            parts.append(_figure(f"held-out {window} rank IC", evaluation, "rank_ic", t_stat=True))
+            parts.append(
+                _figure(f"held-out {window} rank IC", evaluation, "rank_ic", t_stat=True)
+                + _versus_best(evaluation.get("baselines"))
+            )
         return "; ".join(parts)
     evaluation = metrics.get("evaluation", {})
     window = "..".join(evaluation.get("window", [])) or "?"
@@ -57,6 +64,16 @@ def summary_of(record: ModelRecord) -> str:
 def _figure(label: str, metrics: dict[str, Any], key: str, *, t_stat: bool = False) -> str:
     text = f"{label} {_number(metrics.get(key))}"
     return text + (f" (t {_number(metrics.get('rank_ic_t_stat'), 2)})" if t_stat else "")
+
+
+def _versus_best(baselines: dict[str, Any] | None) -> str:
+    """', vs best baseline (mom_12_1) +0.0123 (t 1.20)'; nothing for a model stored before baselines."""
+    if not baselines or baselines.get("best") is None:
+        return ""
+    difference = baselines.get("ranker_minus_best", {})
+    value = difference.get("rank_ic")
+    shown = "n/a" if value is None else f"{float(value):+.4f}"
+    return f", vs best baseline ({baselines['best']}) {shown} (t {_number(difference.get('rank_ic_t_stat'), 2)})"
 
 
 def _number(value: Any, places: int = 4) -> str:
@@ -80,5 +97,9 @@ def evaluate(app: AppContext, models_spec: str, start: date, end: date) -> None:
     click.echo(METRIC_HEADER)
     for evaluation in evaluations:
         click.echo(metrics_line(evaluation.strategy, evaluation.metrics))
+    for evaluation in evaluations:
+        click.echo(f"\n{evaluation.strategy} ({evaluation.model.version})")
+        for line in baseline_lines(evaluation.baselines):
+            click.echo(line)
     for sentence in missing:
         click.echo(sentence)

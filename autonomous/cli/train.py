@@ -6,11 +6,15 @@ Both commands import their heavy libraries (xgboost; torch and stable-baselines3
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
 from autonomous.ranking.metrics import RankingMetrics
+
+if TYPE_CHECKING:
+    from autonomous.ranking.baselines import BaselineComparison, ScoreFigures
 
 METRIC_HEADER = f"{'':<26}{'dates':>6}{'rows':>8}{'IC':>8}{'rankIC':>8}{'ICIR':>7}{'t(rIC)':>8}{'top-bot':>9}{'hit':>7}"
 
@@ -20,6 +24,31 @@ def metrics_line(label: str, metrics: RankingMetrics) -> str:
         f"{label:<26}{metrics.dates:>6}{metrics.rows:>8}{metrics.ic:>8.4f}{metrics.rank_ic:>8.4f}"
         f"{metrics.icir:>7.2f}{metrics.rank_ic_t_stat:>8.2f}{metrics.top_minus_bottom:>9.2%}{metrics.hit_rate:>7.1%}"
     )
+
+
+BASELINE_LABELS = {
+    "mom_12_1": "12-1 momentum",
+    "low_vol": "low volatility",
+    "dist_sma200": "distance to SMA200",
+    "universe_score": "universe score",
+}
+BASELINE_HEADER = f"{'  vs simple factors, same dates and names':<44}{'rankIC':>8}{'t':>7}{'dates':>7}"
+
+
+def baseline_lines(comparison: BaselineComparison) -> list[str]:
+    """The ranker, each baseline, and the ranker minus the best baseline with its t: a short table."""
+    lines = [BASELINE_HEADER, _baseline_line("ranker", comparison.ranker)]
+    for name, figures in comparison.baselines.items():
+        best = " (best)" if name == comparison.best else ""
+        lines.append(_baseline_line(BASELINE_LABELS.get(name, name) + best, figures))
+    best_label = BASELINE_LABELS.get(comparison.best, comparison.best) if comparison.best else "none"
+    lines.append(_baseline_line(f"ranker - best ({best_label})", comparison.difference, signed=True))
+    return lines
+
+
+def _baseline_line(label: str, figures: ScoreFigures, *, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{'  ' + label:<44}{figures.rank_ic:>{sign}8.4f}{figures.rank_ic_t_stat:>7.2f}{figures.dates:>7}"
 
 
 @click.group()
@@ -59,6 +88,8 @@ def xgboost_command(app: AppContext, models_spec: str, start: date, end: date, h
             label = f"fold {fold.number} {fold.validation_start:%Y-%m}..{fold.validation_end:%Y-%m}"
             click.echo(metrics_line(label, fold.metrics))
         click.echo(metrics_line("walk-forward overall", training.overall))
+        for line in baseline_lines(training.baselines):
+            click.echo(line)
         if not training.folds:
             click.echo("no walk-forward validation: the window holds too few sample dates")
 

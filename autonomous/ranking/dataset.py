@@ -84,7 +84,10 @@ class RankerData:
 
     `inputs`: (date, ticker) x RANKER_FEATURES. `labels`: the forward excess return by (date,
     ticker), NaN where the window ends before the label does. `members`: strategy -> (date, ticker)
-    index of its universe's rows. `sessions`: the benchmark calendar of the loaded bars.
+    index of its universe's rows. `universe_scores`: strategy -> the score its universe ranks by
+    (autonomous/universes.py), on the same index as `members`, as `build_universes` gave it that date:
+    the strategy's own baseline in `autonomous/ranking/baselines.py`. `sessions`: the benchmark
+    calendar of the loaded bars.
     """
 
     start: date
@@ -95,6 +98,7 @@ class RankerData:
     inputs: pd.DataFrame
     labels: pd.Series
     members: Mapping[str, pd.MultiIndex]
+    universe_scores: Mapping[str, pd.Series]
 
     def rows_of(self, strategy: str, *, labelled_only: bool = True) -> tuple[pd.DataFrame, pd.Series]:
         """The strategy's inputs and labels; by default only rows whose label is known."""
@@ -106,6 +110,12 @@ class RankerData:
             known = labels.notna().to_numpy()
             inputs, labels = inputs[known], labels[known]
         return inputs, labels
+
+    def universe_score_of(self, strategy: str, index: pd.Index) -> pd.Series:
+        """The strategy's universe score on `index` (rows of its universe); NaN where unknown."""
+        if strategy not in self.universe_scores:
+            raise KeyError(f"no universe scores for {strategy!r}")
+        return self.universe_scores[strategy].reindex(index)
 
 
 def load_ranker_data(
@@ -156,9 +166,9 @@ def build_ranker_data(
     if dates.empty:
         raise DataError(f"no session of the benchmark between {start} and {end}: nothing to train on")
     excess = forward_excess_returns(market.panel.adj_close[market.stocks], market.benchmark, horizon)
-    inputs, members = _rows_by_date(market, features, fundamentals, dates, universe_settings, index_members)
+    inputs, members, scores = _rows_by_date(market, features, fundamentals, dates, universe_settings, index_members)
     labels = _labels_of(excess, inputs.index)
-    return RankerData(start, end, horizon, step, sessions, inputs, labels, members)
+    return RankerData(start, end, horizon, step, sessions, inputs, labels, members, scores)
 
 
 def _rows_by_date(
@@ -168,9 +178,10 @@ def _rows_by_date(
     dates: pd.DatetimeIndex,
     universe_settings: UniverseSettings,
     index_members: MembersOn | None,
-) -> tuple[pd.DataFrame, dict[str, pd.MultiIndex]]:
+) -> tuple[pd.DataFrame, dict[str, pd.MultiIndex], dict[str, pd.Series]]:
     frames: list[pd.DataFrame] = []
     member_pairs: dict[str, list[tuple[pd.Timestamp, str]]] = {}
+    member_scores: dict[str, list[float]] = {}
     close = market.panel["close"]
     for stamp in dates:
         cross_section = features.cross_section(stamp)
@@ -187,6 +198,8 @@ def _rows_by_date(
         )
         for name, universe in universes.items():
             member_pairs.setdefault(name, []).extend((stamp, ticker) for ticker in universe.tickers)
+            # The universe's scores are in the order of its tickers (universes.Universe).
+            member_scores.setdefault(name, []).extend(universe.scores.to_numpy(dtype=np.float64).tolist())
         day_inputs.index = pd.MultiIndex.from_product([[stamp], day_inputs.index], names=["date", "ticker"])
         frames.append(day_inputs)
     if not frames:
@@ -197,7 +210,11 @@ def _rows_by_date(
         name: pd.MultiIndex.from_tuples(pairs, names=["date", "ticker"]) if pairs else _empty_index()
         for name, pairs in member_pairs.items()
     }
-    return inputs, members
+    scores = {
+        name: pd.Series(np.asarray(member_scores[name], dtype=np.float64), index=index, name="universe_score")
+        for name, index in members.items()
+    }
+    return inputs, members, scores
 
 
 def _stocks_on(stocks: list[str], index_members: MembersOn | None, day: date) -> list[str]:

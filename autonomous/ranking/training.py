@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from autonomous.ranking.baselines import BaselineComparison, baseline_scores, compare_with_baselines
 from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
 from autonomous.ranking.xgb import (
@@ -99,9 +100,14 @@ class HeldOutEvaluation:
     start: date
     end: date
     metrics: RankingMetrics
+    baselines: BaselineComparison  # the simple factors on the same rows
 
     def as_dict(self) -> dict[str, Any]:
-        return {"window": [self.start.isoformat(), self.end.isoformat()], **self.metrics.as_dict()}
+        return {
+            "window": [self.start.isoformat(), self.end.isoformat()],
+            **self.metrics.as_dict(),
+            "baselines": self.baselines.as_dict(),
+        }
 
 
 def evaluate_rankers(
@@ -128,8 +134,11 @@ def evaluate_rankers(
             inputs, labels = data.rows_of(strategy)
             booster = booster_from_bytes(load_artifact(engine, model))
             scored = pd.DataFrame({"prediction": predict(booster, inputs), "label": labels})
-            metrics = ranking_metrics(scored, overlap_lags=overlap_lags(horizon, data.step))
-            evaluation = HeldOutEvaluation(strategy, model, start, end, metrics)
+            lags = overlap_lags(horizon, data.step)
+            metrics = ranking_metrics(scored, overlap_lags=lags)
+            baselines = baseline_scores(inputs, data.universe_score_of(strategy, inputs.index))
+            comparison = compare_with_baselines(scored, baselines, overlap_lags=lags)
+            evaluation = HeldOutEvaluation(strategy, model, start, end, metrics, comparison)
             add_evaluation(engine, model.id, f"{start.isoformat()}..{end.isoformat()}", evaluation.as_dict())
             evaluations.append(evaluation)
     return evaluations, missing

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from autonomous.ranking.baselines import BaselineComparison, baseline_scores, compare_with_baselines
 from autonomous.ranking.dataset import RANKER_FEATURES, RankerData
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
 from autonomous.ranking.walk_forward import Fold, labelled_by, walk_forward_folds
@@ -138,6 +139,7 @@ class RankerTraining:
     end: date
     folds: list[FoldReport]
     overall: RankingMetrics  # over every fold's out-of-sample predictions together
+    baselines: BaselineComparison  # the simple factors on the same out-of-sample rows
     final_rows: int
     final_dates: int
     artifact: bytes
@@ -146,7 +148,11 @@ class RankerTraining:
 
     def metrics_dict(self) -> dict[str, Any]:
         return {
-            "walk_forward": {"overall": self.overall.as_dict(), "folds": [fold.as_dict() for fold in self.folds]},
+            "walk_forward": {
+                "overall": self.overall.as_dict(),
+                "baselines": self.baselines.as_dict(),
+                "folds": [fold.as_dict() for fold in self.folds],
+            },
             "final_rows": self.final_rows,
             "final_dates": self.final_dates,
             "training_seconds": round(self.seconds, 3),
@@ -180,7 +186,11 @@ def train_ranker(data: RankerData, strategy: str, settings: RankerSettings) -> R
         reports.append(_fold_report(fold, int(train.sum()), scored, data))
         logger.info("%s fold %d: rank IC %.4f", strategy, fold.number, reports[-1].metrics.rank_ic)
     lags = overlap_lags(data.horizon, data.step)
-    overall = ranking_metrics(pd.concat(out_of_sample) if out_of_sample else _no_scores(), overlap_lags=lags)
+    validated = pd.concat(out_of_sample) if out_of_sample else _no_scores()
+    overall = ranking_metrics(validated, overlap_lags=lags)
+    # The baselines need no fitting, so they are scored on the validated rows as they stand.
+    baselines = baseline_scores(inputs.reindex(validated.index), data.universe_score_of(strategy, validated.index))
+    comparison = compare_with_baselines(validated, baselines, overlap_lags=lags)
     final = row_dates.isin(dates)
     booster = fit_booster(inputs[final], labels[final], settings)
     return RankerTraining(
@@ -189,6 +199,7 @@ def train_ranker(data: RankerData, strategy: str, settings: RankerSettings) -> R
         end=data.end,
         folds=reports,
         overall=overall,
+        baselines=comparison,
         final_rows=int(final.sum()),
         final_dates=len(dates),
         artifact=booster_to_bytes(booster),

@@ -182,3 +182,51 @@ def test_the_specification_spelling_trains_through_the_same_command(
     assert completed.returncode == 0, completed.stderr
     assert "walk-forward overall" in completed.stdout
     assert [r.strategy for r in list_models(market)] == ["value_largecap"]
+
+
+def printed_row(output: str, label: str) -> list[str]:
+    """The figures of the first printed table row that starts with `label`."""
+    line = next(line for line in output.splitlines() if line.strip().startswith(label))
+    return line.strip()[len(label) :].split()
+
+
+def test_training_and_evaluation_print_the_ranker_against_each_simple_factor_and_store_it(
+    market: Engine, tiny: FundSettings
+) -> None:
+    trained = run(
+        "train", "xgboost", "--models", "growth_midcap", "--start-date", "2013-01-02", "--end-date", "2013-12-31"
+    )
+    assert trained.exit_code == 0, trained.output
+    [record] = list_models(market, kind=RANKER)
+    stored = record.metrics["walk_forward"]["baselines"]
+    assert set(stored["factors"]) == {"mom_12_1", "low_vol", "dist_sma200", "universe_score"}
+    assert stored["ranker"]["rank_ic"] == pytest.approx(record.metrics["walk_forward"]["overall"]["rank_ic"])
+    best = stored["best"]
+    assert stored["factors"][best]["rank_ic"] == max(
+        figures["rank_ic"] for figures in stored["factors"].values() if figures["rank_ic"] is not None
+    )
+    # The printed table is the stored figures, rounded.
+    for label, figures in (("12-1 momentum", stored["factors"]["mom_12_1"]), ("ranker", stored["ranker"])):
+        rank_ic, t_stat, dates = printed_row(trained.output, label)[-3:]
+        assert float(rank_ic) == pytest.approx(figures["rank_ic"], abs=5e-5)
+        assert float(t_stat) == pytest.approx(figures["rank_ic_t_stat"], abs=5e-3)
+        assert int(dates) == figures["dates"]
+    difference = stored["ranker_minus_best"]
+    assert difference["rank_ic"] == pytest.approx(stored["ranker"]["rank_ic"] - stored["factors"][best]["rank_ic"])
+    shown = printed_row(trained.output, "ranker - best (")[-3:]
+    assert shown[0] == f"{difference['rank_ic']:+.4f}"
+    assert "(best)" in trained.output
+    assert f"vs best baseline ({best}) {difference['rank_ic']:+.4f}" in run("models", "list").output
+
+    evaluated = run(
+        "models", "evaluate", "--models", "growth_midcap", "--start-date", "2014-01-02", "--end-date", "2014-12-31"
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "vs simple factors, same dates and names" in evaluated.output
+    held_out = newest_models(market, RANKER, "growth_midcap")[0].metrics["evaluations"]["2014-01-02..2014-12-31"]
+    assert held_out["baselines"]["ranker"]["rank_ic"] == pytest.approx(held_out["rank_ic"])
+    assert printed_row(evaluated.output, "ranker - best (")[-1] == str(
+        held_out["baselines"]["ranker_minus_best"]["dates"]
+    )
+    listed = run("models", "list").output
+    assert listed.count("vs best baseline") == 2
