@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autonomous.ranking.metrics import LABEL, PREDICTION, cross_sectional_ic, newey_west_t_stat
+from autonomous.ranking.metrics import LABEL, PREDICTION, newey_west_t_stat, rank_ic_by_date
 
 # name -> (ranker input column, sign): the sign makes higher better for every baseline.
 FACTOR_BASELINES: Mapping[str, tuple[str, float]] = {
@@ -112,7 +112,7 @@ def daily_baseline_rank_ic(scored: pd.DataFrame, baselines: pd.DataFrame, *, min
 
 def _daily_rank_ic(score: pd.Series, label: pd.Series, min_names: int) -> pd.Series:
     frame = pd.DataFrame({PREDICTION: score, LABEL: label})
-    return cross_sectional_ic(frame, min_names=min_names)["rank_ic"]
+    return rank_ic_by_date(frame, min_names=min_names)
 
 
 def _figures(daily: pd.Series, overlap_lags: int) -> ScoreFigures:

@@ -71,6 +71,14 @@ def cross_sectional_ic(frame: pd.DataFrame, *, min_names: int = 10) -> pd.DataFr
     return _daily(_usable_rows(frame), min_names).loc[:, list(DAILY_COLUMNS)]
 
 
+def rank_ic_by_date(frame: pd.DataFrame, *, min_names: int = 10) -> pd.Series[float]:
+    """The `rank_ic` column of `cross_sectional_ic` alone (index `date`), without the costlier columns:
+    for scoring many rankings of the same rows (autonomous/ranking/baselines.py)."""
+    data = _kept_rows(_usable_rows(frame), min_names)
+    ranks = data.groupby(level=DATE).rank(method="average")
+    return _pearson(ranks[PREDICTION], ranks[LABEL]).rename("rank_ic")
+
+
 def ranking_metrics(frame: pd.DataFrame, *, overlap_lags: int = 0, min_names: int = 10) -> RankingMetrics:
     """The summary of `frame`; `overlap_lags` = ceil(horizon / step) - 1 for overlapping labels."""
     if overlap_lags < 0:
@@ -151,11 +159,8 @@ def _check_shape(frame: pd.DataFrame) -> None:
 
 def _daily(usable: pd.DataFrame, min_names: int) -> pd.DataFrame:
     """Per evaluated date: the DAILY_COLUMNS plus the `hits` and `decided` counts of the hit rate."""
-    if min_names < 2:
-        raise ValueError(f"min_names must be >= 2 (a correlation needs two names), got {min_names}")
-    counts = usable.groupby(level=DATE).size()
-    kept = counts.index[counts >= min_names]
-    data = usable.loc[usable.index.get_level_values(DATE).isin(kept)]
+    data = _kept_rows(usable, min_names)
+    kept = data.index.get_level_values(DATE).unique()
     prediction = data[PREDICTION]
     label = data[LABEL]
     constant_prediction = _is_constant(prediction)
@@ -176,6 +181,15 @@ def _daily(usable: pd.DataFrame, min_names: int) -> pd.DataFrame:
         index=pd.Index(kept, name=DATE),
     )
     return daily
+
+
+def _kept_rows(usable: pd.DataFrame, min_names: int) -> pd.DataFrame:
+    """The usable rows of the dates with at least `min_names` of them."""
+    if min_names < 2:
+        raise ValueError(f"min_names must be >= 2 (a correlation needs two names), got {min_names}")
+    counts = usable.groupby(level=DATE).size()
+    kept = counts.index[counts >= min_names]
+    return usable.loc[usable.index.get_level_values(DATE).isin(kept)]
 
 
 def _pearson(x: pd.Series[float], y: pd.Series[float]) -> pd.Series[float]:

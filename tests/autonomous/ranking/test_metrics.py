@@ -13,6 +13,7 @@ from autonomous.ranking.metrics import (
     RankingMetrics,
     cross_sectional_ic,
     newey_west_t_stat,
+    rank_ic_by_date,
     ranking_metrics,
 )
 
@@ -78,6 +79,17 @@ def test_the_ic_and_rank_ic_match_pandas_pearson_and_spearman_date_by_date() -> 
     for day, group in panel.groupby(level="date"):
         assert daily.loc[day, "ic"] == pytest.approx(group["prediction"].corr(group["label"]))
         assert daily.loc[day, "rank_ic"] == pytest.approx(group["prediction"].corr(group["label"], method="spearman"))
+
+
+@given(seed=st.integers(0, 10_000), names=st.integers(2, 30), missing=st.floats(0.0, 0.6))
+@settings(max_examples=40, deadline=None)
+def test_the_rank_ic_alone_is_the_rank_ic_column_of_the_full_daily_table(seed: int, names: int, missing: float) -> None:
+    panel = _random_panel(dates=5, names=names, seed=seed).round(1)
+    rng = np.random.default_rng(seed + 1)
+    panel.loc[rng.uniform(size=len(panel)) < missing, "prediction"] = np.nan
+    panel.loc[panel.index.get_level_values("ticker") == "T000", "label"] = np.inf
+    expected = cross_sectional_ic(panel, min_names=5)["rank_ic"]
+    pd.testing.assert_series_equal(rank_ic_by_date(panel, min_names=5), expected, check_freq=False)
 
 
 # --- top minus bottom ----------------------------------------------------------------------
