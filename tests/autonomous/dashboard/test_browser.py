@@ -86,7 +86,13 @@ def test_the_overview_page_renders_in_a_browser(market: Engine, database_url: st
                 metrics = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')
             assert len(metrics) == 4, driver.page_source[:2000]
             assert "Equity" in metrics[0].text
-            assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+            # The chart is drawn after the figures above it: wait for it as for them.
+            charts = []
+            while time.monotonic() < deadline and not charts:
+                charts = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+                if not charts:
+                    time.sleep(1)
+            assert charts, driver.page_source[:2000]
             time.sleep(2)  # let the chart finish drawing before the picture
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             picture = SCREENSHOTS / "dashboard-overview.png"
