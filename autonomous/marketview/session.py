@@ -283,9 +283,9 @@ def _last_prices(
 def _columns(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     """`frame`'s values in the columns `names` (NaN for a name it lacks), taken from its array by position:
     a reindex of the frame cost more than the quote it served."""
-    positions = frame.columns.get_indexer(pd.Index(names, dtype=object))
-    values = frame.to_numpy(np.float64)[:, np.maximum(positions, 0)] if len(frame.columns) else None
-    if values is None:
+    if not len(frame.columns):
         return np.full((len(frame), len(names)), np.nan)
+    positions = frame.columns.get_indexer(pd.Index(names, dtype=object))
+    values = frame.to_numpy(np.float64)[:, np.maximum(positions, 0)]  # fancy indexing: a copy, safe to write
     values[:, positions < 0] = np.nan
     return values
