@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import streamlit.components.v1 as components
@@ -175,15 +176,11 @@ def _decide(url: str, approval_id: int, verdict: str, by: str, reason: str) -> N
 
 
 def _backtests(url: str, settings: FundSettings, account: str | None) -> None:
-    frame = _cached("backtests", url)
-    if frame.empty:
-        st.info("No backtest stored: `fund backtest run --start D --end D`.")
-        return
-    st.dataframe(frame, hide_index=True)
-    names = dict(zip(frame["backtest"], frame["name"], strict=True))
-    chosen = st.selectbox(
-        "Backtest", [int(i) for i in frame["backtest"]], format_func=lambda i: f"{i}: {names[i] or 'unnamed'}"
+    chosen = _listed_and_chosen(
+        _cached("backtests", url), "backtest", "No backtest stored: `fund backtest run --start D --end D`."
     )
+    if chosen is None:
+        return
     curves = _cached("backtest_curves", url, int(chosen))
     figure = go.Figure()
     for variant in curves.columns:
@@ -191,6 +188,20 @@ def _backtests(url: str, settings: FundSettings, account: str | None) -> None:
     figure.update_layout(title=f"Backtest {chosen}: equity by variant", height=380)
     st.plotly_chart(figure)
     _tear_sheet(url, int(chosen))
+
+
+def _listed_and_chosen(frame: pd.DataFrame, key: str, when_empty: str) -> int | None:
+    """The stored runs as a table, then the one chosen in a select box ("id: name"); None when there are none."""
+    if frame.empty:
+        st.info(when_empty)
+        return None
+    st.dataframe(frame, hide_index=True)
+    names = dict(zip(frame[key], frame["name"], strict=True))
+    return int(
+        st.selectbox(
+            key.capitalize(), [int(i) for i in frame[key]], format_func=lambda i: f"{i}: {names[i] or 'unnamed'}"
+        )
+    )
 
 
 def _tear_sheet(url: str, run_id: int) -> None:
@@ -211,13 +222,11 @@ def _embed(page: str, height: int) -> None:
 
 
 def _sweeps(url: str, settings: FundSettings, account: str | None) -> None:
-    frame = _cached("sweeps", url)
-    if frame.empty:
-        st.info("No sweep stored: `fund sweep run SPEC.toml` (README, Sweeps).")
+    chosen = _listed_and_chosen(
+        _cached("sweeps", url), "sweep", "No sweep stored: `fund sweep run SPEC.toml` (README, Sweeps)."
+    )
+    if chosen is None:
         return
-    st.dataframe(frame, hide_index=True)
-    names = dict(zip(frame["sweep"], frame["name"], strict=True))
-    chosen = st.selectbox("Sweep", [int(i) for i in frame["sweep"]], format_func=lambda i: f"{i}: {names[i]}")
     view: research.SweepView = _cached("sweep_view", url, int(chosen))
     st.subheader(view.title)
     if view.configurations.empty:
