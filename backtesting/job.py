@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from autonomous.generators import GeneratorChoice, MockGenerator
+from autonomous.factor_portfolio import FACTOR_GENERATOR_PREFIX
+from autonomous.generators import BestFactorGenerator, FactorGenerator, GeneratorChoice, MockGenerator
 from autonomous.marketview.preloaded import PreloadedMarketView
 from backtesting.engine import ApprovalPolicy, ReplaySetup, replay
 from backtesting.prefetch import PrefetchedSessions
 from backtesting.results import VariantResult, variant_result
-from backtesting.variants import GENERATORS, build_variants, parse_compare
+from backtesting.variants import BEST_FACTOR, GENERATORS, RANKER_GENERATORS, RETRAINED, build_variants, parse_compare
 from backtesting.venue import FILL_FIELDS, FillBars
 from trading.db.schema import StrategyPerformance
 from trading.errors import ConfigurationError, DataError, FundError
@@ -30,6 +31,7 @@ from trading.settings import STRATEGIES, FundSettings
 from trading.store import connection_for
 
 if TYPE_CHECKING:
+    from autonomous.factor_choice import FactorSchedule
     from backtesting.walk_forward import ModelSchedule
 
 logger = logging.getLogger(__name__)
@@ -153,10 +155,8 @@ def replay_request(
     load = load or load_span
     settings = backtest_settings(settings)
     compared = parse_compare(",".join(request.compare), request.generator)
-    if request.retrain_every is not None and not {request.generator, *compared} & {"hybrid", "ranker-equal"}:
-        raise ConfigurationError(
-            "--retrain-every retrains the rankers of a model generator: run or compare hybrid or ranker-equal"
-        )
+    replayed_names = {request.generator, *compared}
+    _check_retraining(request, replayed_names)
     started = time.perf_counter()
     calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
     sessions = replay_sessions(calendar, request.start, request.end)
@@ -166,9 +166,12 @@ def replay_request(
     load_seconds = time.perf_counter() - started
     schedule: ModelSchedule | None = None
     models: dict[str, Any] = {}
-    if request.retrain_every is not None:
+    if request.retrain_every is not None and replayed_names & set(RANKER_GENERATORS):
         schedule, models = _walk_forward(engine, settings, sessions, request, agents=request.retrain_agents)
-    factory = generators or default_generators(engine, settings, schedule)
+    factors: FactorSchedule | None = None
+    if BEST_FACTOR in replayed_names:
+        factors, models["best_factor"] = _factor_choices(engine, settings, sessions, request)
+    factory = generators or default_generators(engine, settings, schedule, factors)
     variants = build_variants(request.generator, compared, _memoized(factory), settings, seed=request.seed)
     setup = ReplaySetup(market, bars, settings, request.capital, request.fractional_shares, request.approvals)
     done = 0
@@ -222,6 +225,47 @@ def survivorship_note(market: PreloadedMarketView) -> str:
     return (
         f"Universes hold only index members at each date (point-in-time membership from {membership.first_day})." + gap
     )
+
+
+def _check_retraining(request: BacktestRequest, replayed_names: set[str]) -> None:
+    if request.retrain_every is not None and not replayed_names & set(RETRAINED):
+        raise ConfigurationError(
+            "--retrain-every retrains the rankers of a model generator and the best-factor choice: "
+            "run or compare hybrid, ranker-equal or best-factor"
+        )
+    if request.retrain_agents and not replayed_names & set(RANKER_GENERATORS):
+        raise ConfigurationError("--retrain-agents retrains the hybrid's agents: run or compare hybrid or ranker-equal")
+
+
+def _factor_choices(
+    engine: Engine, settings: FundSettings, sessions: list[date], request: BacktestRequest
+) -> tuple[FactorSchedule, dict[str, Any]]:
+    """The best-factor variant's choices: at each retraining date (the first session alone without
+    --retrain-every), each strategy's factor with the best mean rank IC on the rankers' training window
+    before it (backtesting/factor_schedule.py); and what the run row records of them."""
+    from backtesting.factor_schedule import choose_factors
+    from backtesting.walk_forward import retrain_dates
+
+    every = request.retrain_every
+    dates = retrain_dates(sessions, every) if every is not None else [sessions[0]]
+    factors = choose_factors(
+        engine,
+        settings,
+        list(STRATEGIES),
+        dates,
+        training_sessions=request.train_sessions,
+        on_progress=lambda line: logger.info("best-factor: %s", line),
+    )
+    record = {
+        "retrain_every": every,
+        "train_sessions": request.train_sessions or "expanding",
+        "horizon": settings.models.ranker.horizon,
+        "sample_step": settings.models.ranker.sample_step,
+        "retrain_dates": [str(d) for d in dates],
+        **factors.as_dict(),
+        "summary": factors.summary(),
+    }
+    return factors, record
 
 
 def _walk_forward(
@@ -286,14 +330,26 @@ def _require_history(market: PreloadedMarketView, first: date) -> None:
 
 
 def default_generators(
-    engine: Engine, settings: FundSettings, schedule: ModelSchedule | None = None
+    engine: Engine,
+    settings: FundSettings,
+    schedule: ModelSchedule | None = None,
+    factors: FactorSchedule | None = None,
 ) -> Callable[[str], GeneratorChoice]:
     """The generators by name; the hybrid one (and its equal-weight twin) use the walk-forward schedule's
-    models when there is one, else the newest models of the registry trained before each decision."""
+    models when there is one, else the newest models of the registry trained before each decision; the
+    best-factor one needs the factor choices (`factors`)."""
 
     def build(name: str) -> GeneratorChoice:
         if name == "mock":
             return GeneratorChoice(MockGenerator(settings), "mock generator")
+        if name.startswith(FACTOR_GENERATOR_PREFIX):
+            factor = name.removeprefix(FACTOR_GENERATOR_PREFIX)
+            return GeneratorChoice(FactorGenerator(settings, factor), f"top {settings.strategy.top_n} by {factor}")
+        if name == BEST_FACTOR:
+            if factors is None:
+                raise ConfigurationError("the best-factor generator needs its factor choices")
+            note = "top N by the factor with the best past rank IC, chosen walk-forward"
+            return GeneratorChoice(BestFactorGenerator(settings, factors), note)
         from rl_trading.hybrid import HybridGenerator
 
         if name == "ranker-equal":

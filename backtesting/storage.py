@@ -31,6 +31,12 @@ FILL_TIMING = (
     "venue's slippage and commission (the same engine as paper trading)."
 )
 
+BEST_FACTOR_NOTE = (
+    "best-factor holds, for each strategy, the factor with the best mean daily rank IC over the rankers' training "
+    "window before each retraining date (labels ending before it); the run's models list each choice and its "
+    "evidence, and each decision's model versions the factor in force."
+)
+
 
 def notes_for(replayed: Replayed, *, compared: int) -> list[str]:
     settings = replayed.settings
@@ -45,6 +51,8 @@ def notes_for(replayed: Replayed, *, compared: int) -> list[str]:
         f"Plans needing approval were {_approvals(replayed)}.",
         "A single historical path: the intervals are block-bootstrap intervals of this path, not of the future.",
     ]
+    if "best_factor" in replayed.models:
+        notes.append(BEST_FACTOR_NOTE)
     if compared > 1:
         notes.append(
             f"{compared} configurations were compared on the same data: the best of them is flattered by the "

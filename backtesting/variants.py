@@ -1,7 +1,7 @@
 """What a backtest compares on the same sessions, costs and risk limits: the generators (hybrid, ranker
-picks with equal weights, mock), the classic trend rule, each strategy held throughout, and a random
-choice of strategy switching exactly when the selector switched. The benchmark bought and held is
-computed beside them (metrics.py), without risk limits."""
+picks with equal weights, mock, the top N by one factor, the walk-forward best factor), the classic trend
+rule, each strategy held throughout, and a random choice of strategy switching exactly when the selector
+switched. The benchmark bought and held is computed beside them (metrics.py), without risk limits."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from datetime import date
 
 from autonomous.daily_run.journal import Journal
 from autonomous.daily_run.steps import StrategyPolicy, choose_strategy
-from autonomous.generators import GeneratorChoice
+from autonomous.factor_portfolio import FACTORS, factor_generator_name
+from autonomous.generators import BEST_FACTOR_GENERATOR, GeneratorChoice
 from autonomous.market_state import MarketState
 from autonomous.marketview import SessionMarket
 from autonomous.mock_portfolio import defensive_portfolio
@@ -25,12 +26,18 @@ from trading.settings import DEFENSIVE, STRATEGIES, TREND_RULE, FundSettings
 
 logger = logging.getLogger(__name__)
 
-GENERATORS = ("hybrid", "ranker-equal", "mock")
+FACTOR_GENERATORS = tuple(factor_generator_name(factor) for factor in FACTORS)
+BEST_FACTOR = BEST_FACTOR_GENERATOR
+GENERATORS = ("hybrid", "ranker-equal", "mock", *FACTOR_GENERATORS, BEST_FACTOR)
+# The generators whose models or factor choices `--retrain-every` retrains walk-forward.
+RANKER_GENERATORS = ("hybrid", "ranker-equal")
+RETRAINED = (*RANKER_GENERATORS, BEST_FACTOR)
 BENCHMARK = "benchmark"
 TREND = "trend"
 RANDOM = "random"
 FIXED_PREFIX = "always-"
-COMPARABLE = (*GENERATORS, BENCHMARK, TREND, "fixed", RANDOM)
+FACTORS_GROUP = "factors"
+COMPARABLE = (*GENERATORS, FACTORS_GROUP, BENCHMARK, TREND, "fixed", RANDOM)
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,8 @@ class Variant:
 def parse_compare(spec: str, main: str) -> list[str]:
     """The variant names a `--compare` list asks for, besides `main`, in a stable order.
 
-    Names: hybrid, ranker-equal, mock, benchmark, trend, fixed (the seven strategies held throughout),
-    random, or `all`."""
+    Names: the GENERATORS (hybrid, ranker-equal, mock, factor-<factor>, best-factor), factors (the four
+    factor generators), benchmark, trend, fixed (the seven strategies held throughout), random, or `all`."""
     asked = [part.strip() for part in spec.split(",") if part.strip()]
     if asked == ["all"]:
         asked = list(COMPARABLE)
@@ -57,9 +64,16 @@ def parse_compare(spec: str, main: str) -> list[str]:
         raise ConfigurationError(f"--compare: unknown variant(s) {', '.join(unknown)}; expected some of {expected}")
     names: list[str] = []
     for name in asked:
-        expanded = [f"{FIXED_PREFIX}{s}" for s in STRATEGIES] if name == "fixed" else [name]
-        names.extend(n for n in expanded if n != main and n not in names)
+        names.extend(n for n in _expanded(name) if n != main and n not in names)
     return names
+
+
+def _expanded(name: str) -> list[str]:
+    if name == "fixed":
+        return [f"{FIXED_PREFIX}{s}" for s in STRATEGIES]
+    if name == FACTORS_GROUP:
+        return list(FACTOR_GENERATORS)
+    return [name]
 
 
 # --- strategy policies -------------------------------------------------------------------------------

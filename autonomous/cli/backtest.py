@@ -18,6 +18,9 @@ from autonomous.cli.context import AppContext, fails_cleanly, pass_app
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPARE = "benchmark"
+# backtesting.variants.GENERATORS (a test checks they agree): spelt out so that `--help` imports nothing heavy.
+FACTOR_GENERATORS = ("factor-mom_12_1", "factor-low_vol", "factor-dist_sma200", "factor-universe_score")
+GENERATORS = ("hybrid", "ranker-equal", "mock", *FACTOR_GENERATORS, "best-factor")
 
 
 @click.group()
@@ -33,25 +36,35 @@ def backtest() -> None:
 @click.option("--capital", type=click.FloatRange(min=0, min_open=True), default=100_000, show_default=True)
 @click.option(
     "--generator",
-    type=click.Choice(["hybrid", "ranker-equal", "mock"]),
+    type=click.Choice(GENERATORS),
     default="hybrid",
     show_default=True,
-    help="The main variant's portfolio generator.",
+    help="The main variant's portfolio generator. factor-<factor>: equal weight over the strategy's top N by "
+    "one factor (mom_12_1, low_vol, dist_sma200, universe_score); best-factor: the factor with the best "
+    "mean rank IC over the training window before each retraining date (the first session without "
+    "--retrain-every).",
 )
 @click.option(
     "--compare",
     default=DEFAULT_COMPARE,
     show_default=True,
-    help="Variants replayed beside it: hybrid, ranker-equal, mock, benchmark, trend, fixed, random, or all.",
+    help="Variants replayed beside it: any generator, factors (the four factor-* generators), benchmark, "
+    "trend, fixed, random, or all.",
 )
-@click.option("--retrain-every", type=click.IntRange(min=1), default=None, help="Retrain the rankers every N sessions.")
+@click.option(
+    "--retrain-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Retrain the rankers (and re-choose best-factor's factor) every N sessions.",
+)
 @click.option("--retrain-agents", is_flag=True, help="With --retrain-every, retrain the PPO agents too.")
 @click.option(
     "--train-sessions",
     type=int,
     default=756,
     show_default=True,
-    help="Sessions each retrained ranker learns from (a rolling window before its date); 0: all before it.",
+    help="Sessions each retrained ranker (and best-factor's choice) learns from (a rolling window before its "
+    "date); 0: all before it.",
 )
 @click.option("--name", default=None, help="A name for the stored run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random variant and the bootstrap.")
@@ -129,11 +142,15 @@ def run(
                 f"{first['error']} (backtest_decisions has each)"
             )
     models = replayed.models
-    if models:
+    if "trained" in models:
         click.echo(
             f"walk-forward models: {models['trained']} trained, {models['reused']} reused, "
             f"{models['training_seconds']:.1f} s training (retrained every {models['retrain_every']} sessions)"
         )
+    if "best_factor" in models:
+        click.echo("best-factor choices (best mean rank IC on the window before each date):")
+        for line in models["best_factor"]["summary"]:
+            click.echo(f"  {line}")
     _print_comparison(analysis.comparison)
     for line in analysis.verdicts:
         click.echo(f"  {line}")

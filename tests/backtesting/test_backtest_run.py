@@ -127,7 +127,10 @@ def test_stored_figures_match_an_independent_computation_from_the_stored_equity(
         (["--start", "2030-01-02", "--end", "2030-02-01"], "nothing to replay"),
         (["--start", "2012-01-03", "--end", "2012-02-01"], "not enough history before 2012-01-03"),
         (["--start", START, "--end", END, "--retrain-agents"], "give --retrain-every N too"),
-        (["--start", START, "--end", END, "--retrain-every", "21"], "run or compare hybrid or ranker-equal"),
+        (
+            ["--start", START, "--end", END, "--retrain-every", "21"],
+            "run or compare hybrid, ranker-equal or best-factor",
+        ),
         (["--start", START, "--end", END, "--retrain-every", "21", "--train-sessions", "10"], "at least 63 sessions"),
     ],
 )
