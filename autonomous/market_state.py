@@ -118,6 +118,8 @@ class MarketState:
     stocks: tuple[str, ...]
     sectors: Mapping[str, str]
     safe_haven: str
+    # The session's regime, when the view computed it (the hybrid agent observes it).
+    regime: RegimeSnapshot | None = None
 
 
 def market_features(market: DecisionMarket) -> FeaturePanel:

@@ -32,6 +32,7 @@ with neither), because a plain highs/lows ratio is infinite on most days of a bu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -68,6 +69,8 @@ class RegimeSnapshot:
     advance_decline_ratio: float | None
     new_highs_lows_ratio: float | None
     sector_momentum: Mapping[str, float]
+    # The benchmark's adjusted close (the agent's observation reads its distance to the SMA200).
+    benchmark: float = math.nan
 
     def describe(self) -> str:
         return (
@@ -267,4 +270,5 @@ def _snapshot(stamp: pd.Timestamp, row: pd.Series) -> RegimeSnapshot:
         advance_decline_ratio=optional(row["advance_decline_ratio"]),
         new_highs_lows_ratio=optional(row["new_highs_lows_ratio"]),
         sector_momentum=dict(row["sector_momentum"] or {}),
+        benchmark=float(row["benchmark"]),
     )

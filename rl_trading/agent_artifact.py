@@ -9,6 +9,9 @@ products: x -> tanh(W x + b) per hidden layer, then the action head, clipped to 
 what `PPO.predict(observation, deterministic=True)` computes. A test checks the two agree.
 
 The policy members are written with a fixed time stamp, so the same weights give the same bytes.
+The meta member also records the observation layout the policy reads (`ObservationLayout`): an
+artifact of another layout version (those stored before layout 2 record none) is refused with an
+AgentArtifactError, which the hybrid generator reports before falling back to equal weights.
 """
 
 from __future__ import annotations
@@ -34,6 +37,24 @@ Float32Array = npt.NDArray[np.float32]
 
 class AgentArtifactError(ValueError):
     """The bytes are not an agent artifact this version can read."""
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """What a policy's observation holds (rl_trading/interpreters.py): its version and sizes."""
+
+    version: int
+    slots: int
+    features_per_slot: int
+    market_features: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "version": self.version,
+            "slots": self.slots,
+            "features_per_slot": self.features_per_slot,
+            "market_features": self.market_features,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +127,7 @@ def policy_weights_of(model: PPO) -> PolicyWeights:
     return PolicyWeights(tuple(hidden), (_array(head.weight), _array(head.bias)), low, high)
 
 
-def pack(sb3_model: bytes, weights: PolicyWeights) -> bytes:
+def pack(sb3_model: bytes, weights: PolicyWeights, layout: ObservationLayout) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _write(archive, SB3_MEMBER, sb3_model)
@@ -114,7 +135,13 @@ def pack(sb3_model: bytes, weights: PolicyWeights) -> bytes:
             member = io.BytesIO()
             np.save(member, array, allow_pickle=False)
             _write(archive, f"policy/{name}.npy", member.getvalue())
-        meta = {"hidden_layers": len(weights.hidden), "activation": "tanh", "low": weights.low, "high": weights.high}
+        meta = {
+            "hidden_layers": len(weights.hidden),
+            "activation": "tanh",
+            "low": weights.low,
+            "high": weights.high,
+            "observation": layout.as_dict(),
+        }
         _write(archive, POLICY_META, json.dumps(meta, sort_keys=True).encode())
     return buffer.getvalue()
 
@@ -131,6 +158,25 @@ def unpack_policy(artifact: bytes) -> PolicyWeights:
     )
     return PolicyWeights(
         hidden, (arrays["action_weight"], arrays["action_bias"]), float(meta["low"]), float(meta["high"])
+    )
+
+
+def unpack_layout(artifact: bytes, expected_version: int) -> ObservationLayout:
+    """The observation layout the artifact's policy reads; AgentArtifactError unless it is `expected_version`."""
+    with _open(artifact) as archive:
+        meta = json.loads(archive.read(POLICY_META))
+    stored = meta.get("observation")
+    version = 1 if stored is None else int(stored["version"])
+    if version != expected_version:
+        raise AgentArtifactError(
+            f"the agent reads observation layout {version}, and this version builds layout {expected_version} "
+            "(held names in a band, market state): train the agent again"
+        )
+    return ObservationLayout(
+        version=version,
+        slots=int(stored["slots"]),
+        features_per_slot=int(stored["features_per_slot"]),
+        market_features=int(stored["market_features"]),
     )
 
 

@@ -19,7 +19,7 @@ from rl_trading.interpreters import (
     observation_size,
     session_view,
 )
-from rl_trading.simulator import PortfolioSimulator, PortfolioState, StepOutcome, TradingCosts
+from rl_trading.simulator import PortfolioSimulator, PortfolioState, Reward, StepOutcome, TradingCosts
 from trading.settings import RiskLimits
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class PortfolioEnv(gym.Env[Float32Array, Float32Array]):
         *,
         costs: TradingCosts,
         risk: RiskLimits,
-        risk_penalty: float,
+        reward: Reward,
         episode_sessions: int,
     ) -> None:
         super().__init__()
@@ -50,8 +50,8 @@ class PortfolioEnv(gym.Env[Float32Array, Float32Array]):
             raise ValueError(f"episode_sessions must be >= 1, got {episode_sessions}")
         self.data = data
         self.episode_sessions = episode_sessions
-        self.simulator = PortfolioSimulator(data, costs=costs, risk=risk, risk_penalty=risk_penalty)
-        size = observation_size(data.slots, data.features_per_slot)
+        self.simulator = PortfolioSimulator(data, costs=costs, risk=risk, reward=reward)
+        size = observation_size(data.slots, data.features_per_slot, data.market_size)
         self.observation_space = spaces.Box(-OBSERVATION_BOUND, OBSERVATION_BOUND, (size,), np.float32)
         self.action_space = spaces.Box(-ACTION_BOUND, ACTION_BOUND, (data.slots + 1,), np.float32)
         self._steps = 0
@@ -71,7 +71,7 @@ class PortfolioEnv(gym.Env[Float32Array, Float32Array]):
         return self._observe(state), {"session": start}
 
     def step(self, action: Float32Array) -> tuple[Float32Array, float, bool, bool, dict[str, Any]]:
-        filled = self.simulator.slot_filled(self.simulator.state.t)
+        filled = self.simulator.state.slot_filled
         outcome = self.simulator.step(decode_action(action, filled))
         self._steps += 1
         terminated = outcome.ruined

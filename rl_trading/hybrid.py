@@ -33,6 +33,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -42,7 +43,17 @@ from autonomous.portfolio import TargetPortfolio
 from autonomous.ranking.dataset import RANKER_FEATURES, ranker_inputs
 from autonomous.ranking.xgb import booster_from_bytes, predict
 from autonomous.selector import StrategyChoice
-from rl_trading.slots import SLOT_FEATURES, select_top_positive, slot_features
+from rl_trading.episodes import EMPTY_SLOT
+from rl_trading.interpreters import gather_slot_features
+from rl_trading.market_features import market_features_of_snapshot
+from rl_trading.slots import (
+    HELD_WEIGHT,
+    SLOT_FEATURES,
+    assign_slots,
+    candidate_features,
+    rank_candidates,
+    select_top_positive,
+)
 from trading.errors import FundError
 from trading.settings import DEFENSIVE, FundSettings
 from trading.store.models import AGENT, RANKER, ModelKind, ModelRecord, load_artifact, newest_models
@@ -158,7 +169,19 @@ class HybridGenerator:
                 f"{picked}; {agent.note}: equal weights{capped}",
                 versions | {"agent": f"none ({agent.note}): equal weights"},
             )
-        weights = agent_weights(agent.loaded.model, selected, inputs, holdings, top_n)
+        if state.regime is None:
+            weights, capped = self._equal_weights(selected)
+            note = "the market view has no regime for the agent to observe"
+            return TargetPortfolio(
+                strategy,
+                weights,
+                f"{HYBRID_GENERATOR}/equal_weight",
+                f"{picked}; {note}: equal weights{capped}",
+                versions | {"agent": f"{agent.loaded.record.label} not used ({note}): equal weights"},
+            )
+        band = int(agent.loaded.record.parameters.get("slot_band", self._settings.models.agent.slot_band))
+        market = market_features_of_snapshot(state.regime)
+        weights = agent_weights(agent.loaded.model, predictions, inputs, holdings, SlotBand(top_n, band), market)
         # The agent learned on the picks of the ranker named here, which may be older than the one
         # in use now (a ranker retrained later): the log keeps both, so a reader can tell.
         trained_with = str(agent.loaded.record.parameters.get("ranker", "unknown"))
@@ -227,17 +250,39 @@ def _load_agent(artifact: bytes, record: ModelRecord, settings: FundSettings) ->
 _LOADERS: dict[str, Callable[[bytes, ModelRecord, FundSettings], Any]] = {RANKER: _load_ranker, AGENT: _load_agent}
 
 
+@dataclass(frozen=True)
+class SlotBand:
+    """The agent's slots and the band (a multiple of them) of the ranking they are filled from."""
+
+    slots: int
+    band: int
+
+    @property
+    def candidates(self) -> int:
+        return self.slots * self.band
+
+
 def agent_weights(
-    agent: Agent, selected: pd.Series, inputs: pd.DataFrame, holdings: Mapping[str, float], slots: int
+    agent: Agent,
+    predictions: pd.Series,
+    inputs: pd.DataFrame,
+    holdings: Mapping[str, float],
+    band: SlotBand,
+    market: npt.NDArray[np.float64],
 ) -> dict[str, float]:
-    """The agent's target over the selected names, seen exactly as in training (rl_trading/slots.py)."""
-    features = slot_features(selected, inputs, slots)
-    filled = np.zeros(slots, dtype=np.bool_)
-    filled[: len(selected)] = True
-    held = np.zeros(slots, dtype=np.float64)
-    held[: len(selected)] = [max(0.0, float(holdings.get(ticker, 0.0))) for ticker in selected.index]
+    """The agent's target over its slots, seen exactly as in training: the same ranking, slot
+    assignment and features (rl_trading/slots.py) and market state (rl_trading/market_features.py)."""
+    ranked = rank_candidates(predictions, band.candidates)
+    held = np.array([float(holdings.get(ticker, 0.0)) > HELD_WEIGHT for ticker in ranked.index], dtype=np.bool_)
+    chosen = assign_slots(ranked.to_numpy(dtype=np.float64), held, band.slots)
+    positions = np.full(band.slots, EMPTY_SLOT, dtype=np.intp)
+    positions[: len(chosen)] = chosen
+    features = gather_slot_features(candidate_features(ranked, inputs, band.candidates), positions)
+    names = [str(ticker) for ticker in ranked.index[chosen]]
+    weights = np.zeros(band.slots, dtype=np.float64)
+    weights[: len(names)] = [max(0.0, float(holdings.get(ticker, 0.0))) for ticker in names]
     invested = math.fsum(max(0.0, float(weight)) for weight in holdings.values())
-    other = max(0.0, invested - float(held.sum()))
+    other = max(0.0, invested - float(weights.sum()))
     cash = max(0.0, 1.0 - invested)
-    target = agent.target_weights(features, filled, held, cash, other)
-    return {ticker: float(target[slot]) for slot, ticker in enumerate(selected.index) if target[slot] > 0}
+    target = agent.target_weights(features, positions != EMPTY_SLOT, weights, cash, other, market)
+    return {ticker: float(target[slot]) for slot, ticker in enumerate(names) if target[slot] > 0}

@@ -1,9 +1,11 @@
 """The two interpreters between the portfolio and a policy: state -> observation and action ->
 target weights. Plain functions over arrays, so the daily run can call them on live data too.
 
-Observation layout (float32): the N x F slot features row by row, then which slots are filled
-(1/0), the weight held in each slot's name, the cash weight, and the weight held in names outside
-today's slots (those are sold at the next rebalance).
+Observation layout (float32, version OBSERVATION_LAYOUT): the N x F slot features row by row, then
+which slots are filled (1/0), the weight held in each slot's name, the cash weight, the weight held in
+names outside today's slots (those are sold at the next rebalance), and the M market features
+(rl_trading/market_features.py). Layout 1 had no market features and slots of today's top N only; an
+agent stored with it is refused (rl_trading/agent_artifact.py).
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ IntArray = npt.NDArray[np.intp]
 OBSERVATION_BOUND = 10.0
 # Logits outside [-5, 5] add nothing: e^10 already separates the largest from the smallest weight.
 ACTION_BOUND = 5.0
+# Bumped whenever what the observation holds changes: 2 = held names in the band keep their slots,
+# and the market features follow the weights.
+OBSERVATION_LAYOUT = 2
 
 
-def observation_size(slots: int, features_per_slot: int) -> int:
-    if slots < 1 or features_per_slot < 0:
-        raise ValueError(f"need at least one slot and no negative feature count, got {slots}, {features_per_slot}")
-    return slots * features_per_slot + 2 * slots + 2
+def observation_size(slots: int, features_per_slot: int, market_features: int = 0) -> int:
+    if slots < 1 or features_per_slot < 0 or market_features < 0:
+        raise ValueError(
+            f"need at least one slot and no negative feature count, got {slots}, {features_per_slot}, {market_features}"
+        )
+    return slots * features_per_slot + 2 * slots + 2 + market_features
 
 
 def encode_observation(
@@ -40,6 +47,7 @@ def encode_observation(
     slot_weights: FloatArray,
     cash_weight: float,
     other_weight: float,
+    market_features: FloatArray | None = None,
 ) -> Float32Array:
     """The policy's view of one session (layout in the module docstring)."""
     features = np.asarray(slot_features, dtype=np.float64)
@@ -55,6 +63,7 @@ def encode_observation(
         filled.astype(np.float64),
         weights,
         np.array([cash_weight, other_weight], dtype=np.float64),
+        np.zeros(0) if market_features is None else np.asarray(market_features, dtype=np.float64).ravel(),
     )
     # nan_to_num first: NaN would survive the clip, and +-inf must land on the bound, not beyond.
     joined = np.nan_to_num(np.concatenate(parts), nan=0.0, posinf=OBSERVATION_BOUND, neginf=-OBSERVATION_BOUND)
@@ -104,33 +113,46 @@ def slot_weights(holdings: FloatArray, slot_tickers: IntArray) -> tuple[FloatArr
 
 @dataclass(frozen=True, eq=False)
 class SessionView:
-    """What a policy sees at one session: the slots' features, which are filled, and the weights."""
+    """What a policy sees at one session: the slots' features, which are filled, the weights, the market."""
 
     slot_features: FloatArray
     slot_filled: BoolArray
     slot_weights: FloatArray
     cash_weight: float
     other_weight: float
+    market_features: FloatArray
 
     def observation(self) -> Float32Array:
         return encode_observation(
-            self.slot_features, self.slot_filled, self.slot_weights, self.cash_weight, self.other_weight
+            self.slot_features,
+            self.slot_filled,
+            self.slot_weights,
+            self.cash_weight,
+            self.other_weight,
+            self.market_features,
         )
 
 
-def session_view(data: EpisodeData, state: PortfolioState) -> SessionView:
-    """The view of `state` over its session's slots.
+def gather_slot_features(candidate_features: FloatArray, positions: IntArray) -> FloatArray:
+    """(N, F): the features of the candidates at `positions` (EMPTY_SLOT = -1: an empty slot, zeros)."""
+    filled = positions != EMPTY_SLOT
+    gathered: FloatArray = np.where(filled[:, None], candidate_features[np.maximum(positions, 0)], 0.0)
+    return gathered
 
-    A state past the window's last session (the data ran out) has no slots of its own; it is seen
+
+def session_view(data: EpisodeData, state: PortfolioState) -> SessionView:
+    """The view of `state` over the slots the simulator assigned it.
+
+    A state past the window's last session (the data ran out) has no session of its own; it is seen
     through the last session's, which is all a value bootstrap at the end of the window needs.
     """
     t = min(state.t, data.sessions - 1)
-    tickers = data.slot_tickers[t]
-    weights, other = slot_weights(state.holdings, tickers)
+    weights, other = slot_weights(state.holdings, state.slot_tickers)
     return SessionView(
-        slot_features=data.slot_features[t],
-        slot_filled=tickers != EMPTY_SLOT,
+        slot_features=gather_slot_features(data.ranked_features[t], state.slot_positions),
+        slot_filled=state.slot_filled,
         slot_weights=weights,
         cash_weight=state.cash,
         other_weight=other,
+        market_features=data.market_features[t],
     )

@@ -22,10 +22,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rl_trading.agent_artifact import PolicyWeights, pack, policy_weights_of, unpack_policy, unpack_sb3
+from rl_trading.agent_artifact import (
+    ObservationLayout,
+    PolicyWeights,
+    pack,
+    policy_weights_of,
+    unpack_layout,
+    unpack_policy,
+    unpack_sb3,
+)
 from rl_trading.env import PortfolioEnv
 from rl_trading.episodes import EpisodeData
 from rl_trading.interpreters import (
+    OBSERVATION_LAYOUT,
     BoolArray,
     Float32Array,
     FloatArray,
@@ -36,7 +45,7 @@ from rl_trading.interpreters import (
     observation_size,
     session_view,
 )
-from rl_trading.simulator import PortfolioSimulator, StepOutcome, TradingCosts
+from rl_trading.simulator import PortfolioSimulator, Reward, StepOutcome, TradingCosts
 from trading.settings import AgentSettings, RiskLimits
 
 if TYPE_CHECKING:
@@ -67,19 +76,19 @@ class Agent:
     It acts from the policy's plain arrays (rl_trading/agent_artifact.py): no torch at decision time.
     """
 
-    def __init__(self, policy: PolicyWeights) -> None:
+    def __init__(self, policy: PolicyWeights, layout: ObservationLayout) -> None:
         self._policy = policy
-        self.slots = policy.action_size - 1
-        size = policy.observation_size
-        if self.slots < 1:
-            raise ValueError(f"the policy has {policy.action_size} actions; at least one slot and cash are needed")
-        self.features_per_slot = (size - 2 * self.slots - 2) // self.slots
-        if observation_size(self.slots, self.features_per_slot) != size:
-            raise ValueError(f"observation size {size} does not fit {self.slots} slots")
+        self.slots = layout.slots
+        self.features_per_slot = layout.features_per_slot
+        self.market_features = layout.market_features
+        if policy.action_size != self.slots + 1:
+            raise ValueError(f"the policy has {policy.action_size} actions, and its layout {self.slots} slots and cash")
+        if observation_size(self.slots, self.features_per_slot, self.market_features) != policy.observation_size:
+            raise ValueError(f"observation size {policy.observation_size} does not fit the layout {layout}")
 
     def weights(self, observation: Float32Array, slot_filled: BoolArray) -> FloatArray:
         """Target weights (N slots, then cash) for an encoded observation."""
-        expected = observation_size(self.slots, self.features_per_slot)
+        expected = observation_size(self.slots, self.features_per_slot, self.market_features)
         if observation.shape != (expected,):
             raise ValueError(f"the agent expects an observation of {expected} values, got {observation.shape}")
         return decode_action(self._policy.act(observation), slot_filled)
@@ -91,14 +100,19 @@ class Agent:
         slot_weights: FloatArray,
         cash_weight: float,
         other_weight: float,
+        market_features: FloatArray,
     ) -> FloatArray:
-        """Target weights (N slots, then cash) for one session's slots and the current weights."""
+        """Target weights (N slots, then cash) for one session's slots, the current weights and the market."""
         if slot_features.shape != (self.slots, self.features_per_slot):
             raise ValueError(
                 f"the agent expects slot features of shape {(self.slots, self.features_per_slot)}, "
                 f"got {slot_features.shape}"
             )
-        observation = encode_observation(slot_features, slot_filled, slot_weights, cash_weight, other_weight)
+        if market_features.shape != (self.market_features,):
+            raise ValueError(f"the agent expects {self.market_features} market features, got {market_features.shape}")
+        observation = encode_observation(
+            slot_features, slot_filled, slot_weights, cash_weight, other_weight, market_features
+        )
         return self.weights(observation, slot_filled)
 
     def parameters(self) -> dict[str, FloatArray]:
@@ -107,7 +121,12 @@ class Agent:
 
     def policy(self, view: SessionView) -> FloatArray:
         return self.target_weights(
-            view.slot_features, view.slot_filled, view.slot_weights, view.cash_weight, view.other_weight
+            view.slot_features,
+            view.slot_filled,
+            view.slot_weights,
+            view.cash_weight,
+            view.other_weight,
+            view.market_features,
         )
 
 
@@ -136,7 +155,7 @@ def train_agent(
         data,
         costs=costs,
         risk=risk,
-        risk_penalty=settings.risk_penalty,
+        reward=Reward.from_settings(settings),
         episode_sessions=settings.episode_sessions,
     )
     began = time.perf_counter()
@@ -159,13 +178,15 @@ def train_agent(
     buffer = io.BytesIO()
     model.save(buffer)
     logger.info("trained a PPO agent: %d timesteps in %.1f s (seed %d)", timesteps, seconds, seed)
-    artifact = pack(buffer.getvalue(), policy_weights_of(model))
+    layout = ObservationLayout(OBSERVATION_LAYOUT, data.slots, data.features_per_slot, data.market_size)
+    artifact = pack(buffer.getvalue(), policy_weights_of(model), layout)
     return TrainedAgent(artifact=artifact, timesteps=timesteps, seconds=seconds, seed=seed)
 
 
 def load_agent(artifact: bytes) -> Agent:
-    """The agent of a stored artifact, ready to act (numpy only)."""
-    return Agent(unpack_policy(artifact))
+    """The agent of a stored artifact, ready to act (numpy only); AgentArtifactError for an artifact of
+    another observation layout."""
+    return Agent(unpack_policy(artifact), unpack_layout(artifact, OBSERVATION_LAYOUT))
 
 
 def load_sb3_model(artifact: bytes) -> PPO:
@@ -198,16 +219,18 @@ class AgentEvaluation:
 
 
 def evaluate_agent(
-    agent: Agent, data: EpisodeData, *, costs: TradingCosts, risk: RiskLimits, penalty: float
+    agent: Agent, data: EpisodeData, *, costs: TradingCosts, risk: RiskLimits, reward: Reward
 ) -> AgentEvaluation:
     """One deterministic pass over the whole window from session 0 (all cash), for the agent and for
-    equal weights, both charged the same costs and penalty."""
-    if (agent.slots, agent.features_per_slot) != (data.slots, data.features_per_slot):
+    equal weights, both charged the same costs and scored by the same reward."""
+    trained = (agent.slots, agent.features_per_slot, agent.market_features)
+    if trained != (data.slots, data.features_per_slot, data.market_size):
         raise ValueError(
-            f"the agent was trained on {agent.slots} slots x {agent.features_per_slot} features, the data has "
-            f"{data.slots} x {data.features_per_slot}"
+            f"the agent was trained on {agent.slots} slots x {agent.features_per_slot} features and "
+            f"{agent.market_features} market features, the data has {data.slots} x {data.features_per_slot} "
+            f"and {data.market_size}"
         )
-    simulator = PortfolioSimulator(data, costs=costs, risk=risk, risk_penalty=penalty)
+    simulator = PortfolioSimulator(data, costs=costs, risk=risk, reward=reward)
     agent_outcomes = replay(simulator, agent.policy)
     equal_outcomes = replay(simulator, lambda view: equal_weights(view.slot_filled))
     evaluation = AgentEvaluation(

@@ -1,23 +1,25 @@
 """The portfolio simulator: replays an EpisodeData window one session at a time, and is the only
-place the portfolio's state changes (trades, costs, drift, reward).
+place the portfolio's state changes (slots, trades, costs, drift, reward).
 
-Accounting of one step at session t, all as fractions of the value V at t's close:
+Accounting of one step decided at session t's close, all as fractions of the value V at t's close:
 
-- the target weights (over today's slots, plus cash) replace the holdings; names held but not in
-  today's slots are sold to 0;
-- costs are charged on the trades, in float, with the same models as `trading.execution.costs`:
-  slippage = traded value x bps / 1e4, and per traded name a commission of
-  max(per_share x shares, minimum), shares = |delta weight| x equity / close, equity =
-  notional_equity x V (only the minimum where the close is unknown);
-- costs are paid from cash, as the broker does, so cash may end a little below the target (below
+- slots: the agent's N slots hold the candidates `rl_trading.slots.assign_slots` gives for the
+  holdings at t (the hybrid generator's function); names held but not in a slot are sold to 0;
+- orders: the target weights (over the slots, plus cash) less the holdings, valued at t's close, as
+  the order planner sizes them; turnover is the risk manager's (sum |target - holdings|, buys plus
+  sells, cash excluded: liquidating a fully invested portfolio is 1, rotating it completely is 2);
+- overnight: every holding moves by its gap return, t's close to the fill;
+- fill at t + 1's open: the ordered shares (order value x gap x equity / fill price, equity =
+  notional_equity x V) fill through `trading.execution.vectorised`, the paper venue's and the
+  backtest's engine in float: at the fill price moved by the slippage against the order, plus
+  max(per_share x shares, minimum) per order (the minimum only where the price is unknown).
+  Costs are paid from cash, as the broker does, so cash may end a little below the target (below
   zero when the target holds no cash);
-- the held names earn `next_returns[t]`, cash earns nothing: net return = gross return - costs;
-- reward = log(1 + net return) - risk_penalty x violation, where violation is how far the target
-  breaks the risk limits, in weight (see `PortfolioSimulator.violation`).
-
-Turnover is the risk manager's definition (autonomous/risk/numeric.py): traded value over equity,
-buys plus sells, sum |target - holdings| over names (cash excluded). Liquidating a fully invested
-portfolio is a turnover of 1, rotating it completely is 2.
+- hold to t + 1's close: the target names earn the rest of the session, cash earns nothing. So
+  net return = sum holdings x gap + sum target x (next - gap) - costs, i.e. the old holdings earn
+  the overnight move and the new ones the session after the fill;
+- reward: the agent setting's named reward (`reward`) of the net return and of how far the target
+  breaks the risk limits (`autonomous.risk.numeric.limit_excess`, the risk layer's own definition).
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from autonomous.risk.numeric import limit_excess, turnover
 from rl_trading.episodes import EMPTY_SLOT, EpisodeData
-from trading.settings import AgentSettings, ExecutionSettings, RiskLimits
+from rl_trading.slots import assign_slots, held_candidates
+from trading.execution.costs import CostModels
+from trading.execution.vectorised import FloatCosts, fill_market_orders
+from trading.settings import AgentSettings, ExecutionSettings, RewardName, RiskLimits
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +44,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 
-BASIS_POINTS = 10_000.0
 # Targets come out of a float softmax: a sum off by a few ulps is rounding, not a bad target.
 SUM_TOLERANCE = 1e-6
 # A weight change this small is float noise from drift, not an order: it pays no commission minimum.
@@ -46,47 +51,76 @@ TRADE_EPSILON = 1e-12
 # Growth at or below zero means the costs ate the whole portfolio; the log reward is floored here
 # so the agent sees a very bad but finite reward.
 RUIN_GROWTH = 1e-6
-TOP_COUNT = 3
 
 
 @dataclass(frozen=True)
 class TradingCosts:
-    """The float cost parameters of the simulator (the ledger keeps Decimals; analytics use floats)."""
+    """The execution engine's float costs and the equity per-share commissions are counted against."""
 
-    slippage_bps: float
-    commission_per_share: float
-    commission_minimum: float
+    engine: FloatCosts
     notional_equity: float
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.slippage_bps <= 1000.0:
-            raise ValueError(f"slippage must be between 0 and 1000 bps, got {self.slippage_bps}")
-        if self.commission_per_share < 0.0 or self.commission_minimum < 0.0:
-            raise ValueError(
-                f"commission per share and minimum must be >= 0, got {self.commission_per_share}, "
-                f"{self.commission_minimum}"
-            )
         if not self.notional_equity > 0.0:
             raise ValueError(f"notional equity must be > 0, got {self.notional_equity}")
 
     @classmethod
     def from_settings(cls, execution: ExecutionSettings, agent: AgentSettings) -> TradingCosts:
-        return cls(
-            slippage_bps=float(execution.slippage_bps),
-            commission_per_share=float(execution.commission_per_share),
-            commission_minimum=float(execution.commission_minimum),
-            notional_equity=float(agent.notional_equity),
-        )
+        # The same CostModels the paper venue and the backtest build: one definition of the costs.
+        models = CostModels.from_settings(execution)
+        return cls(engine=FloatCosts.from_models(models), notional_equity=float(agent.notional_equity))
+
+    @property
+    def slippage_rate(self) -> float:
+        return self.engine.slippage_rate
+
+
+@dataclass(frozen=True)
+class Reward:
+    """A named reward (trading/settings.py AgentSettings.reward) and its penalty weight.
+
+    - penalised: log(1 + net) - penalty x breach. Breaches are in weight and cost the same whatever the
+      risk taken, so with any penalty the cheapest policy is cash (issue 15): kept for comparison.
+    - risk_scaled: log(1 + net) - penalty x breach x risk, risk = invested weight x the benchmark's daily
+      volatility at t. A breach of one full weight costs `penalty` daily standard deviations of the risk
+      the target takes: cash takes none and earns none, and a portfolio pays for a breach in proportion
+      to the return it can expect for its risk, so sitting in cash no longer beats a rising market.
+    """
+
+    name: RewardName
+    penalty: float
+
+    def __post_init__(self) -> None:
+        if self.penalty < 0.0:
+            raise ValueError(f"risk penalty must be >= 0, got {self.penalty}")
+
+    @classmethod
+    def from_settings(cls, agent: AgentSettings) -> Reward:
+        return cls(agent.reward, agent.risk_penalty)
+
+    def of(self, growth: float, breach: float, invested: float, volatility: float) -> float:
+        log_return = math.log(max(growth, RUIN_GROWTH))
+        if self.name == "penalised":
+            return log_return - self.penalty * breach
+        return log_return - self.penalty * breach * invested * volatility
 
 
 @dataclass(frozen=True, eq=False)
 class PortfolioState:
-    """The portfolio at session t's close, before trading: weights by ticker index (after drift)."""
+    """The portfolio at session t's close, before trading: weights by ticker index (after drift), and
+    the slots it is offered at t (ticker indices and positions in t's ranking, EMPTY_SLOT when empty)."""
 
     t: int
     holdings: FloatArray  # (K,) weight of each ticker in the window
     cash: float
     value: float  # growth of the portfolio since the episode started (1.0 at the start)
+    slot_tickers: IntArray  # (N,)
+    slot_positions: IntArray  # (N,)
+
+    @property
+    def slot_filled(self) -> BoolArray:
+        filled: BoolArray = self.slot_tickers != EMPTY_SLOT
+        return filled
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,23 +146,17 @@ class StepOutcome:
 class PortfolioSimulator:
     """Applies target weights to an EpisodeData window, one session per `step`."""
 
-    def __init__(self, data: EpisodeData, *, costs: TradingCosts, risk: RiskLimits, risk_penalty: float) -> None:
-        if risk_penalty < 0.0:
-            raise ValueError(f"risk penalty must be >= 0, got {risk_penalty}")
+    def __init__(self, data: EpisodeData, *, costs: TradingCosts, risk: RiskLimits, reward: Reward) -> None:
         self.data = data
         self.costs = costs
         self.risk = risk
-        self.risk_penalty = float(risk_penalty)
-        self._slot_tickers = np.asarray(data.slot_tickers, dtype=np.intp)
-        self._filled: BoolArray = self._slot_tickers != EMPTY_SLOT
-        _reject_repeated_names(self._slot_tickers, self._filled)
+        self.reward = reward
         self._next_returns = np.ascontiguousarray(data.next_returns, dtype=np.float64)
-        close = np.asarray(data.close, dtype=np.float64)
-        # Commissions treat a missing or non-positive close alike: the share count is unknown.
-        with np.errstate(invalid="ignore"):
-            self._close: FloatArray = np.where(np.isfinite(close) & (close > 0.0), close, np.nan)
-        self._slippage_rate = costs.slippage_bps / BASIS_POINTS
-        self._charges_commission = costs.commission_per_share > 0.0 or costs.commission_minimum > 0.0
+        self._gap = 1.0 + np.ascontiguousarray(data.gap_returns, dtype=np.float64)
+        price = np.asarray(data.fill_price, dtype=np.float64)
+        self._price_known: BoolArray = np.isfinite(price)
+        # An unknown price is a price per unit of value: slippage still applies, the shares are unknown.
+        self._price: FloatArray = np.where(self._price_known, price, 1.0)
         self._state: PortfolioState | None = None
 
     @property
@@ -137,61 +165,63 @@ class PortfolioSimulator:
             raise RuntimeError("the simulator has no state yet: call reset(start) first")
         return self._state
 
-    def slot_filled(self, t: int) -> BoolArray:
-        """Which of the N slots hold a name at session t."""
-        filled: BoolArray = self._filled[t]
-        return filled
-
     def reset(self, start: int) -> PortfolioState:
         """All cash at session `start`, value 1.0."""
         if not 0 <= start < self.data.sessions:
             raise ValueError(f"start session {start} is outside the window 0..{self.data.sessions - 1}")
         holdings = np.zeros(len(self.data.tickers), dtype=np.float64)
-        self._state = PortfolioState(t=start, holdings=holdings, cash=1.0, value=1.0)
+        self._state = self._with_slots(start, holdings, cash=1.0, value=1.0)
+        return self._state
+
+    def holding(self, t: int, holdings: FloatArray, cash: float) -> PortfolioState:
+        """The state of a portfolio that holds `holdings` and `cash` at session t (value 1.0), with the
+        slots it is offered there: to start a replay from a book, or to see what it would be offered."""
+        if not 0 <= t < self.data.sessions:
+            raise ValueError(f"session {t} is outside the window 0..{self.data.sessions - 1}")
+        self._state = self._with_slots(t, np.asarray(holdings, dtype=np.float64), cash=cash, value=1.0)
         return self._state
 
     def step(self, target: FloatArray) -> StepOutcome:
-        """Trade to `target` (weights over the N slots, then cash) at the current session's close
-        and hold the result until the next session's close."""
+        """Trade to `target` (weights over the N slots, then cash) at the next session's open and hold
+        the result until its close (module doc)."""
         state = self.state
         if state.t >= self.data.sessions:
             raise RuntimeError("the window has no session left: call reset(start) first")
         if state.value <= 0.0:
             raise RuntimeError("the portfolio is ruined: call reset(start) first")
         t = state.t
-        filled = self._filled[t]
+        filled = state.slot_filled
         target = self.validate_target(target, filled)
-        slot_weights = target[:-1]
-        cash_target = float(target[-1])
-
         weights = np.zeros_like(state.holdings)
-        weights[self._slot_tickers[t, filled]] = slot_weights[filled]
-        traded = np.abs(weights - state.holdings)
-        turnover = float(traded.sum())
-        slippage = turnover * self._slippage_rate
-        commission = self._commission(traded, t, state.value) if self._charges_commission else 0.0
+        weights[state.slot_tickers[filled]] = target[:-1][filled]
 
+        traded = turnover(weights, state.holdings)
+        slippage, commission = self._costs(t, weights - state.holdings, state.value)
         returns = self._next_returns[t]
-        gross = float(weights @ returns)
+        gap = self._gap[t]
+        # Old holdings ride the overnight move to the fill; the new weights earn the session after it.
+        gross = float(state.holdings @ (gap - 1.0) + weights @ (1.0 + returns - gap))
         net = gross - slippage - commission
         growth = 1.0 + net
-        violation = self.violation(slot_weights, cash_target, turnover)
-        ruined = growth <= 0.0
-        reward = math.log(max(growth, RUIN_GROWTH)) - self.risk_penalty * violation
-
-        new_state = self._drifted(t + 1, weights, returns, cash_target - slippage - commission, state.value, growth)
+        violation = limit_excess(weights, state.holdings, state.cash, self.costs.slippage_rate, self.risk)
+        invested = float(weights.sum())
+        reward = self.reward.of(growth, violation, invested, float(self.data.market_volatility[t]))
+        # Whatever of the new value is not in the names is cash: the target's, less costs and the
+        # overnight moves the orders were priced at.
+        cash = growth - float(weights @ (1.0 + returns))
+        new_state = self._drifted(t + 1, weights, returns, cash, state, growth)
         self._state = new_state
         return StepOutcome(
             gross_return=gross,
             slippage=slippage,
             commission=commission,
             net_return=net,
-            turnover=turnover,
+            turnover=traded,
             violation=violation,
             reward=reward,
             state=new_state,
             out_of_data=new_state.t >= self.data.sessions,
-            ruined=ruined,
+            ruined=growth <= 0.0,
         )
 
     def validate_target(self, target: FloatArray, filled: BoolArray) -> FloatArray:
@@ -212,45 +242,39 @@ class PortfolioSimulator:
             raise ValueError(f"an empty slot cannot hold weight: slots {np.flatnonzero(~filled).tolist()} are empty")
         return target
 
-    def violation(self, slot_weights: FloatArray, cash: float, turnover: float) -> float:
-        """How far a target breaks the risk limits, in weight: each position's excess over the cap,
-        the top 3's excess, the shortfall of cash below the floor and the turnover's excess."""
-        limits = self.risk
-        position = float(np.maximum(slot_weights - limits.max_position_weight, 0.0).sum())
-        top3 = max(_top_sum(slot_weights, TOP_COUNT) - limits.max_top3_weight, 0.0)
-        cash_shortfall = max(limits.min_cash_weight - cash, 0.0)
-        excess_turnover = max(turnover - limits.max_daily_turnover, 0.0)
-        return position + top3 + cash_shortfall + excess_turnover
-
-    def _commission(self, traded: FloatArray, t: int, value: float) -> float:
+    def _costs(self, t: int, orders: FloatArray, value: float) -> tuple[float, float]:
+        """Slippage and commission (fractions of V) of the orders, filled at t + 1 by the engine."""
+        placed = np.flatnonzero(np.abs(orders) > TRADE_EPSILON)
+        if len(placed) == 0:
+            return 0.0, 0.0
         equity = self.costs.notional_equity * value
-        orders = traded > TRADE_EPSILON
-        if not orders.any():
-            return 0.0
-        shares = traded[orders] * equity / self._close[t, orders]
-        # fmax, not maximum: an unknown close gives NaN shares, and such an order pays the minimum.
-        per_order = np.fmax(self.costs.commission_per_share * shares, self.costs.commission_minimum)
-        return float(per_order.sum()) / equity
+        at_fill = orders[placed] * self._gap[t, placed]  # the ordered shares' value at the fill price
+        reference = self._price[t, placed]
+        fills = fill_market_orders(at_fill * equity / reference, reference, self.costs.engine)
+        # The engine's price less the reference, on every share: what the slippage model charged.
+        slippage = float((np.abs(at_fill) * np.abs(fills.price / reference - 1.0)).sum())
+        known = self._price_known[t, placed]
+        # Without a price the share count is unknown: such an order pays the minimum only.
+        charged = np.where(known, fills.commission, self.costs.engine.commission_minimum)
+        return slippage, float(charged.sum()) / equity
+
+    def _with_slots(self, t: int, holdings: FloatArray, *, cash: float, value: float) -> PortfolioState:
+        # Past the window's end there is no ranking of its own: the last session's stands in (a value
+        # bootstrap at the end of the window is all that state is used for).
+        row = min(t, self.data.sessions - 1)
+        ranked = self.data.ranked_tickers[row]
+        chosen = assign_slots(self.data.ranked_predictions[row], held_candidates(ranked, holdings), self.data.slots)
+        positions = np.full(self.data.slots, EMPTY_SLOT, dtype=np.intp)
+        positions[: len(chosen)] = chosen
+        tickers = np.where(positions == EMPTY_SLOT, EMPTY_SLOT, ranked[np.maximum(positions, 0)]).astype(np.intp)
+        return PortfolioState(
+            t=t, holdings=holdings, cash=cash, value=value, slot_tickers=tickers, slot_positions=positions
+        )
 
     def _drifted(
-        self, t: int, weights: FloatArray, returns: FloatArray, cash: float, value: float, growth: float
+        self, t: int, weights: FloatArray, returns: FloatArray, cash: float, state: PortfolioState, growth: float
     ) -> PortfolioState:
         if growth <= 0.0:
-            return PortfolioState(t=t, holdings=np.zeros_like(weights), cash=0.0, value=0.0)
+            return self._with_slots(t, np.zeros_like(weights), cash=0.0, value=0.0)
         holdings = weights * (1.0 + returns) / growth
-        return PortfolioState(t=t, holdings=holdings, cash=cash / growth, value=value * growth)
-
-
-def _top_sum(weights: FloatArray, count: int) -> float:
-    if len(weights) <= count:
-        return float(weights.sum())
-    return float(np.partition(weights, len(weights) - count)[-count:].sum())
-
-
-def _reject_repeated_names(slot_tickers: IntArray, filled: BoolArray) -> None:
-    # EpisodeData does not check it, and two slots of one name would silently lose one slot's weight.
-    ordered = np.sort(np.where(filled, slot_tickers, EMPTY_SLOT), axis=1)
-    repeated = (np.diff(ordered, axis=1) == 0) & (ordered[:, 1:] != EMPTY_SLOT)
-    if repeated.any():
-        session = int(np.flatnonzero(repeated.any(axis=1))[0])
-        raise ValueError(f"session {session} lists a ticker in more than one slot")
+        return self._with_slots(t, holdings, cash=cash / growth, value=state.value * growth)

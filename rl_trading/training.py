@@ -29,8 +29,9 @@ from sqlalchemy import Engine
 from autonomous.ranking.xgb import booster_from_bytes
 from rl_trading.episode_builder import load_episode_data
 from rl_trading.episodes import EpisodeData
+from rl_trading.interpreters import OBSERVATION_LAYOUT
 from rl_trading.ppo import AgentEvaluation, TrainedAgent, evaluate_agent, load_agent, train_agent
-from rl_trading.simulator import TradingCosts
+from rl_trading.simulator import Reward, TradingCosts
 from rl_trading.slots import SLOT_FEATURES
 from trading.errors import ConfigurationError, DataError
 from trading.marketdata.calendar import TradingCalendar
@@ -149,16 +150,17 @@ def agent_training_parameters(
     settings decide which names the episodes hold.
     """
     agent = settings.models.agent
-    costs = TradingCosts.from_settings(settings.execution, agent)
+    costs = TradingCosts.from_settings(settings.execution, agent).engine
     risk = settings.risk
     return {
         **agent.model_dump(mode="json"),
         "seed": agent.seed if seed is None else seed,
         "timesteps": timesteps,
         "slots": settings.strategy.top_n,
+        "observation_layout": OBSERVATION_LAYOUT,
         "ranker": ranker.label,
         "costs": {
-            "slippage_bps": costs.slippage_bps,
+            "slippage_bps": float(settings.execution.slippage_bps),
             "commission_per_share": costs.commission_per_share,
             "commission_minimum": costs.commission_minimum,
         },
@@ -246,7 +248,11 @@ def fit_weight_agent(
         train, settings=agent_settings, costs=costs, risk=settings.risk, timesteps=timesteps, seed=seed
     )
     evaluation = evaluate_agent(
-        load_agent(trained.artifact), held_out, costs=costs, risk=settings.risk, penalty=agent_settings.risk_penalty
+        load_agent(trained.artifact),
+        held_out,
+        costs=costs,
+        risk=settings.risk,
+        reward=Reward.from_settings(agent_settings),
     )
     parameters = agent_training_parameters(settings, timesteps=timesteps, seed=trained.seed, ranker=windows.ranker)
     metrics = {

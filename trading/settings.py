@@ -37,6 +37,8 @@ Trend = Literal["bull", "bear", "sideways"]
 # How a drawdown halt is lifted: by a person, after N sessions, or once the drawdown recovers.
 DrawdownResume = Literal["manual", "after_sessions", "on_recovery"]
 Volatility = Literal["low", "medium", "high", "extreme"]
+# The agent's reward (rl_trading/simulator.py Reward): `penalised` is the old one, kept for comparison.
+RewardName = Literal["penalised", "risk_scaled"]
 
 CONFIG_FILE_ENV = "FUND_CONFIG_FILE"
 
@@ -265,8 +267,13 @@ class AgentSettings(_Section):
     """The PPO weight agent of each strategy (rl_trading/): episodes, reward penalty, PPO knobs."""
 
     episode_sessions: int = Field(63, ge=5, le=2520)
-    # Reward = log net return - penalty x (how far the weights break the risk limits, in weight).
+    # risk_scaled: log net return - penalty x (how far the weights break the risk limits, in weight) x
+    # (invested weight x the benchmark's daily volatility); penalised: the same without the risk factor.
+    reward: RewardName = "risk_scaled"
     risk_penalty: float = Field(1.0, ge=0)
+    # The agent's slots are filled from the ranking's first slot_band x top_n names; a held name keeps
+    # its slot while it stays among them (rl_trading/slots.py). 1: only today's top N.
+    slot_band: int = Field(2, ge=1, le=10)
     # Per-share commissions and their minimum are charged against this equity in the simulator.
     notional_equity: Decimal = Field(Decimal("100000"), gt=0)
     learning_rate: float = Field(3e-4, gt=0, le=1)

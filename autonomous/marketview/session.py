@@ -16,6 +16,7 @@ import pandas as pd
 from autonomous.market_state import MarketState, snapshot_of
 from autonomous.regime import RegimeHistory, RegimeSnapshot
 from autonomous.universes import Universe, build_universes
+from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
 from trading.marketdata.decision_view import DecisionMarket
 from trading.marketdata.quality import GateResult, gate_verdict, universe_lookback_start
@@ -175,7 +176,16 @@ class SessionMarket:
             stocks=tuple(self._stocks),
             sectors=dict(market.sectors),
             safe_haven=market.safe_haven,
+            regime=self._known_regime(),
         )
+
+    def _known_regime(self) -> RegimeSnapshot | None:
+        # A state without a regime is still a state (the universes do not need one); the run stops on
+        # a missing regime at its own step, with its own message.
+        try:
+            return self.regime
+        except DataError:
+            return None
 
     def adopt(self, known: KnownMarket) -> None:
         """Take the parts another process computed from the same panel at the same close (a backtest

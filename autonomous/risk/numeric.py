@@ -1,5 +1,6 @@
 """The small pieces of arithmetic every risk rule shares: turnover, the cash a set of trades
-consumes (costs included), and a bisection for the largest value that keeps a limit."""
+consumes (costs included), a bisection for the largest value that keeps a limit, and how far a
+target breaks the weight limits (`limit_excess`, which the agent's training simulator charges)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+
+from trading.settings import RiskLimits
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -18,6 +21,8 @@ TOLERANCE = 1e-12
 # Changes smaller than this (a millionth of a basis point of equity) are not worth a reason.
 REPORTABLE = 1e-9
 BISECTION_STEPS = 64
+# The top-holdings cap counts this many of the largest positions.
+TOP_COUNT = 3
 
 
 def turnover(weights: FloatArray, current: FloatArray) -> float:
@@ -60,3 +65,16 @@ def top_sum(weights: FloatArray, count: int) -> float:
     if size <= count:
         return float(weights.sum())
     return float(np.partition(weights, size - count)[size - count :].sum())
+
+
+def limit_excess(weights: FloatArray, current: FloatArray, cash: float, cost_rate: float, limits: RiskLimits) -> float:
+    """How far moving from `current` to `weights` (from `cash`) breaks the four weight limits the cap
+    rules and the turnover cap enforce, in weight: each position's excess over its cap, the top
+    holdings' excess over theirs, the cash after the trades (costs included, `cash_consumed`) below
+    the floor, and the turnover over its cap. 0 for a target the risk manager would pass unchanged."""
+    position = float(np.maximum(weights - limits.max_position_weight, 0.0).sum())
+    top = max(top_sum(weights, TOP_COUNT) - limits.max_top3_weight, 0.0)
+    cash_after = cash - cash_consumed(weights, current, cost_rate)
+    cash_shortfall = max(limits.min_cash_weight - cash_after, 0.0)
+    excess_turnover = max(turnover(weights, current) - limits.max_daily_turnover, 0.0)
+    return position + top + cash_shortfall + excess_turnover

@@ -14,6 +14,7 @@ from autonomous.risk.inputs import Book
 from autonomous.risk.numeric import (
     REPORTABLE,
     TOLERANCE,
+    TOP_COUNT,
     BoolArray,
     FloatArray,
     IntArray,
@@ -21,8 +22,6 @@ from autonomous.risk.numeric import (
     largest_feasible,
     top_sum,
 )
-
-TOP_COUNT = 3
 
 
 class Stage(StrEnum):

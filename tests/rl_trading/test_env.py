@@ -6,7 +6,8 @@ from gymnasium.utils.env_checker import check_env
 
 from rl_trading.env import PortfolioEnv
 from rl_trading.interpreters import observation_size
-from tests.rl_trading.builders import FREE, LOOSE, random_episode
+from rl_trading.simulator import Reward
+from tests.rl_trading.builders import FREE, LOOSE, PENALISED, random_episode
 from trading.settings import RiskLimits
 
 EPISODE = 5
@@ -14,7 +15,7 @@ EPISODE = 5
 
 def make_env(sessions: int = 12, episode_sessions: int = EPISODE) -> PortfolioEnv:
     data = random_episode(sessions_count=sessions, tickers=6, slots=3, features=2, seed=1)
-    return PortfolioEnv(data, costs=FREE, risk=RiskLimits(), risk_penalty=1.0, episode_sessions=episode_sessions)
+    return PortfolioEnv(data, costs=FREE, risk=RiskLimits(), reward=PENALISED, episode_sessions=episode_sessions)
 
 
 # The checker recommends a [-1, 1] action box; [-5, 5] is on purpose (logits, see decode_action).
@@ -72,7 +73,7 @@ def test_an_episode_is_truncated_when_the_data_runs_out() -> None:
 
 def test_the_info_carries_the_net_return_costs_and_violation() -> None:
     data = random_episode(sessions_count=8, seed=2)
-    env = PortfolioEnv(data, costs=FREE, risk=LOOSE, risk_penalty=0.5, episode_sessions=EPISODE)
+    env = PortfolioEnv(data, costs=FREE, risk=LOOSE, reward=Reward("penalised", 0.5), episode_sessions=EPISODE)
     env.reset(options={"start": 0})
     _, reward, _, _, info = env.step(np.zeros(4, dtype=np.float32))
     assert {"net_return", "gross_return", "slippage", "commission", "cost", "turnover", "violation"} <= info.keys()

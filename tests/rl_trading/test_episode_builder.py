@@ -21,7 +21,8 @@ from autonomous.ranking.dataset import ranker_inputs
 from autonomous.ranking.xgb import predict
 from rl_trading.episode_builder import load_episode_data
 from rl_trading.episodes import EMPTY_SLOT, EpisodeData
-from rl_trading.slots import SLOT_FEATURES, slot_features
+from rl_trading.market_features import MARKET_FEATURES
+from rl_trading.slots import SLOT_FEATURES, assign_slots, candidate_features, rank_candidates
 from tests.factories import import_synthetic_market
 from tests.rl_trading.market import (
     momentum_booster,
@@ -74,21 +75,24 @@ def episodes(shared_market: Engine, ranker: Any) -> EpisodeData:
     return load_episode_data(shared_market, settings, STRATEGY, ranker, START, END)
 
 
-def filled_tickers(data: EpisodeData, row: int) -> list[str]:
-    return [data.tickers[index] for index in data.slot_tickers[row] if index != EMPTY_SLOT]
+def ranked_names(data: EpisodeData, row: int) -> list[str]:
+    return [data.tickers[index] for index in data.ranked_tickers[row] if index != EMPTY_SLOT]
 
 
 def sessions_of(engine: Engine) -> list[date]:
     return [stamp.date() for stamp in TradingCalendar.from_database(engine, "SPY").history]
 
 
-def test_every_filled_slot_holds_a_universe_member_with_a_positive_prediction_best_first(
+def test_the_candidates_are_the_head_of_the_rankers_ranking_and_an_empty_portfolio_gets_the_positive_ones(
     shared_market: Engine, settings: FundSettings, ranker: Any, episodes: EpisodeData
 ) -> None:
     data = episodes  # 2013-05-01..2013-05-31
-    filled = (data.slot_tickers != EMPTY_SLOT).sum(axis=1)
-    assert data.slots == TOP_N
+    band = TOP_N * settings.models.agent.slot_band
+    nobody = np.zeros(band, dtype=np.bool_)
+    filled = np.array([len(assign_slots(data.ranked_predictions[row], nobody, TOP_N)) for row in range(data.sessions)])
+    assert (data.slots, data.candidates) == (TOP_N, band)
     assert data.feature_names == SLOT_FEATURES
+    assert data.market_names == MARKET_FEATURES
     assert filled.max() == TOP_N, "the test needs sessions with every slot filled"
     assert filled.min() < TOP_N, "and sessions with empty slots"
 
@@ -98,13 +102,36 @@ def test_every_filled_slot_holds_a_universe_member_with_a_positive_prediction_be
         universe = state.universes[STRATEGY]
         inputs = ranker_inputs(state.cross_section, state.stocks)
         scores = predict(ranker, inputs.loc[[ticker for ticker in universe.tickers if ticker in inputs.index]])
-        positive = sorted(
-            (ticker for ticker in scores.index if scores[ticker] > 0), key=lambda ticker: (-scores[ticker], ticker)
-        )
-        names = filled_tickers(data, row)
+        ordered = sorted(scores.index, key=lambda ticker: (-scores[ticker], ticker))
+        names = ranked_names(data, row)
         assert set(names) <= set(universe.tickers), day
-        assert names == positive[:TOP_N], day
-        np.testing.assert_allclose(data.slot_features[row], slot_features(scores[names], inputs, TOP_N))
+        assert names == ordered[:band], day
+        np.testing.assert_allclose(data.ranked_features[row], candidate_features(scores[names], inputs, band))
+        slots = assign_slots(data.ranked_predictions[row], nobody, TOP_N)
+        positive = [ticker for ticker in ordered if scores[ticker] > 0]
+        assert [names[i] for i in slots] == positive[:TOP_N], day
+        assert rank_candidates(scores, band).index.tolist() == names
+
+
+def test_the_fill_is_at_the_next_sessions_open_and_the_gap_runs_to_it_in_adjusted_terms(
+    shared_market: Engine, episodes: EpisodeData
+) -> None:
+    data = episodes
+    decision, following = data.dates[3], data.dates[4]
+    with shared_market.connect() as connection:
+        rows = connection.execute(
+            select(PriceBar.ticker, PriceBar.date, PriceBar.open, PriceBar.close, PriceBar.adj_close).where(
+                PriceBar.ticker.in_(data.tickers), PriceBar.date.in_([decision, following])
+            )
+        ).all()
+    bars = pd.DataFrame(rows, columns=["ticker", "date", "open", "close", "adj_close"]).set_index(["date", "ticker"])
+    bars = bars.astype(float)
+    today, tomorrow = bars.loc[decision].reindex(data.tickers), bars.loc[following].reindex(data.tickers)
+    np.testing.assert_allclose(data.fill_price[3], tomorrow["open"].to_numpy(), rtol=1e-12)
+    adjusted_open = tomorrow["open"] * tomorrow["adj_close"] / tomorrow["close"]
+    np.testing.assert_allclose(data.gap_returns[3], (adjusted_open / today["adj_close"] - 1.0).to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(data.market_volatility, data.market_volatility.clip(min=0.0))
+    assert (data.market_features[:, : len(MARKET_FEATURES) - 2].sum(axis=1) == 1.0).all(), "one regime label a day"
 
 
 def test_no_session_after_the_window_is_read_and_the_last_decision_earns_the_return_to_its_end(
@@ -161,7 +188,8 @@ def test_bars_and_fundamentals_after_the_window_change_nothing_in_its_episodes(
     after = load_episode_data(market, settings, STRATEGY, ranker, start, end)
     assert after.dates == before.dates
     assert after.tickers == before.tickers
-    for name in ("slot_tickers", "slot_features", "next_returns", "close"):
+    fields = ("ranked_tickers", "ranked_predictions", "ranked_features", "next_returns", "gap_returns", "fill_price")
+    for name in (*fields, "market_features", "market_volatility"):
         np.testing.assert_array_equal(getattr(after, name), getattr(before, name), err_msg=name)
 
 
@@ -220,7 +248,7 @@ def test_a_window_with_no_session_at_all_is_a_data_error_naming_the_strategy(
     assert STRATEGY in str(raised.value)
 
 
-def test_sessions_on_which_the_strategys_universe_is_empty_get_empty_slots(
+def test_sessions_on_which_the_strategys_universe_is_empty_rank_nobody(
     shared_market: Engine, settings: FundSettings, ranker: Any
 ) -> None:
     # The dividend universe needs ten stable payers: it is empty until 2013-01-29 and filled from 2013-01-30.
@@ -228,5 +256,5 @@ def test_sessions_on_which_the_strategys_universe_is_empty_get_empty_slots(
     data = load_episode_data(shared_market, settings, "dividend", ranker, start, end)
     assert data.dates[0] == start
     before_universe = [row for row, day in enumerate(data.dates) if day < date(2013, 1, 30)]
-    assert (data.slot_tickers[before_universe] == EMPTY_SLOT).all()
-    assert (data.slot_tickers != EMPTY_SLOT).any()
+    assert (data.ranked_tickers[before_universe] == EMPTY_SLOT).all()
+    assert (data.ranked_tickers != EMPTY_SLOT).any()

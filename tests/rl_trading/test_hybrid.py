@@ -6,7 +6,10 @@ stored again in each test's model table, so every test chooses exactly which mod
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -24,7 +27,8 @@ from autonomous.ranking.dataset import ranker_inputs
 from autonomous.ranking.xgb import booster_from_bytes, booster_to_bytes, predict
 from autonomous.selector import StrategyChoice, select_strategy
 from backtesting.walk_forward import ModelSchedule
-from rl_trading.hybrid import HybridGenerator, agent_weights
+from rl_trading.hybrid import HybridGenerator, SlotBand, agent_weights
+from rl_trading.market_features import market_features_of_snapshot
 from rl_trading.ppo import load_agent
 from rl_trading.training import train_weight_agent
 from tests.rl_trading.market import (
@@ -229,9 +233,41 @@ def test_with_a_ranker_and_an_agent_the_agent_weights_only_the_selected_names(
         assert sum(portfolio.weights.values()) <= 1.0 + 1e-9
         assert "the PPO agent set their weights" in portfolio.reason
         inputs = ranker_inputs(state.cross_section, state.stocks)
-        scores = predict(booster_from_bytes(load_artifact(db, ranker)), inputs.loc[names])
-        expected = agent_weights(load_agent(load_artifact(db, agent)), scores, inputs, held, TOP_N)
+        members = [ticker for ticker in state.universes[STRATEGY].tickers if ticker in inputs.index]
+        scores = predict(booster_from_bytes(load_artifact(db, ranker)), inputs.loc[members])
+        assert state.regime is not None
+        band = SlotBand(TOP_N, settings.models.agent.slot_band)
+        market = market_features_of_snapshot(state.regime)
+        expected = agent_weights(load_agent(load_artifact(db, agent)), scores, inputs, held, band, market)
         assert dict(portfolio.weights) == pytest.approx(expected)
+
+
+def test_an_agent_stored_with_the_old_observation_layout_is_refused_for_equal_weights_with_the_reason(
+    db: Engine, settings: FundSettings, trained: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    ranker = trained.ranker.store(db)
+    agent = trained.agent.store(db, artifact=old_layout(trained.agent.artifact))
+    state, choice = decision(db, settings, DAY)
+
+    with caplog.at_level(logging.WARNING, logger="rl_trading.hybrid"):
+        portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+
+    assert portfolio.generator == "hybrid/equal_weight"
+    assert portfolio.model_versions["ranker"] == ranker.label
+    assert "reads observation layout 1, and this version builds layout 2" in portfolio.model_versions["agent"]
+    assert f"skipping {agent.label}" in caplog.text
+
+
+def old_layout(artifact: bytes) -> bytes:
+    """The artifact as an agent of observation layout 1 was stored: its meta records no layout."""
+    copy = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(artifact)) as source, zipfile.ZipFile(copy, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "policy/meta.json":
+                data = json.dumps({k: v for k, v in json.loads(data).items() if k != "observation"}).encode()
+            target.writestr(name, data)
+    return copy.getvalue()
 
 
 def test_when_no_name_has_a_positive_prediction_the_portfolio_is_all_cash(

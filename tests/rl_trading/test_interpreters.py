@@ -14,7 +14,7 @@ from rl_trading.interpreters import (
     session_view,
     slot_weights,
 )
-from rl_trading.simulator import PortfolioSimulator
+from rl_trading.simulator import PortfolioSimulator, Reward
 from tests.rl_trading.builders import FREE, LOOSE, episode
 
 
@@ -68,6 +68,14 @@ def test_the_observation_has_the_declared_size_and_never_leaves_the_bound() -> N
     np.testing.assert_array_equal(observation, np.array(expected, dtype=np.float32))
 
 
+def test_the_market_features_follow_the_weights_at_the_end_of_the_observation() -> None:
+    features = np.zeros((2, 1))
+    market = np.array([1.0, 0.0, -0.3])
+    observation = encode_observation(features, np.array([True, False]), np.array([0.5, 0.0]), 0.5, 0.0, market)
+    assert observation.shape == (observation_size(2, 1, 3),) == (11,)
+    np.testing.assert_array_equal(observation[-3:], market.astype(np.float32))
+
+
 def test_misshaped_observation_parts_are_rejected() -> None:
     with pytest.raises(ValueError, match="slot_features must be"):
         encode_observation(np.zeros((3, 2)), np.ones(2, dtype=bool), np.zeros(2), 1.0, 0.0)
@@ -82,7 +90,7 @@ def test_slot_weights_read_the_holdings_of_the_slot_names_and_the_rest_is_other(
 
 def test_the_view_after_the_last_session_reuses_its_slots() -> None:
     data = episode(slot_tickers=[[0, 1], [1, -1]], next_returns=[[0.0, 0.0], [0.0, 0.5]])
-    sim = PortfolioSimulator(data, costs=FREE, risk=LOOSE, risk_penalty=0.0)
+    sim = PortfolioSimulator(data, costs=FREE, risk=LOOSE, reward=Reward("penalised", 0.0))
     sim.reset(1)
     outcome = sim.step(np.array([0.5, 0.0, 0.5]))
     assert outcome.out_of_data

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +25,17 @@ from rl_trading.ppo import (
     load_sb3_model,
     train_agent,
 )
-from rl_trading.simulator import TradingCosts
-from tests.rl_trading.builders import LOOSE, episode, random_episode
+from tests.rl_trading.builders import LOOSE, PENALISED, costs, episode, random_episode
 from trading.settings import AgentSettings, RiskLimits
 
 SETTINGS = AgentSettings(episode_sessions=8, n_steps=64, batch_size=32, seed=11)
-COSTS = TradingCosts(slippage_bps=5.0, commission_per_share=0.005, commission_minimum=1.0, notional_equity=100_000.0)
+COSTS = costs(5.0, per_share=0.005, minimum=1.0)
 TIMESTEPS = 256
 
 
 @pytest.fixture(scope="module")
 def data() -> EpisodeData:
-    return random_episode(sessions_count=30, tickers=8, slots=4, features=3, seed=5)
+    return random_episode(sessions_count=30, tickers=8, slots=4, features=3, seed=5, candidates=6, market=2)
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +62,22 @@ def test_a_tiny_training_run_reports_its_timesteps_and_seed(trained: TrainedAgen
 
 
 def test_the_loaded_agent_gives_masked_weights_that_sum_to_one(agent: Agent, data: EpisodeData) -> None:
-    assert (agent.slots, agent.features_per_slot) == (4, 3)
+    assert (agent.slots, agent.features_per_slot, agent.market_features) == (4, 3, 2)
     filled = np.array([True, True, False, False])
-    weights = agent.target_weights(data.slot_features[0], filled, np.zeros(4), 1.0, 0.0)
+    market = data.market_features[0]
+    weights = agent.target_weights(data.ranked_features[0, :4], filled, np.zeros(4), 1.0, 0.0, market)
     assert weights.shape == (5,)
     assert weights.sum() == pytest.approx(1.0)
     assert (weights[2:4] == 0.0).all()
-    observation = encode_observation(data.slot_features[0], filled, np.zeros(4), 1.0, 0.0)
+    observation = encode_observation(data.ranked_features[0, :4], filled, np.zeros(4), 1.0, 0.0, market)
     np.testing.assert_array_equal(agent.weights(observation, filled), weights)
 
 
 def test_the_agent_rejects_slots_of_another_shape(agent: Agent) -> None:
     with pytest.raises(ValueError, match=r"slot features of shape \(4, 3\)"):
-        agent.target_weights(np.zeros((5, 3)), np.ones(5, dtype=bool), np.zeros(5), 1.0, 0.0)
+        agent.target_weights(np.zeros((5, 3)), np.ones(5, dtype=bool), np.zeros(5), 1.0, 0.0, np.zeros(2))
+    with pytest.raises(ValueError, match="expects 2 market features"):
+        agent.target_weights(np.zeros((4, 3)), np.ones(4, dtype=bool), np.zeros(4), 1.0, 0.0, np.zeros(3))
 
 
 def test_the_same_seed_trains_identical_parameters_and_another_seed_does_not(
@@ -113,13 +117,13 @@ def test_loading_the_same_bytes_twice_predicts_the_same_weights(
     filled = np.ones(4, dtype=bool)
     for t in range(5):
         np.testing.assert_array_equal(
-            reloaded.target_weights(data.slot_features[t], filled, np.full(4, 0.2), 0.2, 0.0),
-            agent.target_weights(data.slot_features[t], filled, np.full(4, 0.2), 0.2, 0.0),
+            reloaded.target_weights(data.ranked_features[t, :4], filled, np.full(4, 0.2), 0.2, 0.0, np.ones(2)),
+            agent.target_weights(data.ranked_features[t, :4], filled, np.full(4, 0.2), 0.2, 0.0, np.ones(2)),
         )
 
 
 def test_the_evaluation_reports_finite_figures_for_the_agent(agent: Agent, data: EpisodeData) -> None:
-    evaluation = evaluate_agent(agent, data, costs=COSTS, risk=RiskLimits(), penalty=1.0)
+    evaluation = evaluate_agent(agent, data, costs=COSTS, risk=RiskLimits(), reward=PENALISED)
     assert evaluation.sessions == data.sessions
     stored = evaluation.as_dict()
     figures = [*stored["agent"].values(), *stored["equal_weight"].values()]  # type: ignore[union-attr]
@@ -132,17 +136,14 @@ def test_the_equal_weight_figures_match_a_hand_computation(agent: Agent) -> None
     slot_tickers = [[0, 1, -1, -1], [1, 2, -1, -1], [2, -1, -1, -1]]
     returns = [[0.1, -0.1, 0.0], [0.0, 0.2, 0.1], [0.05, 0.0, -0.05]]
     tiny = episode(slot_tickers=slot_tickers, next_returns=returns)
-    tiny = EpisodeData(
-        dates=tiny.dates,
-        tickers=tiny.tickers,
+    tiny = replace(
+        tiny,
         feature_names=("a", "b", "c"),
-        slot_tickers=tiny.slot_tickers,
-        slot_features=np.repeat(tiny.slot_features, 3, axis=2),
-        next_returns=tiny.next_returns,
-        close=tiny.close,
+        ranked_features=np.repeat(tiny.ranked_features, 3, axis=2),
+        market_names=("m0", "m1"),
+        market_features=np.zeros((3, 2)),
     )
-    costs = TradingCosts(slippage_bps=10.0, commission_per_share=0.0, commission_minimum=0.0, notional_equity=1e5)
-    figures = evaluate_agent(agent, tiny, costs=costs, risk=LOOSE, penalty=1.0).equal_weight
+    figures = evaluate_agent(agent, tiny, costs=costs(10.0), risk=LOOSE, reward=PENALISED).equal_weight
 
     # Session 0: buy half T00, half T01 from cash; the two returns cancel.
     turnover_0 = 1.0
@@ -162,14 +163,16 @@ def test_the_equal_weight_figures_match_a_hand_computation(agent: Agent) -> None
     assert figures.total_return == pytest.approx(np.prod(1.0 + nets) - 1.0)
     assert figures.turnover == pytest.approx((turnover_0 + turnover_1 + turnover_2) / 3)
     assert figures.cost == pytest.approx(0.001 * (turnover_0 + turnover_1 + turnover_2) / 3)
-    assert figures.mean_reward == pytest.approx(np.mean(np.log1p(nets)))
+    # Equal weights hold no cash, so the costs take the cash below the (zero) floor by that much.
+    breaches = 0.001 * np.array([turnover_0, turnover_1, turnover_2])
+    assert figures.mean_reward == pytest.approx(np.mean(np.log1p(nets) - breaches))
     assert figures.sharpe == pytest.approx(nets.mean() / nets.std(ddof=1) * math.sqrt(252))
 
 
 def test_an_evaluation_on_data_of_another_shape_is_refused(agent: Agent) -> None:
-    other = random_episode(sessions_count=6, tickers=8, slots=3, features=3, seed=1)
-    with pytest.raises(ValueError, match="trained on 4 slots x 3 features"):
-        evaluate_agent(agent, other, costs=COSTS, risk=RiskLimits(), penalty=1.0)
+    other = random_episode(sessions_count=6, tickers=8, slots=3, features=3, seed=1, market=2)
+    with pytest.raises(ValueError, match="trained on 4 slots x 3 features and 2 market features"):
+        evaluate_agent(agent, other, costs=COSTS, risk=RiskLimits(), reward=PENALISED)
 
 
 def test_the_sharpe_of_returns_that_never_vary_is_zero() -> None:
@@ -192,6 +195,20 @@ def test_bytes_that_are_not_an_agent_artifact_are_refused_with_the_reason(traine
         load_agent(b"xgboost bytes")
     with pytest.raises(AgentArtifactError, match=r"expected sb3_model\.zip"):
         load_agent(unpack_sb3(trained.artifact))  # the bare SB3 zip, without the policy arrays
+
+
+def test_an_agent_stored_with_the_old_observation_layout_is_refused_clearly(trained: TrainedAgent) -> None:
+    old = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(trained.artifact)) as source, zipfile.ZipFile(old, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "policy/meta.json":
+                meta = json.loads(data)
+                del meta["observation"]  # layout 1 recorded none
+                data = json.dumps(meta).encode()
+            target.writestr(name, data)
+    with pytest.raises(AgentArtifactError, match="reads observation layout 1, and this version builds layout 2"):
+        load_agent(old.getvalue())
 
 
 def test_training_leaves_no_log_folder_in_the_temporary_directory(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
@@ -8,83 +9,118 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rl_trading.interpreters import decode_action, session_view
-from rl_trading.simulator import PortfolioSimulator, TradingCosts
-from tests.rl_trading.builders import FREE, LOOSE, episode, random_episode
+from autonomous.risk.numeric import limit_excess
+from rl_trading.episodes import EpisodeData
+from rl_trading.interpreters import decode_action, equal_weights, session_view
+from rl_trading.simulator import PortfolioSimulator, Reward, TradingCosts
+from tests.rl_trading.builders import FREE, LOOSE, NOTIONAL, PENALISED, costs, episode, random_episode
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel
+from trading.execution.fills import BarPrices, fill_market_order
+from trading.execution.vectorised import FloatCosts
 from trading.orders import OrderSide
 from trading.settings import AgentSettings, ExecutionSettings, RiskLimits
 
-NOTIONAL = 100_000.0
-PRICED = TradingCosts(slippage_bps=10.0, commission_per_share=0.01, commission_minimum=1.0, notional_equity=NOTIONAL)
+PRICED = costs(10.0, per_share=0.01, minimum=1.0)
 LEDGER_COSTS = CostModels(SlippageModel(Decimal("10")), CommissionModel(Decimal("0.01"), Decimal("1")))
 
 
-def simulator(data, costs=FREE, risk=LOOSE, penalty=1.0) -> PortfolioSimulator:
-    return PortfolioSimulator(data, costs=costs, risk=risk, risk_penalty=penalty)
+def simulator(
+    data: EpisodeData, costs: TradingCosts = FREE, risk: RiskLimits = LOOSE, reward: Reward = PENALISED
+) -> PortfolioSimulator:
+    return PortfolioSimulator(data, costs=costs, risk=risk, reward=reward)
 
 
-def ledger_costs(side: OrderSide, shares: str, close: str) -> tuple[Decimal, Decimal]:
-    """Slippage and commission in money, as the paper broker charges them."""
-    quantity, price = Decimal(shares), Decimal(close)
-    execution = LEDGER_COSTS.slippage.execution_price(side, price)
-    return abs(execution - price) * quantity, LEDGER_COSTS.commission.commission(quantity)
+def ledger_costs(side: OrderSide, shares: str, open_: str) -> tuple[Decimal, Decimal]:
+    """Slippage and commission in money, as the paper venue charges a fill at the next open."""
+    quantity, price = Decimal(shares), Decimal(open_)
+    fill = fill_market_order(side, quantity, BarPrices("X", date(2024, 1, 3), price, price), LEDGER_COSTS)
+    return abs(fill.price - price) * quantity, fill.commission
 
 
-def test_trading_costs_come_from_the_settings_as_floats() -> None:
+def test_trading_costs_are_the_execution_engines_built_from_the_same_settings() -> None:
     execution = ExecutionSettings(
         slippage_bps=Decimal("7.5"), commission_per_share=Decimal("0.005"), commission_minimum=Decimal("1")
     )
-    costs = TradingCosts.from_settings(execution, AgentSettings(notional_equity=Decimal("250000")))
-    assert costs == TradingCosts(
-        slippage_bps=7.5, commission_per_share=0.005, commission_minimum=1.0, notional_equity=250_000.0
-    )
+    trading = TradingCosts.from_settings(execution, AgentSettings(notional_equity=Decimal("250000")))
+    assert trading == TradingCosts(FloatCosts.from_models(CostModels.from_settings(execution)), 250_000.0)
+    assert trading.slippage_rate == pytest.approx(0.00075)
 
 
-def test_the_costs_of_buys_and_sales_equal_the_ledger_models() -> None:
+def test_orders_fill_at_the_next_open_through_the_ledgers_engine() -> None:
+    # Decided at t's close (T00 at 50, T01 at 20); T00 opens 10% higher (55), T01 unchanged (20).
     data = episode(
         slot_tickers=[[0, 1], [1, 2]],
         next_returns=[[-0.2, 0.25, 0.0], [0.0, 0.0, 0.0]],
-        close=[[50.0, 20.0, 30.0], [40.0, 25.0, 30.0]],
+        gap_returns=[[0.1, 0.0, 0.0], [-0.2 / 0.8 * 0.0, 0.25, 0.0]],
+        fill_price=[[55.0, 20.0, 30.0], [40.0, 25.0, 30.0]],
     )
     sim = simulator(data, costs=PRICED)
     sim.reset(0)
-    # 50,000 of T00 at 50 is 1,000 shares; 100 of T01 at 20 is 5 shares (the minimum applies).
+    # 50,000 of T00 at the close is 1,000 shares, worth 55,000 at the open; 100 of T01 is 5 shares at 20.
     bought = sim.step(np.array([0.5, 0.001, 0.499]))
-    slip_a, fee_a = ledger_costs(OrderSide.BUY, "1000", "50")
+    slip_a, fee_a = ledger_costs(OrderSide.BUY, "1000", "55")
     slip_b, fee_b = ledger_costs(OrderSide.BUY, "5", "20")
     assert bought.slippage == pytest.approx(float(slip_a + slip_b) / NOTIONAL, rel=1e-12)
     assert bought.commission == pytest.approx(float(fee_a + fee_b) / NOTIONAL, rel=1e-12)
 
-    # T00 left the slots: its 1,000 shares are sold at 40 (the return was -20%); T01's 5 at 25.
-    equity = NOTIONAL * bought.state.value
-    sold = sim.step(np.array([0.0, 0.0, 1.0]))
-    slip_a, fee_a = ledger_costs(OrderSide.SELL, "1000", "40")
-    slip_b, fee_b = ledger_costs(OrderSide.SELL, "5", "25")
-    assert sold.slippage == pytest.approx(float(slip_a + slip_b) / equity, rel=1e-9)
-    assert sold.commission == pytest.approx(float(fee_a + fee_b) / equity, rel=1e-9)
 
-
-def test_a_name_without_a_close_pays_the_minimum_commission() -> None:
+def test_old_holdings_earn_the_overnight_gap_and_the_target_the_session_after_the_fill() -> None:
+    # T00 gaps up 4% overnight and ends the session up 5%; T01 gaps down 2% and ends flat.
     data = episode(
-        slot_tickers=[[0, 1], [0, 1]], next_returns=[[0.0, 0.0], [0.0, 0.0]], close=[[float("nan"), 20.0]] * 2
+        slot_tickers=[[0, 1], [0, 1], [0, 1]],
+        next_returns=[[0.0, 0.0], [0.05, 0.0], [0.0, 0.0]],
+        gap_returns=[[0.0, 0.0], [0.04, -0.02], [0.0, 0.0]],
     )
+    sim = simulator(data)
+    sim.reset(0)
+    sim.step(np.array([1.0, 0.0, 0.0]))  # all in T00, filled at t=1's open with no gap
+    # Rotate everything into T01: T00 is sold at the open for 1.04 (its +4% gap earned); the order for
+    # T01, sized at the close, costs 0.98 there and ends the session at 1.00 (its -2% gap is a gain
+    # for the buyer); the 0.06 left over stays in cash.
+    outcome = sim.step(np.array([0.0, 1.0, 0.0]))
+    assert outcome.gross_return == pytest.approx(0.04 + (1.0 + 0.0 - 0.98))
+    assert outcome.state.value == pytest.approx(1.06)
+    np.testing.assert_allclose(outcome.state.holdings, [0.0, 1.0 / 1.06])
+    assert outcome.state.cash == pytest.approx(0.06 / 1.06)
+
+
+def test_an_order_without_a_fill_price_pays_the_minimum_commission() -> None:
+    data = episode(slot_tickers=[[0, 1], [0, 1]], next_returns=[[0.0, 0.0]] * 2, fill_price=[[math.nan, 20.0]] * 2)
     sim = simulator(data, costs=PRICED)
     sim.reset(0)
-    # 90,000 of T00 would be thousands of shares; with no close only the 1.00 minimum is known.
+    # 90,000 of T00 would be thousands of shares; with no price only the 1.00 minimum is known.
     outcome = sim.step(np.array([0.9, 0.0, 0.1]))
     assert outcome.commission == pytest.approx(1.0 / NOTIONAL)
     assert outcome.slippage == pytest.approx(0.9 * 10.0 / 10_000)
 
 
-def test_names_dropped_from_the_slots_are_sold() -> None:
+def test_names_dropped_from_the_ranking_are_sold() -> None:
     data = episode(slot_tickers=[[0, 1], [2, -1]], next_returns=[[0.1, -0.1, 0.0], [0.0, 0.0, 0.0]])
     sim = simulator(data)
     sim.reset(0)
     before = sim.step(np.array([0.5, 0.5, 0.0])).state
+    assert before.slot_tickers.tolist() == [2, -1]
     after = sim.step(np.array([1.0, 0.0, 0.0]))
     np.testing.assert_allclose(after.state.holdings, [0.0, 0.0, 1.0])
     assert after.turnover == pytest.approx(before.holdings[0] + before.holdings[1] + 1.0)
+
+
+def test_a_held_name_keeps_its_slot_while_it_stays_in_the_band_and_loses_it_outside() -> None:
+    # Two slots filled from a band of four. T00 is bought at t=0; at t=1 it ranks fourth (in the band),
+    # at t=2 it is not ranked at all.
+    data = episode(
+        slot_tickers=[[0, 1, 2, 3], [1, 2, 3, 0], [1, 2, 3, 4]],
+        next_returns=[[0.0] * 5] * 3,
+        slots=2,
+    )
+    sim = simulator(data)
+    state = sim.reset(0)
+    assert state.slot_tickers.tolist() == [0, 1]
+    state = sim.step(np.array([1.0, 0.0, 0.0])).state
+    assert state.slot_tickers.tolist() == [1, 0], "the held name keeps a slot; the best new name takes the other"
+    assert session_view(data, state).slot_weights.tolist() == [0.0, 1.0]
+    state = sim.step(np.array([0.0, 1.0, 0.0])).state
+    assert state.slot_tickers.tolist() == [1, 2], "out of the band it is dropped (and sold at the next step)"
 
 
 def test_weights_drift_with_the_returns() -> None:
@@ -99,18 +135,79 @@ def test_weights_drift_with_the_returns() -> None:
     assert not outcome.out_of_data
 
 
-def test_the_reward_is_the_log_net_return_less_the_penalised_violation() -> None:
+LIMITS = RiskLimits(max_position_weight=0.4, max_top3_weight=0.6, min_cash_weight=0.1, max_daily_turnover=0.5)
+
+
+def test_the_violation_is_the_risk_layers_limit_excess_of_the_target() -> None:
     data = episode(slot_tickers=[[0, 1, 2], [0, 1, 2]], next_returns=[[0.02, 0.01, -0.01], [0.0, 0.0, 0.0]])
-    limits = RiskLimits(max_position_weight=0.4, max_top3_weight=0.6, min_cash_weight=0.1, max_daily_turnover=0.5)
-    costs = TradingCosts(slippage_bps=10.0, commission_per_share=0.0, commission_minimum=0.0, notional_equity=NOTIONAL)
-    sim = simulator(data, costs=costs, risk=limits, penalty=2.0)
+    sim = simulator(data, costs=costs(10.0), risk=LIMITS)
     sim.reset(0)
     outcome = sim.step(np.array([0.5, 0.3, 0.15, 0.05]))
-    # position 0.5 - 0.4, top 3 0.95 - 0.6, cash 0.1 - 0.05, turnover 0.95 - 0.5
-    assert outcome.violation == pytest.approx(0.1 + 0.35 + 0.05 + 0.45)
+    weights = np.array([0.5, 0.3, 0.15])
+    assert outcome.violation == limit_excess(weights, np.zeros(3), 1.0, 0.001, LIMITS)
+    # position 0.5 - 0.4, top 3 0.95 - 0.6, cash 0.1 - (0.05 - 0.95 x 0.001 of costs), turnover 0.95 - 0.5
+    assert outcome.violation == pytest.approx(0.1 + 0.35 + (0.05 + 0.00095) + 0.45)
+
+
+def test_the_penalised_reward_is_the_log_net_return_less_the_penalised_violation() -> None:
+    data = episode(slot_tickers=[[0, 1, 2], [0, 1, 2]], next_returns=[[0.02, 0.01, -0.01], [0.0, 0.0, 0.0]])
+    sim = simulator(data, costs=costs(10.0), risk=LIMITS, reward=Reward("penalised", 2.0))
+    sim.reset(0)
+    outcome = sim.step(np.array([0.5, 0.3, 0.15, 0.05]))
     net = (0.5 * 0.02 + 0.3 * 0.01 - 0.15 * 0.01) - 0.95 * 0.001
     assert outcome.net_return == pytest.approx(net)
-    assert outcome.reward == pytest.approx(math.log(1.0 + net) - 2.0 * 0.95)
+    assert outcome.reward == pytest.approx(math.log(1.0 + net) - 2.0 * outcome.violation)
+
+
+def test_the_risk_scaled_reward_charges_the_violation_per_unit_of_risk_taken() -> None:
+    data = episode(slot_tickers=[[0, 1, 2], [0, 1, 2]], next_returns=[[0.02, 0.01, -0.01], [0.0, 0.0, 0.0]])
+    sim = simulator(data, costs=costs(10.0), risk=LIMITS, reward=Reward("risk_scaled", 2.0))
+    sim.reset(0)
+    outcome = sim.step(np.array([0.5, 0.3, 0.15, 0.05]))
+    risk = 0.95 * data.market_volatility[0]
+    assert outcome.reward == pytest.approx(math.log1p(outcome.net_return) - 2.0 * outcome.violation * risk)
+
+
+def rising_market(sessions: int = 60, names: int = 40, slots: int = 20, replaced: int = 4) -> EpisodeData:
+    """Every name gains 0.3% a day (0.1% of it overnight), and `replaced` of the top N leave the ranking
+    every day: equal weights over it trade about 2 x replaced / N a day, 40% against the 30% cap, as
+    on the real data (issue 15)."""
+    rng = np.random.default_rng(11)
+    top = list(rng.permutation(names)[:slots])
+    ranked = []
+    for _ in range(sessions):
+        ranked.append(sorted(top))
+        outside = [name for name in range(names) if name not in top]
+        leaving = set(rng.choice(top, size=replaced, replace=False).tolist())
+        top = [name for name in top if name not in leaving] + list(rng.choice(outside, size=replaced, replace=False))
+    predictions = np.tile(np.linspace(0.05, 0.01, slots), (sessions, 1))
+    return episode(
+        slot_tickers=ranked,
+        next_returns=np.full((sessions, names), 0.003).tolist(),
+        gap_returns=np.full((sessions, names), 0.001).tolist(),
+        predictions=predictions.tolist(),
+    )
+
+
+def total_reward(data: EpisodeData, reward: Reward, policy: str) -> float:
+    sim = simulator(data, costs=costs(5.0), risk=RiskLimits(), reward=reward)
+    state = sim.reset(0)
+    rewards = []
+    for _ in range(data.sessions):
+        cash = np.zeros(data.slots + 1)
+        cash[-1] = 1.0
+        outcome = sim.step(equal_weights(state.slot_filled) if policy == "equal" else cash)
+        rewards.append(outcome.reward)
+        state = outcome.state
+    return math.fsum(rewards)
+
+
+def test_all_cash_beat_equal_weights_on_a_rising_market_under_the_penalised_reward_but_not_the_risk_scaled() -> None:
+    data = rising_market()
+    penalised = Reward("penalised", 1.0)
+    risk_scaled = Reward("risk_scaled", 1.0)
+    assert total_reward(data, penalised, "cash") > total_reward(data, penalised, "equal")
+    assert total_reward(data, risk_scaled, "cash") < total_reward(data, risk_scaled, "equal")
 
 
 def test_holding_all_cash_earns_nothing_and_costs_nothing() -> None:
@@ -149,11 +246,6 @@ def test_weight_on_an_empty_slot_is_rejected() -> None:
         sim.step(np.array([0.5, 0.25, 0.25]))
 
 
-def test_a_ticker_in_two_slots_of_a_session_is_rejected() -> None:
-    with pytest.raises(ValueError, match="session 1 lists a ticker in more than one slot"):
-        simulator(episode(slot_tickers=[[0, 1], [1, 1]], next_returns=[[0.0, 0.0], [0.0, 0.0]]))
-
-
 def test_stepping_past_the_window_needs_a_reset() -> None:
     sim = simulator(episode(slot_tickers=[[0], [0]], next_returns=[[0.0], [0.0]]))
     with pytest.raises(RuntimeError, match="reset"):
@@ -166,10 +258,7 @@ def test_stepping_past_the_window_needs_a_reset() -> None:
 
 def test_costs_larger_than_the_portfolio_ruin_it_with_a_finite_reward() -> None:
     data = episode(slot_tickers=[[0], [0]], next_returns=[[0.0], [0.0]])
-    costs = TradingCosts(
-        slippage_bps=0.0, commission_per_share=0.0, commission_minimum=2 * NOTIONAL, notional_equity=NOTIONAL
-    )
-    sim = simulator(data, costs=costs)
+    sim = simulator(data, costs=costs(0.0, minimum=2 * NOTIONAL))
     sim.reset(0)
     outcome = sim.step(np.array([1.0, 0.0]))
     assert outcome.ruined
@@ -182,7 +271,7 @@ def test_costs_larger_than_the_portfolio_ruin_it_with_a_finite_reward() -> None:
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), logits=st.lists(st.floats(-8.0, 8.0), min_size=4 * 12, max_size=4 * 12))
 def test_the_weights_always_sum_to_one_and_the_value_compounds_the_net_returns(seed: int, logits: list[float]) -> None:
-    data = random_episode(sessions_count=12, slots=3, seed=seed)
+    data = random_episode(sessions_count=12, slots=3, candidates=5, seed=seed)
     sim = simulator(data, costs=PRICED, risk=RiskLimits())
     state = sim.reset(0)
     value = 1.0
@@ -194,3 +283,5 @@ def test_the_weights_always_sum_to_one_and_the_value_compounds_the_net_returns(s
         assert state.holdings.sum() + state.cash == pytest.approx(1.0)
         assert state.value == pytest.approx(value)
         assert outcome.reward == pytest.approx(math.log1p(outcome.net_return) - outcome.violation)
+        # Every name held is in a slot or was just sold to nothing: no weight is lost between the two.
+        assert (state.holdings >= 0.0).all()
