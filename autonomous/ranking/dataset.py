@@ -21,6 +21,12 @@ Rows. Training dates are every `step`-th session from the first session of the w
 its universe that date (the universe built from data known at t, as the daily run builds it).
 Where the database holds index membership (trading/store/membership.py), only the members at t are
 eligible, exactly as in the daily run's universes; without it, every stock with bars.
+
+Late joiners. Each row also says whether its name had a fundamentals row dated on or before t
+(`has_fundamentals`, point in time). On data whose universe is a later index projected back and whose
+fundamentals snapshot was taken after the window, the names without a row are mostly the ones that
+joined the index later, chosen because they had done well: the evaluations report every IC with and
+without them (autonomous/ranking/late_joiners.py).
 """
 
 from __future__ import annotations
@@ -87,7 +93,8 @@ class RankerData:
     index of its universe's rows. `universe_scores`: strategy -> the score its universe ranks by
     (autonomous/universes.py), on the same index as `members`, as `build_universes` gave it that date:
     the strategy's own baseline in `autonomous/ranking/baselines.py`. `sessions`: the benchmark
-    calendar of the loaded bars.
+    calendar of the loaded bars. `has_fundamentals`: on the inputs' index, whether the name had a
+    fundamentals row dated on or before the row's date (module doc: late joiners).
     """
 
     start: date
@@ -99,6 +106,7 @@ class RankerData:
     labels: pd.Series
     members: Mapping[str, pd.MultiIndex]
     universe_scores: Mapping[str, pd.Series]
+    has_fundamentals: pd.Series
 
     def rows_of(self, strategy: str, *, labelled_only: bool = True) -> tuple[pd.DataFrame, pd.Series]:
         """The strategy's inputs and labels; by default only rows whose label is known."""
@@ -116,6 +124,10 @@ class RankerData:
         if strategy not in self.universe_scores:
             raise KeyError(f"no universe scores for {strategy!r}")
         return self.universe_scores[strategy].reindex(index)
+
+    def has_fundamentals_on(self, index: pd.Index) -> pd.Series:
+        """`has_fundamentals` on `index` (rows of the inputs); a row outside them has none."""
+        return self.has_fundamentals.reindex(index, fill_value=False).astype(bool)
 
 
 def load_ranker_data(
@@ -166,9 +178,11 @@ def build_ranker_data(
     if dates.empty:
         raise DataError(f"no session of the benchmark between {start} and {end}: nothing to train on")
     excess = forward_excess_returns(market.panel.adj_close[market.stocks], market.benchmark, horizon)
-    inputs, members, scores = _rows_by_date(market, features, fundamentals, dates, universe_settings, index_members)
+    inputs, members, scores, known = _rows_by_date(
+        market, features, fundamentals, dates, universe_settings, index_members
+    )
     labels = _labels_of(excess, inputs.index)
-    return RankerData(start, end, horizon, step, sessions, inputs, labels, members, scores)
+    return RankerData(start, end, horizon, step, sessions, inputs, labels, members, scores, known)
 
 
 def _rows_by_date(
@@ -178,8 +192,10 @@ def _rows_by_date(
     dates: pd.DatetimeIndex,
     universe_settings: UniverseSettings,
     index_members: MembersOn | None,
-) -> tuple[pd.DataFrame, dict[str, pd.MultiIndex], dict[str, pd.Series]]:
+) -> tuple[pd.DataFrame, dict[str, pd.MultiIndex], dict[str, pd.Series], pd.Series]:
+    """Per sample date: the inputs, each universe's rows and scores, and which names had fundamentals."""
     frames: list[pd.DataFrame] = []
+    known_flags: list[np.ndarray] = []
     member_pairs: dict[str, list[tuple[pd.Timestamp, str]]] = {}
     member_scores: dict[str, list[float]] = {}
     close = market.panel["close"]
@@ -189,13 +205,15 @@ def _rows_by_date(
         day_inputs = ranker_inputs(cross_section, stocks)
         if day_inputs.empty:
             continue
+        known = fundamentals.as_of(stamp.date())
         universes = build_universes(
             cross_section,
             stocks=stocks,
             close=pd.Series(close.loc[stamp]),
-            fundamentals=fundamentals.as_of(stamp.date()),
+            fundamentals=known,
             settings=universe_settings,
         )
+        known_flags.append(day_inputs.index.isin(known.index))
         for name, universe in universes.items():
             member_pairs.setdefault(name, []).extend((stamp, ticker) for ticker in universe.tickers)
             # The universe's scores are in the order of its tickers (universes.Universe).
@@ -214,7 +232,8 @@ def _rows_by_date(
         name: pd.Series(np.asarray(member_scores[name], dtype=np.float64), index=index, name="universe_score")
         for name, index in members.items()
     }
-    return inputs, members, scores
+    has_fundamentals = pd.Series(np.concatenate(known_flags), index=inputs.index, name="has_fundamentals")
+    return inputs, members, scores, has_fundamentals
 
 
 def _stocks_on(stocks: list[str], index_members: MembersOn | None, day: date) -> list[str]:

@@ -235,12 +235,19 @@ def load_artifact(bind: Bind, record: ModelRecord) -> bytes:
     return bytes(artifact)
 
 
-def add_evaluation(bind: Bind, model_id: int, name: str, evaluation: Mapping[str, Any]) -> ModelRecord:
-    """Adds (or replaces) one named evaluation under metrics['evaluations'], e.g. a later held-out window."""
+EVALUATIONS = "evaluations"
+IMPORTANCE = "importance"
+
+
+def add_evaluation(
+    bind: Bind, model_id: int, name: str, evaluation: Mapping[str, Any], *, section: str = EVALUATIONS
+) -> ModelRecord:
+    """Adds (or replaces) one named evaluation under metrics[section]: a later held-out window under
+    'evaluations', a permutation importance under 'importance' (kept apart: it holds no rank IC summary)."""
     with connection_for(bind) as connection:
         record = get_model(connection, model_id)
         metrics = dict(record.metrics)
-        metrics["evaluations"] = {**metrics.get("evaluations", {}), name: dict(evaluation)}
+        metrics[section] = {**metrics.get(section, {}), name: dict(evaluation)}
         connection.execute(update(ModelArtifact).where(ModelArtifact.id == model_id).values(metrics=metrics))
         return get_model(connection, model_id)
 

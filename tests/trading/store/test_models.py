@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from trading.db.schema import ModelArtifact
 from trading.store.models import (
     AGENT,
+    IMPORTANCE,
     RANKER,
     CorruptModel,
     UnknownModel,
@@ -108,6 +109,16 @@ def test_an_evaluation_is_added_beside_the_training_metrics(engine: Engine) -> N
     assert updated.metrics["walk_forward"]["overall"]["rank_ic"] == 0.03
     assert set(updated.metrics["evaluations"]) == {"2015-01-01..2021-04-21", "2016-01-01..2017-01-01"}
     assert get_model(engine, record.id).metrics == updated.metrics
+
+
+def test_an_importance_is_kept_in_its_own_section_beside_the_evaluations(engine: Engine) -> None:
+    record = store(engine, date(2005, 1, 1), date(2014, 12, 31), b"m")
+    add_evaluation(engine, record.id, "2015-01-01..2021-04-21", {"rank_ic": 0.02})
+    updated = add_evaluation(
+        engine, record.id, "2015-01-01..2021-04-21", {"features": [{"feature": "vol_60_rank"}]}, section=IMPORTANCE
+    )
+    assert updated.metrics["evaluations"] == {"2015-01-01..2021-04-21": {"rank_ic": 0.02}}
+    assert updated.metrics[IMPORTANCE] == {"2015-01-01..2021-04-21": {"features": [{"feature": "vol_60_rank"}]}}
 
 
 def test_unknown_ids_and_bad_models_are_errors_that_say_what_is_wrong(engine: Engine) -> None:
