@@ -48,7 +48,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
+from autonomous.ranking.dataset import load_ranker_data
+from autonomous.ranking.feature_sets import FEATURE_SETS, matching_set, present_groups
 from autonomous.ranking.training import ranker_training_parameters, store_ranker
 from autonomous.ranking.xgb import train_ranker
 from rl_trading.slots import SLOT_FEATURES
@@ -279,9 +280,7 @@ def _ensure_on(
     records: list[ModelRecord] = []
     reused, missing = [], []
     for strategy in strategies:
-        stored = find_model(
-            engine, RANKER, strategy, train_start=start, train_end=end, feature_set=RANKER_FEATURES, parameters=key
-        )
+        stored = _stored_ranker(engine, strategy, start, end, key)
         if stored is None:
             missing.append(strategy)
         else:
@@ -304,6 +303,18 @@ def _reuse_key(settings: FundSettings) -> dict[str, Any]:
     }
 
 
+def _stored_ranker(engine: Engine, strategy: str, start: date, end: date, key: Mapping[str, Any]) -> ModelRecord | None:
+    """A ranker trained here before on the window, whichever feature-set variant the window's data gave
+    it (training picks the variant from the data, so the same data gives the same one); the fullest first."""
+    for variant in FEATURE_SETS:
+        stored = find_model(
+            engine, RANKER, strategy, train_start=start, train_end=end, feature_set=variant.features, parameters=key
+        )
+        if stored is not None:
+            return stored
+    return None
+
+
 def _train(
     engine: Engine,
     settings: FundSettings,
@@ -319,10 +330,13 @@ def _train(
     except DataError as exc:
         logger.warning("no rankers trained on %s..%s: %s", start, end, exc)
         return [], dict.fromkeys(strategies, str(exc))
+    # The inputs the window's data has decide the variant (autonomous/ranking/feature_sets.py): a
+    # market without volume or dividends gets rankers that do not read them.
+    features = matching_set(present_groups(data.inputs)).features
     records, skipped = [], {}
     for strategy in strategies:
         try:
-            training = train_ranker(data, strategy, ranker)
+            training = train_ranker(data, strategy, ranker, features)
         except (DataError, KeyError) as exc:  # KeyError: the strategy's universe had no rows at all
             logger.warning("%s: no ranker trained on %s..%s: %s", strategy, start, end, exc)
             skipped[strategy] = _reason(exc)

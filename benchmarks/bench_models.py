@@ -63,8 +63,9 @@ PPO_STRATEGY = "growth_midcap"
 STARTING_CASH = "100000"
 ACCOUNT_PREFIX = "BENCH_HYBRID"
 
-# `fund train xgboost` prints one such line per strategy: "growth_midcap: <version> (12,345 rows, 8.1 s)".
-FIT_LINE = re.compile(r"^(\w+): \S+ \(([\d,]+) rows, ([\d.]+) s\)$", re.MULTILINE)
+# `fund train xgboost` prints one such line per ranker:
+# "growth_midcap: <version> (full inputs, 17; 12,345 rows, 8.1 s)".
+FIT_LINE = re.compile(r"^(\w+): \S+ \((\w+) inputs, \d+; ([\d,]+) rows, ([\d.]+) s\)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,26 @@ def train_arguments(models: str, windows: Windows) -> list[str]:
 
 
 def fit_figures(stdout: str) -> dict[str, tuple[int, float]]:
-    """strategy -> (final rows, RankerTraining.seconds) from the command's output."""
-    return {m[1]: (int(m[2].replace(",", "")), float(m[3])) for m in FIT_LINE.finditer(stdout)}
+    """strategy -> (final rows, RankerTraining.seconds) from the output of a one-variant command."""
+    return {m[1]: (int(m[3].replace(",", "")), float(m[4])) for m in FIT_LINE.finditer(stdout)}
+
+
+def variant_fit_figures(stdout: str) -> dict[str, tuple[int, float]]:
+    """feature-set variant -> (final rows, RankerTraining.seconds) from a one-strategy command."""
+    return {m[2]: (int(m[3].replace(",", "")), float(m[4])) for m in FIT_LINE.finditer(stdout)}
+
+
+def variant_measures(bench: Bench, windows: Windows) -> list[Measure]:
+    """One strategy's ranker in each feature-set variant (autonomous/ranking/feature_sets.py): what
+    training every variant costs, beside the default run's one."""
+    run = bench.run(*train_arguments(SINGLE_STRATEGY, windows), "--feature-sets", "all")
+    checked(run, f"train xgboost {SINGLE_STRATEGY} --feature-sets all")
+    fits = variant_fit_figures(run.stdout)
+    measures = [timing(f"train xgboost {SINGLE_STRATEGY} --feature-sets all: process wall time", run, None)]
+    for variant, (rows, seconds) in fits.items():
+        measures.append(Measure(f"  fit {variant} ({rows:,} rows)", f"{seconds:.1f} s", "", None))
+    measures.append(Measure("feature-set variants fitted", f"{len(fits)} of 4", "4", len(fits) == 4))
+    return measures
 
 
 def ranker_measures(bench: Bench, windows: Windows) -> list[Measure]:
@@ -416,6 +435,9 @@ def measure_all(bench: Bench, args: argparse.Namespace, windows: Windows) -> lis
     print(f"{args.runs} daily runs with the hybrid generator...", flush=True)
     run_measures, logs = rebalance_measures(bench, args.date, args.runs)
     measures += run_measures
+    # Last: the variants' rankers share the default one's window, so the stages above would see them.
+    print(f"training {SINGLE_STRATEGY}'s ranker in every feature-set variant...", flush=True)
+    measures += variant_measures(bench, windows)
     measures += [
         Measure("load average 1/5/15 min, end", load_average(), "", None),
         Measure("this process's peak RSS (a floor of the above)", mib(peak_rss_kib()), "", None),

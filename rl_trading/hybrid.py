@@ -40,7 +40,14 @@ from sqlalchemy import Engine
 from autonomous.market_state import MarketState
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.portfolio import TargetPortfolio
-from autonomous.ranking.dataset import RANKER_FEATURES, ranker_inputs
+from autonomous.ranking.dataset import ranker_inputs
+from autonomous.ranking.feature_sets import (
+    data_groups_note,
+    describe_groups,
+    feature_set_of,
+    missing_groups,
+    present_groups,
+)
 from autonomous.ranking.xgb import booster_from_bytes, predict
 from autonomous.selector import StrategyChoice
 from rl_trading.episodes import EMPTY_SLOT
@@ -124,7 +131,9 @@ class HybridGenerator:
             return defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=self._settings.risk)
         universe = state.universes[strategy]
         top_n = self._settings.strategy.top_n
-        ranker = self.lookup(RANKER, strategy, state.day)
+        inputs = ranker_inputs(state.cross_section, state.stocks)
+        present = present_groups(inputs)
+        ranker = self.lookup(RANKER, strategy, state.day, present=present)
         if ranker.loaded is None:
             fallback = mock_portfolio(universe, top_n)
             return TargetPortfolio(
@@ -134,11 +143,10 @@ class HybridGenerator:
                 f"{ranker.note}: mock generator instead: {fallback.reason}",
                 {"ranker": f"none ({ranker.note})", "agent": "not used"},
             )
-        versions = {"ranker": ranker.loaded.record.label}
+        versions = {"ranker": ranker.loaded.record.label, "ranker_inputs": _inputs_note(ranker.loaded.record, present)}
         if not universe.available or not universe.tickers:
             reason = universe.reason if not universe.available else "the universe is empty"
             return TargetPortfolio(strategy, {}, self.name, f"all cash: {reason}", versions)
-        inputs = ranker_inputs(state.cross_section, state.stocks)
         members = inputs.reindex([ticker for ticker in universe.tickers if ticker in inputs.index])
         predictions = predict(ranker.loaded.model, members)
         selected = select_top_positive(predictions, top_n)
@@ -201,18 +209,32 @@ class HybridGenerator:
         capped = f", capped at the {weight:.0%} position limit" if weight < 1.0 / len(selected) else ""
         return dict.fromkeys(map(str, selected.index), weight), capped
 
-    def lookup(self, kind: ModelKind, strategy: str, day: date) -> ModelLookup:
+    def lookup(
+        self, kind: ModelKind, strategy: str, day: date, *, present: frozenset[str] | None = None
+    ) -> ModelLookup:
         """The newest valid model of `kind` for `strategy` trained before `day`, from the generator's
-        source (module doc)."""
+        source (module doc). For a ranker, `present` (the optional input groups the day's data has)
+        rules out a model reading a group that is missing; of models with the same window, the one
+        reading the most inputs comes first (autonomous/ranking/feature_sets.py)."""
         candidates = self._source.models_for(kind, strategy, day)
         if not candidates:
             where = "scheduled in force on" if self._pinned else "trained before"
             return ModelLookup(None, f"no {kind} for {strategy} {where} {day}")
+        if kind == RANKER:
+            # Stable: the source's order (newest window first) is kept between windows.
+            candidates = sorted(
+                candidates, key=lambda record: (-record.train_end.toordinal(), -len(record.feature_set))
+            )
         problems = []
         for record in candidates:
             try:
                 if record.train_end >= day:
                     raise ValueError(f"it was trained up to {record.train_end}, which a decision on {day} may not see")
+                lacking = _lacking_inputs(record, present) if kind == RANKER and present is not None else None
+                if lacking:
+                    # Expected on a feed without that group, every session: not worth a warning each time.
+                    problems.append(f"{record.version}: it reads {lacking}, which the data lacks")
+                    continue
                 return ModelLookup(LoadedModel(record, self._load(record)), f"{record.label}")
             except (FundError, ValueError) as exc:
                 logger.warning("skipping %s: %s", record.label, exc)
@@ -227,9 +249,27 @@ class HybridGenerator:
         return self._loaded[record.id]
 
     def _check_compatible(self, record: ModelRecord) -> None:
-        expected = RANKER_FEATURES if record.kind == RANKER else SLOT_FEATURES
-        if tuple(record.feature_set) != expected:
+        if record.kind == RANKER:
+            compatible = feature_set_of(record.feature_set) is not None
+        else:
+            compatible = tuple(record.feature_set) == SLOT_FEATURES
+        if not compatible:
             raise ValueError(f"its inputs {record.feature_set[:3]}… are not the ones this version computes")
+
+
+def _lacking_inputs(record: ModelRecord, present: frozenset[str]) -> str:
+    """The optional input groups a ranker reads that the data lacks, named; '' when it has them all
+    (a ranker with unknown inputs is refused by the compatibility check instead)."""
+    variant = feature_set_of(record.feature_set)
+    lacking = frozenset() if variant is None else missing_groups(variant, present)
+    return describe_groups(lacking) if lacking else ""
+
+
+def _inputs_note(record: ModelRecord, present: frozenset[str]) -> str:
+    """Which inputs the ranker in use reads, and the optional groups the data has (the run's record)."""
+    variant = feature_set_of(record.feature_set)
+    name = variant.name if variant is not None else "unknown"
+    return f"{name} ({len(record.feature_set)} inputs); {data_groups_note(present)}"
 
 
 def _load_ranker(artifact: bytes, record: ModelRecord, settings: FundSettings) -> xgboost.Booster:

@@ -8,8 +8,17 @@ from typing import Any
 import click
 
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
-from autonomous.cli.train import METRIC_HEADER, baseline_lines, metrics_line
-from trading.store.models import MODEL_KINDS, RANKER, ModelRecord, list_models
+from autonomous.cli.train import (
+    METRIC_HEADER,
+    baseline_lines,
+    echo_lines,
+    late_joiner_lines,
+    metrics_line,
+    without_late_joiners_line,
+)
+from trading.store.models import IMPORTANCE, MODEL_KINDS, RANKER, ModelRecord, list_models
+
+TOP_FEATURES = 3
 
 
 @click.group()
@@ -45,12 +54,15 @@ def summary_of(record: ModelRecord) -> str:
         parts = [
             _figure("walk-forward rank IC", walk_forward.get("overall", {}), "rank_ic")
             + _versus_best(walk_forward.get("baselines"))
+            + _without_late_joiners(walk_forward.get("without_late_joiners"))
         ]
         for window, evaluation in metrics.get("evaluations", {}).items():
             parts.append(
                 _figure(f"held-out {window} rank IC", evaluation, "rank_ic", t_stat=True)
                 + _versus_best(evaluation.get("baselines"))
+                + _without_late_joiners(evaluation.get("without_late_joiners"))
             )
+        parts.extend(_top_features(window, result) for window, result in metrics.get(IMPORTANCE, {}).items())
         return "; ".join(parts)
     evaluation = metrics.get("evaluation", {})
     window = "..".join(evaluation.get("window", [])) or "?"
@@ -76,6 +88,32 @@ def _versus_best(baselines: dict[str, Any] | None) -> str:
     return f", vs best baseline ({baselines['best']}) {shown} (t {_number(difference.get('rank_ic_t_stat'), 2)})"
 
 
+def _without_late_joiners(split: dict[str, Any] | None) -> str:
+    """' [without late joiners, the figure to believe: 0.0100 (t 0.80), vs best -0.0020]', or a note
+    that the split is not informative; nothing for a model stored before the split."""
+    if not split:
+        return ""
+    if split.get("verdict") != "informative":
+        return " [late-joiner split not informative]"
+    difference = split.get("baselines", {}).get("ranker_minus_best", {})
+    value = difference.get("rank_ic")
+    versus = "" if value is None else f", vs best {float(value):+.4f}"
+    same_dates = split.get("every_name_same_dates")
+    # Fundamentals that start mid-window: the figure on every name over the same dates, for a fair pair.
+    pair = "" if not same_dates else f"; all names from {split.get('first_known')} {_number(same_dates.get('rank_ic'))}"
+    return (
+        f" [without late joiners, the figure to believe: {_figure('', split, 'rank_ic', t_stat=True).strip()}"
+        f"{versus}{pair}]"
+    )
+
+
+def _top_features(window: str, importance: dict[str, Any]) -> str:
+    """'top features 2015-01-01..2021-04-30: vol_60_rank 0.0210, ...': the largest permutation drops."""
+    top = importance.get("features", [])[:TOP_FEATURES]
+    shown = ", ".join(f"{feature['feature']} {_number(feature.get('drop'))}" for feature in top)
+    return f"top features {window}: {shown or 'none'}"
+
+
 def _number(value: Any, places: int = 4) -> str:
     return "n/a" if value is None else f"{float(value):.{places}f}"
 
@@ -97,9 +135,36 @@ def evaluate(app: AppContext, models_spec: str, start: date, end: date) -> None:
     click.echo(METRIC_HEADER)
     for evaluation in evaluations:
         click.echo(metrics_line(evaluation.strategy, evaluation.metrics))
+        echo_lines(without_late_joiners_line(evaluation.late_joiners))
     for evaluation in evaluations:
         click.echo(f"\n{evaluation.strategy} ({evaluation.model.version})")
-        for line in baseline_lines(evaluation.baselines):
-            click.echo(line)
+        echo_lines(baseline_lines(evaluation.baselines))
+        echo_lines(late_joiner_lines(evaluation.late_joiners))
     for sentence in missing:
         click.echo(sentence)
+
+
+@models.command()
+@click.argument("model_id", type=int)
+@click.option("--start", type=DATE, required=True, help="First session of the window (after the training window).")
+@click.option("--end", type=DATE, required=True, help="Last session: labels end by it.")
+@click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Shuffles per feature.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffles.")
+@pass_app
+@fails_cleanly
+def explain(app: AppContext, model_id: int, start: date, end: date, repeats: int, seed: int) -> None:
+    """Permutation importance of ranker MODEL_ID on a held-out window: the drop in its mean daily rank IC
+    when one feature is shuffled across the names of each date. Stored with the model."""
+    from autonomous.ranking.explain import explain_ranker
+
+    explanation = explain_ranker(app.migrated_engine(), app.settings, model_id, start, end, repeats=repeats, seed=seed)
+    importance = explanation.importance
+    click.echo(
+        f"{explanation.model.label} on {explanation.window}: mean daily rank IC {importance.rank_ic:.4f} over "
+        f"{importance.dates} dates, {importance.rows:,} rows; each feature shuffled {importance.repeats} times "
+        f"within each date (seed {importance.seed})"
+    )
+    click.echo(f"{'feature':<24}{'IC drop':>10}{'std':>9}")
+    for feature in importance.features:
+        click.echo(f"{feature.feature:<24}{feature.drop:>+10.4f}{feature.drop_std:>9.4f}")
+    click.echo("a drop near zero: the model does not use the feature here; below zero: the feature hurt the ranking")

@@ -15,6 +15,8 @@ from autonomous.ranking.metrics import RankingMetrics
 
 if TYPE_CHECKING:
     from autonomous.ranking.baselines import BaselineComparison, ScoreFigures
+    from autonomous.ranking.late_joiners import LateJoinerSplit
+    from autonomous.ranking.xgb import FoldReport
 
 METRIC_HEADER = f"{'':<26}{'dates':>6}{'rows':>8}{'IC':>8}{'rankIC':>8}{'ICIR':>7}{'t(rIC)':>8}{'top-bot':>9}{'hit':>7}"
 
@@ -32,12 +34,13 @@ BASELINE_LABELS = {
     "dist_sma200": "distance to SMA200",
     "universe_score": "universe score",
 }
-BASELINE_HEADER = f"{'  vs simple factors, same dates and names':<44}{'rankIC':>8}{'t':>7}{'dates':>7}"
+ALL_NAMES_TITLE = "vs simple factors, same dates and names"
+BASELINE_HEADER = f"{'  ' + ALL_NAMES_TITLE:<44}{'rankIC':>8}{'t':>7}{'dates':>7}"
 
 
-def baseline_lines(comparison: BaselineComparison) -> list[str]:
+def baseline_lines(comparison: BaselineComparison, title: str = ALL_NAMES_TITLE) -> list[str]:
     """The ranker, each baseline, and the ranker minus the best baseline with its t: a short table."""
-    lines = [BASELINE_HEADER, _baseline_line("ranker", comparison.ranker)]
+    lines = [f"{'  ' + title:<44}{'rankIC':>8}{'t':>7}{'dates':>7}", _baseline_line("ranker", comparison.ranker)]
     for name, figures in comparison.baselines.items():
         best = " (best)" if name == comparison.best else ""
         lines.append(_baseline_line(BASELINE_LABELS.get(name, name) + best, figures))
@@ -49,6 +52,85 @@ def baseline_lines(comparison: BaselineComparison) -> list[str]:
 def _baseline_line(label: str, figures: ScoreFigures, *, signed: bool = False) -> str:
     sign = "+" if signed else ""
     return f"{'  ' + label:<44}{figures.rank_ic:>{sign}8.4f}{figures.rank_ic_t_stat:>7.2f}{figures.dates:>7}"
+
+
+WITHOUT_LATE_JOINERS = "  without late joiners"
+SAME_DATES = "  all names, same dates"
+LATE_JOINERS_TITLE = "vs simple factors, without late joiners"
+
+
+def without_late_joiners_line(split: LateJoinerSplit) -> list[str]:
+    """The metrics row on the rows with fundamentals, under the row on every name; none when the
+    split is not informative (there is one figure). When fundamentals start mid-window, the row on
+    every name over the same dates comes first, so the two rows differ by the names only."""
+    lines = [] if split.same_dates is None else [metrics_line(SAME_DATES, split.same_dates)]
+    return lines + ([] if split.metrics is None else [metrics_line(WITHOUT_LATE_JOINERS, split.metrics)])
+
+
+def late_joiner_verdict(split: LateJoinerSplit) -> str:
+    """Which figure to believe, in a sentence."""
+    if split.verdict == "informative":
+        starts = (
+            f"\n  It covers only the dates from {split.first_known} on (no name had a fundamentals row before): "
+            "compare it with the row 'all names, same dates'."
+            if split.starts_later
+            else ""
+        )
+        return (
+            f"late joiners (no fundamentals row at the decision date): {split.late_joiner_rows:,} of {split.rows:,} "
+            "rows.\n  Believe the figure without them, the conservative one: on survivorship-biased data (today's "
+            "index projected back,\n  a fundamentals snapshot taken after the window) the names lacking a row are "
+            f"mostly those that later joined the index.{starts}"
+        )
+    if split.verdict == "all_have_fundamentals":
+        return "every row has a fundamentals row at its date: the late-joiner split is not informative (one figure)."
+    if split.verdict == "none_has_fundamentals":
+        return (
+            "no row has a fundamentals row at its date (the snapshots start later): the late-joiner split is not "
+            "informative (one figure; if the universe is a later index projected back, it may carry survivorship)."
+        )
+    return "no scored rows: no late-joiner split."
+
+
+def late_joiner_lines(split: LateJoinerSplit) -> list[str]:
+    """The verdict, then the comparison with the simple factors on the rows with fundamentals."""
+    lines = [late_joiner_verdict(split)]
+    if split.baselines is not None:
+        lines.extend(baseline_lines(split.baselines, LATE_JOINERS_TITLE))
+    return lines
+
+
+FOLD_BASELINE_HEADER = (
+    f"{'  per fold, against its best simple factor':<52}{'best':>8}{'ranker-best':>12}{'t':>7}{'dates':>7}"
+)
+
+
+def fold_baseline_lines(folds: list[FoldReport]) -> list[str]:
+    """Per fold: the best simple factor's rank IC and the ranker's margin over it, on every name and,
+    where the split is informative, without the late joiners."""
+    if not folds:
+        return []
+    lines = [FOLD_BASELINE_HEADER]
+    for fold in folds:
+        lines.append(_fold_baseline_line(f"fold {fold.number}", fold.baselines))
+        if fold.late_joiners.baselines is not None:
+            lines.append(_fold_baseline_line(f"fold {fold.number} without late joiners", fold.late_joiners.baselines))
+    return lines
+
+
+def _fold_baseline_line(label: str, comparison: BaselineComparison) -> str:
+    best = comparison.baselines[comparison.best].rank_ic if comparison.best else float("nan")
+    name = BASELINE_LABELS.get(comparison.best, comparison.best) if comparison.best else "none"
+    difference = comparison.difference
+    return (
+        f"{'  ' + label + f' ({name})':<52}{best:>8.4f}{difference.rank_ic:>+12.4f}"
+        f"{difference.rank_ic_t_stat:>7.2f}{difference.dates:>7}"
+    )
+
+
+def echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 @click.group()
@@ -68,28 +150,52 @@ def train() -> None:
     "--end-date", "end", type=DATE, required=True, help="Last session: no bar after it is read, labels end by it."
 )
 @click.option("--horizon", type=click.IntRange(1, 252), default=None, help="Label horizon in sessions (default 21).")
+@click.option(
+    "--feature-sets",
+    "feature_sets_spec",
+    default="auto",
+    show_default=True,
+    help="Which inputs each ranker reads: 'auto' (the optional groups, volume and dividends, that the window "
+    "has), 'all' (every variant the window supports: its walk-forward IC with each group removed), or some "
+    "of full, no_dividends, no_volume, prices_only.",
+)
 @pass_app
 @fails_cleanly
-def xgboost_command(app: AppContext, models_spec: str, start: date, end: date, horizon: int | None) -> None:
+def xgboost_command(
+    app: AppContext, models_spec: str, start: date, end: date, horizon: int | None, feature_sets_spec: str
+) -> None:
     """Train each strategy's ranker with purged walk-forward validation, then store the final model.
 
     The label is the forward HORIZON-session return in excess of the benchmark; see
-    autonomous/ranking/dataset.py.
+    autonomous/ranking/dataset.py. A data set without volume or dividends gets rankers that do not
+    read them (autonomous/ranking/feature_sets.py); the daily run uses the newest ranker whose inputs
+    its data has.
     """
+    from autonomous.ranking.feature_sets import describe_groups, feature_set_of, parse_feature_sets
     from autonomous.ranking.training import parse_strategies, train_rankers
 
     strategies = parse_strategies(models_spec)
+    feature_sets = parse_feature_sets(feature_sets_spec)
     engine = app.migrated_engine()
-    results = train_rankers(engine, app.settings, strategies, start, end, horizon=horizon)
-    for training, record in results:
-        click.echo(f"\n{training.strategy}: {record.version} ({training.final_rows:,} rows, {training.seconds:.1f} s)")
+    run = train_rankers(engine, app.settings, strategies, start, end, horizon=horizon, feature_sets=feature_sets)
+    click.echo(f"optional inputs in the window: {describe_groups(run.present)}")
+    for note in run.skipped:
+        click.echo(f"skipped {note}")
+    for training, record in run.trained:
+        variant = feature_set_of(training.features)
+        inputs = f"{variant.name if variant else 'custom'} inputs, {len(training.features)}"
+        size = f"{training.final_rows:,} rows, {training.seconds:.1f} s"
+        click.echo(f"\n{training.strategy}: {record.version} ({inputs}; {size})")
         click.echo(METRIC_HEADER)
         for fold in training.folds:
             label = f"fold {fold.number} {fold.validation_start:%Y-%m}..{fold.validation_end:%Y-%m}"
             click.echo(metrics_line(label, fold.metrics))
+            echo_lines(without_late_joiners_line(fold.late_joiners))
         click.echo(metrics_line("walk-forward overall", training.overall))
-        for line in baseline_lines(training.baselines):
-            click.echo(line)
+        echo_lines(without_late_joiners_line(training.late_joiners))
+        echo_lines(baseline_lines(training.baselines))
+        echo_lines(late_joiner_lines(training.late_joiners))
+        echo_lines(fold_baseline_lines(training.folds))
         if not training.folds:
             click.echo("no walk-forward validation: the window holds too few sample dates")
 

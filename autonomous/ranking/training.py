@@ -13,7 +13,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from autonomous.ranking.baselines import BaselineComparison, baseline_scores, compare_with_baselines
-from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
+from autonomous.ranking.dataset import load_ranker_data
+from autonomous.ranking.feature_sets import AUTO, describe_groups, present_groups, resolve_feature_sets
+from autonomous.ranking.late_joiners import LateJoinerSplit, split_late_joiners
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
 from autonomous.ranking.xgb import (
     RankerTraining,
@@ -23,7 +25,7 @@ from autonomous.ranking.xgb import (
     predict,
     train_ranker,
 )
-from trading.errors import ConfigurationError
+from trading.errors import ConfigurationError, DataError
 from trading.settings import STRATEGIES, FundSettings, RankerSettings
 from trading.store.models import RANKER, ModelRecord, add_evaluation, load_artifact, newest_models, save_model
 
@@ -53,16 +55,37 @@ def train_rankers(
     end: date,
     *,
     horizon: int | None = None,
-) -> list[tuple[RankerTraining, ModelRecord]]:
-    """Trains and stores one ranker per strategy on [start, end]; the window's rows are built once."""
+    feature_sets: Sequence[str] = (AUTO,),
+) -> RankerTrainingRun:
+    """Trains and stores one ranker per strategy and feature-set variant on [start, end]; the window's
+    rows are built once. `feature_sets`: [AUTO] trains the variant matching the groups the window has
+    (autonomous/ranking/feature_sets.py); named variants that read a group the window lacks are skipped."""
     ranker = settings.models.ranker
     horizon = horizon or ranker.horizon
     data = load_ranker_data(engine, settings, start, end, horizon=horizon, step=ranker.sample_step)
+    present = present_groups(data.inputs)
+    variants, skipped = resolve_feature_sets(feature_sets, present)
+    if not variants:
+        raise DataError(
+            f"no feature set to train: the window {start}..{end} has {describe_groups(present)} of the optional "
+            f"inputs ({'; '.join(skipped)})"
+        )
     stored = []
     for strategy in strategies:
-        training = train_ranker(data, strategy, ranker)
-        stored.append((training, store_ranker(engine, training)))
-    return stored
+        for variant in variants:
+            training = train_ranker(data, strategy, ranker, variant.features)
+            stored.append((training, store_ranker(engine, training)))
+    return RankerTrainingRun(stored, present, skipped)
+
+
+@dataclass(frozen=True)
+class RankerTrainingRun:
+    """The rankers `train_rankers` stored, the optional input groups the window had, and the variants
+    it skipped (why)."""
+
+    trained: list[tuple[RankerTraining, ModelRecord]]
+    present: frozenset[str]
+    skipped: list[str]
 
 
 def store_ranker(engine: Engine, training: RankerTraining, lineage: Mapping[str, Any] | None = None) -> ModelRecord:
@@ -74,7 +97,7 @@ def store_ranker(engine: Engine, training: RankerTraining, lineage: Mapping[str,
         strategy=training.strategy,
         train_start=training.start,
         train_end=training.end,
-        feature_set=RANKER_FEATURES,
+        feature_set=training.features,
         parameters={**training.parameters, **(lineage or {})},
         metrics=training.metrics_dict(),
         artifact=training.artifact,
@@ -101,12 +124,14 @@ class HeldOutEvaluation:
     end: date
     metrics: RankingMetrics
     baselines: BaselineComparison  # the simple factors on the same rows
+    late_joiners: LateJoinerSplit  # the figures without the names lacking fundamentals at the date
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "window": [self.start.isoformat(), self.end.isoformat()],
             **self.metrics.as_dict(),
             "baselines": self.baselines.as_dict(),
+            "without_late_joiners": self.late_joiners.as_dict(),
         }
 
 
@@ -138,7 +163,10 @@ def evaluate_rankers(
             metrics = ranking_metrics(scored, overlap_lags=lags)
             baselines = baseline_scores(inputs, data.universe_score_of(strategy, inputs.index))
             comparison = compare_with_baselines(scored, baselines, overlap_lags=lags)
-            evaluation = HeldOutEvaluation(strategy, model, start, end, metrics, comparison)
+            late_joiners = split_late_joiners(
+                scored, baselines, data.has_fundamentals_on(scored.index), overlap_lags=lags
+            )
+            evaluation = HeldOutEvaluation(strategy, model, start, end, metrics, comparison, late_joiners)
             add_evaluation(engine, model.id, f"{start.isoformat()}..{end.isoformat()}", evaluation.as_dict())
             evaluations.append(evaluation)
     return evaluations, missing

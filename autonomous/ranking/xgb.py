@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import pandas as pd
 
 from autonomous.ranking.baselines import BaselineComparison, baseline_scores, compare_with_baselines
 from autonomous.ranking.dataset import RANKER_FEATURES, RankerData
+from autonomous.ranking.late_joiners import LateJoinerSplit, split_late_joiners
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
 from autonomous.ranking.walk_forward import Fold, labelled_by, walk_forward_folds
 from trading.errors import DataError
@@ -66,28 +68,36 @@ def clipped_labels(labels: pd.Series, quantile: float) -> pd.Series:
 def fit_booster(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> xgboost.Booster:
     import xgboost
 
-    if list(inputs.columns) != list(RANKER_FEATURES):
-        raise ValueError(f"ranker inputs must be the columns {RANKER_FEATURES}, in that order")
+    if not _in_canonical_order(inputs.columns):
+        raise ValueError(f"ranker inputs must be columns of {RANKER_FEATURES}, in that order")
     if inputs.empty:
         raise DataError("no labelled rows to fit the ranker on")
     target = clipped_labels(labels, settings.label_clip_quantile)
     matrix = xgboost.DMatrix(
         inputs.to_numpy(dtype=np.float32),
         label=target.to_numpy(dtype=np.float32),
-        feature_names=list(RANKER_FEATURES),
+        feature_names=list(inputs.columns),
         nthread=THREADS,
     )
     return xgboost.train(booster_parameters(settings), matrix, num_boost_round=settings.n_estimators)
 
 
+def _in_canonical_order(columns: pd.Index) -> bool:
+    """Columns of RANKER_FEATURES in its order (a feature-set variant reads a subset of them)."""
+    wanted = set(columns)
+    return len(wanted) == len(columns) and list(columns) == [name for name in RANKER_FEATURES if name in wanted]
+
+
 def predict(booster: xgboost.Booster, inputs: pd.DataFrame) -> pd.Series:
-    """Predicted forward excess return by the inputs' index."""
+    """Predicted forward excess return by the inputs' index; the model reads its own features of
+    `inputs` (a variant trained without some groups ignores their columns)."""
     import xgboost
 
-    if list(inputs.columns) != list(booster.feature_names or []):
-        raise ValueError(
-            f"the inputs' columns {list(inputs.columns)[:3]}… are not the model's features {booster.feature_names}"
-        )
+    features = list(booster.feature_names or [])
+    lacking = [name for name in features if name not in inputs.columns]
+    if lacking or not features:
+        raise ValueError(f"the inputs lack the model's features {lacking[:3]} (it reads {features[:3]}…)")
+    inputs = inputs[features]
     # One thread, as for training: the default spreads a hundred-row matrix over every core, which costs
     # more than the prediction (15 ms a session in a backtest whose other core computes the next markets).
     matrix = xgboost.DMatrix(inputs.to_numpy(dtype=np.float32), feature_names=list(inputs.columns), nthread=THREADS)
@@ -117,6 +127,8 @@ class FoldReport:
     validation_rows: int
     purged_dates: int
     metrics: RankingMetrics
+    baselines: BaselineComparison  # the simple factors on the fold's validation rows
+    late_joiners: LateJoinerSplit
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +139,8 @@ class FoldReport:
             "validation_rows": self.validation_rows,
             "purged_dates": self.purged_dates,
             **self.metrics.as_dict(),
+            "baselines": self.baselines.as_dict(),
+            "without_late_joiners": self.late_joiners.as_dict(),
         }
 
 
@@ -140,9 +154,11 @@ class RankerTraining:
     folds: list[FoldReport]
     overall: RankingMetrics  # over every fold's out-of-sample predictions together
     baselines: BaselineComparison  # the simple factors on the same out-of-sample rows
+    late_joiners: LateJoinerSplit  # the overall figures without the names lacking fundamentals
     final_rows: int
     final_dates: int
     artifact: bytes
+    features: tuple[str, ...]  # the inputs the model reads, in RANKER_FEATURES order
     parameters: dict[str, Any]
     seconds: float
 
@@ -151,6 +167,7 @@ class RankerTraining:
             "walk_forward": {
                 "overall": self.overall.as_dict(),
                 "baselines": self.baselines.as_dict(),
+                "without_late_joiners": self.late_joiners.as_dict(),
                 "folds": [fold.as_dict() for fold in self.folds],
             },
             "final_rows": self.final_rows,
@@ -164,10 +181,14 @@ def overlap_lags(horizon: int, step: int) -> int:
     return max(0, math.ceil(horizon / step) - 1)
 
 
-def train_ranker(data: RankerData, strategy: str, settings: RankerSettings) -> RankerTraining:
-    """Purged walk-forward validation over the window, then the final fit on every labelled row."""
+def train_ranker(
+    data: RankerData, strategy: str, settings: RankerSettings, features: Sequence[str] = RANKER_FEATURES
+) -> RankerTraining:
+    """Purged walk-forward validation over the window, then the final fit on every labelled row;
+    the model reads `features` (a feature-set variant, autonomous/ranking/feature_sets.py)."""
     started = time.perf_counter()
-    inputs, labels = data.rows_of(strategy)
+    all_inputs, labels = data.rows_of(strategy)
+    inputs = all_inputs[list(features)]
     if inputs.empty:
         raise DataError(f"{strategy}: its universe has no labelled rows in {data.start}..{data.end}")
     row_dates = pd.DatetimeIndex(inputs.index.get_level_values("date"))
@@ -183,14 +204,17 @@ def train_ranker(data: RankerData, strategy: str, settings: RankerSettings) -> R
         booster = fit_booster(inputs[train], labels[train], settings)
         scored = pd.DataFrame({"prediction": predict(booster, inputs[valid]), "label": labels[valid]})
         out_of_sample.append(scored)
-        reports.append(_fold_report(fold, int(train.sum()), scored, data))
+        reports.append(_fold_report(fold, int(train.sum()), scored, data, strategy))
         logger.info("%s fold %d: rank IC %.4f", strategy, fold.number, reports[-1].metrics.rank_ic)
     lags = overlap_lags(data.horizon, data.step)
     validated = pd.concat(out_of_sample) if out_of_sample else _no_scores()
     overall = ranking_metrics(validated, overlap_lags=lags)
     # The baselines need no fitting, so they are scored on the validated rows as they stand.
-    baselines = baseline_scores(inputs.reindex(validated.index), data.universe_score_of(strategy, validated.index))
+    baselines = baseline_scores(all_inputs.reindex(validated.index), data.universe_score_of(strategy, validated.index))
     comparison = compare_with_baselines(validated, baselines, overlap_lags=lags)
+    late_joiners = split_late_joiners(
+        validated, baselines, data.has_fundamentals_on(validated.index), overlap_lags=lags
+    )
     final = row_dates.isin(dates)
     booster = fit_booster(inputs[final], labels[final], settings)
     return RankerTraining(
@@ -200,9 +224,11 @@ def train_ranker(data: RankerData, strategy: str, settings: RankerSettings) -> R
         folds=reports,
         overall=overall,
         baselines=comparison,
+        late_joiners=late_joiners,
         final_rows=int(final.sum()),
         final_dates=len(dates),
         artifact=booster_to_bytes(booster),
+        features=tuple(inputs.columns),
         parameters={
             **settings.model_dump(),
             "horizon": data.horizon,
@@ -226,7 +252,9 @@ def _folds(dates: pd.DatetimeIndex, data: RankerData, settings: RankerSettings) 
     return walk_forward_folds(dates, data.sessions, folds=settings.folds, horizon=data.horizon, min_train_dates=5)
 
 
-def _fold_report(fold: Fold, train_rows: int, scored: pd.DataFrame, data: RankerData) -> FoldReport:
+def _fold_report(fold: Fold, train_rows: int, scored: pd.DataFrame, data: RankerData, strategy: str) -> FoldReport:
+    lags = overlap_lags(data.horizon, data.step)
+    baselines = baseline_scores(data.inputs.reindex(scored.index), data.universe_score_of(strategy, scored.index))
     return FoldReport(
         number=fold.number,
         train_start=fold.train_start.date(),
@@ -236,7 +264,9 @@ def _fold_report(fold: Fold, train_rows: int, scored: pd.DataFrame, data: Ranker
         train_rows=train_rows,
         validation_rows=len(scored),
         purged_dates=fold.purged,
-        metrics=ranking_metrics(scored, overlap_lags=overlap_lags(data.horizon, data.step)),
+        metrics=ranking_metrics(scored, overlap_lags=lags),
+        baselines=compare_with_baselines(scored, baselines, overlap_lags=lags),
+        late_joiners=split_late_joiners(scored, baselines, data.has_fundamentals_on(scored.index), overlap_lags=lags),
     )
 
 

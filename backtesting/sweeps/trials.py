@@ -193,6 +193,7 @@ def _ranker(
     engine: Engine, settings: FundSettings, plan: TrialPlan, timings: dict[str, float]
 ) -> tuple[dict[str, Any], dict[str, list[Any]], list[Any]]:
     from autonomous.ranking.dataset import load_ranker_data
+    from autonomous.ranking.feature_sets import matching_set, present_groups
     from autonomous.ranking.metrics import cross_sectional_ic, ranking_metrics
     from autonomous.ranking.xgb import booster_from_bytes, overlap_lags, predict, train_ranker
     from backtesting.walk_forward import training_window
@@ -228,9 +229,11 @@ def _ranker(
     timings["load"] = time.perf_counter() - started
     trainings, per_strategy, daily = [], {}, []
     lags = overlap_lags(ranker.horizon, ranker.sample_step)
+    # As in the backtest's walk-forward: the inputs the training window has (feature_sets.py).
+    features = matching_set(present_groups(training_rows.inputs)).features
     for strategy in strategies:
         started = time.perf_counter()
-        training = train_ranker(training_rows, strategy, ranker)
+        training = train_ranker(training_rows, strategy, ranker, features)
         timings["training"] = timings.get("training", 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         inputs, labels = held_out_rows.rows_of(strategy)

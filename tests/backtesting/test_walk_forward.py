@@ -33,7 +33,7 @@ from rl_trading.hybrid import HybridGenerator
 from rl_trading.slots import SLOT_FEATURES
 from rl_trading.training import MIN_TRAIN_SESSIONS, agent_training_parameters
 from tests.autonomous import conftest as market_fixtures
-from tests.rl_trading.market import pessimist_booster
+from tests.rl_trading.market import FULL_INPUTS, pessimist_booster
 from trading.db.schema import ModelArtifact
 from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
@@ -549,6 +549,7 @@ def test_a_generator_pinned_to_the_merged_schedule_weighs_the_rankers_picks_with
     assert pinned.weights
     assert dict(pinned.model_versions) == {
         "ranker": in_force.label,
+        "ranker_inputs": FULL_INPUTS,
         "agent": agent.label,
         "agent_trained_on_ranker": older.label,
     }

@@ -26,6 +26,7 @@ FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "BACKENDS",
+    "FULL_INPUTS",
     "PostgresServer",
     "momentum_booster",
     "pessimist_booster",
@@ -75,10 +76,20 @@ def pessimist_booster() -> Any:
     return fitted_booster(lambda x, rng: np.full(len(x), -0.05))
 
 
+# What the hybrid generator records of a ranker reading every input, on the synthetic market (which has both
+# optional groups): autonomous/ranking/feature_sets.py.
+FULL_INPUTS = "full (17 inputs); the data has volume and dividends"
+
+
 def versions_with_agent(ranker_label: str, agent: ModelRecord) -> dict[str, str]:
     """The hybrid generator's model_versions when its agent set the weights."""
     trained_on = str(agent.parameters.get("ranker", "unknown"))
-    return {"ranker": ranker_label, "agent": agent.label, "agent_trained_on_ranker": trained_on}
+    return {
+        "ranker": ranker_label,
+        "ranker_inputs": FULL_INPUTS,
+        "agent": agent.label,
+        "agent_trained_on_ranker": trained_on,
+    }
 
 
 def store_momentum_ranker(

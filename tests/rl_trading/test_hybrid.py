@@ -32,6 +32,7 @@ from rl_trading.market_features import market_features_of_snapshot
 from rl_trading.ppo import load_agent
 from rl_trading.training import train_weight_agent
 from tests.rl_trading.market import (
+    FULL_INPUTS,
     pessimist_booster,
     store_momentum_ranker,
     versions_with_agent,
@@ -211,6 +212,7 @@ def test_with_a_ranker_and_no_agent_the_top_n_positive_names_of_the_universe_get
     assert portfolio.reason.endswith(": equal weights, capped at the 10% position limit")
     assert dict(portfolio.model_versions) == {
         "ranker": ranker.label,
+        "ranker_inputs": FULL_INPUTS,
         "agent": f"none (no ppo_agent for {STRATEGY} trained before {DAY}): equal weights",
     }
 
@@ -282,7 +284,7 @@ def test_when_no_name_has_a_positive_prediction_the_portfolio_is_all_cash(
     assert dict(portfolio.weights) == {}
     assert portfolio.generator == "hybrid"
     assert portfolio.reason.startswith("all cash: no name of the ")
-    assert dict(portfolio.model_versions) == {"ranker": ranker.label, "agent": "not used"}
+    assert dict(portfolio.model_versions) == {"ranker": ranker.label, "ranker_inputs": FULL_INPUTS, "agent": "not used"}
 
 
 def test_models_trained_up_to_or_after_the_decision_date_are_not_used_the_older_ones_or_the_fallback_are(
@@ -419,7 +421,11 @@ def test_the_ranker_equal_generator_gives_the_rankers_picks_equal_weights_even_w
     assert portfolio.reason.endswith(
         "; equal weights, capped at the 10% position limit (the ranker-equal generator uses no agent)"
     )
-    assert dict(portfolio.model_versions) == {"ranker": ranker.label, "agent": "not used (ranker-equal)"}
+    assert dict(portfolio.model_versions) == {
+        "ranker": ranker.label,
+        "ranker_inputs": FULL_INPUTS,
+        "agent": "not used (ranker-equal)",
+    }
 
 
 def test_a_schedule_with_no_ranker_in_force_yet_gives_the_mock_portfolio_and_says_so(

@@ -61,7 +61,7 @@ def settings() -> FundSettings:
 
 @pytest.fixture(scope="module")
 def ranker(shared_market: Engine, settings: FundSettings) -> ModelRecord:
-    [(_, record)] = train_rankers(shared_market, settings, [STRATEGY], RANKER_START, RANKER_END)
+    [(_, record)] = train_rankers(shared_market, settings, [STRATEGY], RANKER_START, RANKER_END).trained
     return record
 
 

@@ -45,7 +45,7 @@ def test_strategies_are_named_one_by_one_or_all_together() -> None:
 
 
 def test_a_trained_ranker_is_stored_with_its_walk_forward_validation(market: Engine, tiny: FundSettings) -> None:
-    [(training, record)] = train_rankers(market, tiny, ["growth_midcap"], START, END, horizon=21)
+    [(training, record)] = train_rankers(market, tiny, ["growth_midcap"], START, END, horizon=21).trained
     assert record.kind == RANKER
     assert record.strategy == "growth_midcap"
     assert (record.train_start, record.train_end) == (START, END)
@@ -67,7 +67,7 @@ def test_a_trained_ranker_is_stored_with_its_walk_forward_validation(market: Eng
 
 
 def test_training_never_reads_a_bar_after_the_end_date(market: Engine, tiny: FundSettings) -> None:
-    [(_, before)] = train_rankers(market, tiny, ["value_midcap"], START, END)
+    [(_, before)] = train_rankers(market, tiny, ["value_midcap"], START, END).trained
     with market.begin() as connection:
         changed = connection.execute(
             text(
@@ -85,7 +85,7 @@ def test_training_never_reads_a_bar_after_the_end_date(market: Engine, tiny: Fun
             {"later": date(2014, 2, 14), "end": END},
         )
     assert changed > 0
-    [(_, after)] = train_rankers(market, tiny, ["value_midcap"], START, END)
+    [(_, after)] = train_rankers(market, tiny, ["value_midcap"], START, END).trained
     # The same bytes: save_model finds the first copy instead of storing a second model.
     assert (after.id, after.sha256) == (before.id, before.sha256)
     assert len(list_models(market, kind=RANKER)) == 1
@@ -93,13 +93,13 @@ def test_training_never_reads_a_bar_after_the_end_date(market: Engine, tiny: Fun
 
 def test_a_bar_inside_the_window_does_change_the_model(market: Engine, tiny: FundSettings) -> None:
     # The control of the look-ahead test above: the model is sensitive to the bars it may read.
-    [(_, before)] = train_rankers(market, tiny, ["value_midcap"], START, END)
+    [(_, before)] = train_rankers(market, tiny, ["value_midcap"], START, END).trained
     with market.begin() as connection:
         connection.execute(
             text("UPDATE price_bars SET adj_close = adj_close * 1.5 WHERE date BETWEEN :a AND :b AND ticker < 'M'"),
             {"a": date(2013, 6, 1), "b": date(2013, 7, 1)},
         )
-    [(_, after)] = train_rankers(market, tiny, ["value_midcap"], START, END)
+    [(_, after)] = train_rankers(market, tiny, ["value_midcap"], START, END).trained
     assert after.sha256 != before.sha256
 
 
