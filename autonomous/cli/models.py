@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from typing import Any
 
@@ -133,11 +134,21 @@ def evaluate(app: AppContext, models_spec: str, start: date, end: date) -> None:
     )
     click.echo(f"held-out evaluation {start}..{end} (rankers trained before {start})")
     click.echo(METRIC_HEADER)
+    variants = Counter(evaluation.strategy for evaluation in evaluations)
+    headed: set[str] = set()
     for evaluation in evaluations:
-        click.echo(metrics_line(evaluation.strategy, evaluation.metrics))
+        if variants[evaluation.strategy] > 1:
+            # One row per feature-set variant: the IC with each input group removed.
+            if evaluation.strategy not in headed:
+                headed.add(evaluation.strategy)
+                click.echo(evaluation.strategy)
+            click.echo(metrics_line(f"  {evaluation.variant} inputs", evaluation.metrics))
+        else:
+            click.echo(metrics_line(evaluation.strategy, evaluation.metrics))
         echo_lines(without_late_joiners_line(evaluation.late_joiners))
     for evaluation in evaluations:
-        click.echo(f"\n{evaluation.strategy} ({evaluation.model.version})")
+        inputs = f", {evaluation.variant} inputs" if variants[evaluation.strategy] > 1 else ""
+        click.echo(f"\n{evaluation.strategy} ({evaluation.model.version}{inputs})")
         echo_lines(baseline_lines(evaluation.baselines))
         echo_lines(late_joiner_lines(evaluation.late_joiners))
     for sentence in missing:

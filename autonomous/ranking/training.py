@@ -14,7 +14,14 @@ from sqlalchemy import Engine
 
 from autonomous.ranking.baselines import BaselineComparison, baseline_scores, compare_with_baselines
 from autonomous.ranking.dataset import load_ranker_data
-from autonomous.ranking.feature_sets import AUTO, describe_groups, present_groups, resolve_feature_sets
+from autonomous.ranking.feature_sets import (
+    AUTO,
+    describe_groups,
+    feature_set_of,
+    missing_groups,
+    present_groups,
+    resolve_feature_sets,
+)
 from autonomous.ranking.late_joiners import LateJoinerSplit, split_late_joiners
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
 from autonomous.ranking.xgb import (
@@ -126,6 +133,12 @@ class HeldOutEvaluation:
     baselines: BaselineComparison  # the simple factors on the same rows
     late_joiners: LateJoinerSplit  # the figures without the names lacking fundamentals at the date
 
+    @property
+    def variant(self) -> str:
+        """The model's feature-set variant (autonomous/ranking/feature_sets.py)."""
+        found = feature_set_of(self.model.feature_set)
+        return found.name if found is not None else "custom"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "window": [self.start.isoformat(), self.end.isoformat()],
@@ -135,26 +148,49 @@ class HeldOutEvaluation:
         }
 
 
+def newest_rankers_by_variant(engine: Engine, strategy: str, before: date) -> list[ModelRecord]:
+    """The strategy's rankers of the newest training window ending before `before`, one per feature-set
+    variant (the newest stored of each), fullest first."""
+    found = newest_models(engine, RANKER, strategy, trained_before=before)
+    if not found:
+        return []
+    window = (found[0].train_start, found[0].train_end)
+    by_inputs: dict[tuple[str, ...], ModelRecord] = {}
+    for record in found:
+        if (record.train_start, record.train_end) == window:
+            by_inputs.setdefault(tuple(record.feature_set), record)
+    return sorted(by_inputs.values(), key=lambda record: -len(record.feature_set))
+
+
 def evaluate_rankers(
     engine: Engine, settings: FundSettings, strategies: Sequence[str], start: date, end: date
 ) -> tuple[list[HeldOutEvaluation], list[str]]:
-    """Each strategy's newest ranker trained before `start`, scored on [start, end] with labels that
-    end by `end`; the result is also stored with the model. Returns the evaluations and, for each
-    strategy without such a ranker, a sentence saying so."""
-    models: dict[str, ModelRecord] = {}
+    """Each strategy's newest rankers trained before `start` (one per feature-set variant of the newest
+    training window: with `--feature-sets all`, the IC with each input group removed), scored on
+    [start, end] with labels that end by `end`; each result is also stored with its model. Returns the
+    evaluations and, for each strategy without such a ranker or variant the window cannot feed, a
+    sentence saying so."""
+    models: list[ModelRecord] = []
     missing: list[str] = []
     for strategy in strategies:
-        found = newest_models(engine, RANKER, strategy, trained_before=start)
-        if found:
-            models[strategy] = found[0]
-        else:
+        found = newest_rankers_by_variant(engine, strategy, start)
+        models.extend(found)
+        if not found:
             missing.append(f"{strategy}: no ranker trained before {start}")
     evaluations: list[HeldOutEvaluation] = []
-    horizons = {int(model.parameters.get("horizon", settings.models.ranker.horizon)) for model in models.values()}
+    default_horizon = settings.models.ranker.horizon
+    horizons = {int(model.parameters.get("horizon", default_horizon)) for model in models}
     for horizon in sorted(horizons):
         data = load_ranker_data(engine, settings, start, end, horizon=horizon, step=settings.models.ranker.sample_step)
-        for strategy, model in models.items():
-            if int(model.parameters.get("horizon", settings.models.ranker.horizon)) != horizon:
+        present = present_groups(data.inputs)
+        for model in models:
+            if int(model.parameters.get("horizon", default_horizon)) != horizon:
+                continue
+            strategy = model.strategy
+            variant = feature_set_of(model.feature_set)
+            lacking = frozenset() if variant is None else missing_groups(variant, present)
+            if lacking:
+                missing.append(f"{model.label}: reads {describe_groups(lacking)}, which the window lacks")
                 continue
             inputs, labels = data.rows_of(strategy)
             booster = booster_from_bytes(load_artifact(engine, model))

@@ -33,7 +33,7 @@ from autonomous.ranking.feature_sets import (
     present_groups,
     resolve_feature_sets,
 )
-from autonomous.ranking.training import store_ranker, train_rankers
+from autonomous.ranking.training import evaluate_rankers, store_ranker, train_rankers
 from autonomous.ranking.xgb import fit_booster, predict, train_ranker
 from autonomous.selector import StrategyChoice
 from rl_trading.hybrid import RANKER_EQUAL_GENERATOR, HybridGenerator
@@ -194,3 +194,24 @@ def test_a_window_without_volume_trains_the_variant_without_it(market: Engine, t
     training = train_ranker(without_volume, STRATEGY, tiny.models.ranker, variant.features)
     record = store_ranker(market, training)
     assert feature_set_of(record.feature_set) == NO_VOLUME
+
+
+def test_evaluating_every_variant_reports_the_ic_with_each_input_group_removed(
+    market: Engine, tiny: FundSettings
+) -> None:
+    train_rankers(market, tiny, [STRATEGY], START, END, feature_sets=["full", "no_volume", "prices_only"])
+    evaluations, missing = evaluate_rankers(market, tiny, [STRATEGY], date(2013, 1, 2), date(2013, 6, 28))
+    assert missing == []
+    assert [evaluation.variant for evaluation in evaluations] == ["full", "no_volume", "prices_only"]
+    stored = {record.id: record for record in list_models(market, kind=RANKER)}
+    for evaluation in evaluations:
+        held_out = stored[evaluation.model.id].metrics["evaluations"]["2013-01-02..2013-06-28"]
+        assert held_out["rows"] == evaluation.metrics.rows
+    result = CliRunner().invoke(
+        app.fund,
+        ["models", "evaluate", "--models", STRATEGY, "--start-date", "2013-01-02", "--end-date", "2013-06-28"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"\n{STRATEGY}\n  full inputs " in result.output
+    assert "\n  no_volume inputs " in result.output
+    assert "\n  prices_only inputs " in result.output
