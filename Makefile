@@ -19,13 +19,14 @@ install: $(STAMP)
 
 ## The main job on the embedded default (a SQLite file, no server): schema, the synthetic market, regimes,
 ## a paper account, the seven strategies' XGBoost rankers (trained on 2019-2020, before the replayed
-## sessions), then the daily rebalance over the last 60 sessions of the market with the hybrid
-## generator, one run per session as cron would, and the account's positions, equity against the
-## benchmark and last runs (with what the orders still waiting will trade at the next open). No PPO
-## agent is trained here (`fund train ppo`), so the runs use equal weights over the ranker's picks
-## and their log says so. Then a backtest of the last half-year replays the same daily run in memory
-## for the hybrid generator and its comparisons (the mock generator, the benchmark, the trend rule, each
-## strategy held throughout, a random strategy), and writes its tear sheet to backtest-demo.html.
+## sessions), then the daily rebalance over the last 60 sessions of the market with the default
+## generator (the rule-based one: the models did not beat it out of sample, README), one run per
+## session as cron would, and the account's positions, equity against the benchmark and last runs
+## (with what the orders still waiting will trade at the next open). Then a backtest of the last
+## half-year replays the same daily run in memory for the default generator and its comparisons (the
+## hybrid and ranker-equal generators with the rankers trained above, the benchmark, the trend rule,
+## each strategy held throughout, a random strategy), and writes its tear sheet to backtest-demo.html.
+## No PPO agent is trained here (`fund train ppo`), so the hybrid uses equal weights and says so.
 demo: $(STAMP)
 	$(BIN)/fund --log-level WARNING db upgrade
 	$(BIN)/fund --log-level WARNING data demo
@@ -34,8 +35,8 @@ demo: $(STAMP)
 	$(BIN)/fund --log-level WARNING train xgboost --models all --start-date 2019-01-01 --end-date 2020-12-31
 	$(BIN)/fund --log-level WARNING replay --sessions 60
 	$(BIN)/fund --log-level WARNING accounts show --runs 8
-	$(BIN)/fund --log-level WARNING backtest run --start 2021-07-01 --end 2021-12-31 --generator hybrid \
-		--compare mock,benchmark,trend,fixed,random --name demo --report backtest-demo.html
+	$(BIN)/fund --log-level WARNING backtest run --start 2021-07-01 --end 2021-12-31 --generator mock \
+		--compare hybrid,ranker-equal,benchmark,trend,fixed,random --name demo --report backtest-demo.html
 
 ## The whole suite: lint, types, tests (PostgreSQL cases need FUND_TEST_POSTGRES_URL or Docker).
 test: $(STAMP) lint typecheck unit

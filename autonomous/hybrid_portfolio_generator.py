@@ -2,12 +2,15 @@
 
     python autonomous/hybrid_portfolio_generator.py --strategy growth_largecap [--date D] [--use-mock]
 
-The same code as `fund strategy target` (the arguments are passed through unchanged): the strategy's
-XGBoost ranker picks the names and its PPO agent weights them, with the fallbacks the daily run uses.
+The same code as `fund strategy target` (the arguments are passed through unchanged) with the hybrid
+generator, whatever `models.generator` says (its default is the mock, README): the strategy's XGBoost
+ranker picks the names and its PPO agent weights them, with the fallbacks the daily run uses. An
+environment that names another generator (FUND_MODELS__GENERATOR) is obeyed.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from autonomous.cli import fund
 
 
 def main(argv: list[str]) -> None:
+    os.environ.setdefault("FUND_MODELS__GENERATOR", "hybrid")
     fund.main(args=["strategy", "target", *argv], prog_name="hybrid_portfolio_generator.py", standalone_mode=True)
 
 

@@ -40,6 +40,17 @@ Volatility = Literal["low", "medium", "high", "extreme"]
 # The agent's reward (rl_trading/simulator.py Reward): `penalised` is the old one, kept for comparison.
 RewardName = Literal["penalised", "risk_scaled"]
 
+# The daily run's generators (autonomous/cli/assembly.py choose_generator).
+GeneratorName = Literal[
+    "mock",
+    "ranker-equal",
+    "hybrid",
+    "factor-mom_12_1",
+    "factor-low_vol",
+    "factor-dist_sma200",
+    "factor-universe_score",
+]
+
 CONFIG_FILE_ENV = "FUND_CONFIG_FILE"
 
 
@@ -286,6 +297,11 @@ class AgentSettings(_Section):
 class ModelSettings(_Section):
     ranker: RankerSettings = Field(default_factory=RankerSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    # The daily run's portfolio generator (`--use-mock` overrides it). The default follows the
+    # out-of-sample evidence (README, "Do the models earn their place?"): on the shared data 2015-2021
+    # neither the rankers' picks nor the agent's weights beat the simple universe-score rule, so the
+    # rule is the default and the models are opt-in.
+    generator: GeneratorName = "mock"
 
 
 class RunSettings(_Section):

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 from autonomous.daily_run.journal import DatabaseJournal
 from autonomous.daily_run.request import Reconciler, RunMode, RunRequest, StepHook, no_hook
 from autonomous.daily_run.run import DailyRun
-from autonomous.generators import GeneratorChoice, MockGenerator
+from autonomous.factor_portfolio import FACTOR_GENERATOR_PREFIX
+from autonomous.generators import FactorGenerator, GeneratorChoice, MockGenerator
 from autonomous.marketview.database import DatabaseMarketView
+from autonomous.mock_portfolio import MOCK_GENERATOR
 from trading.brokers.base import Broker
 from trading.brokers.paper import PaperVenue
 from trading.brokers.read_only import DryRunBroker
@@ -97,12 +99,22 @@ def schwab_token_file(settings: FundSettings) -> TokenFile:
 
 
 def choose_generator(engine: Engine, settings: FundSettings, *, use_mock: bool) -> GeneratorChoice:
-    """The mock generator when asked for (`--use-mock`), else the hybrid one (ranker + agent)."""
+    """The mock generator when asked for (`--use-mock`), else the one `models.generator` names: the
+    mock (the default, which the evidence supports: README), a single factor, or the models (the
+    ranker with equal weights, or the hybrid: ranker + agent)."""
     if use_mock:
         return GeneratorChoice(MockGenerator(settings), "mock generator (--use-mock)")
-    from rl_trading.hybrid import HybridGenerator
+    name = settings.models.generator
+    if name == MOCK_GENERATOR:
+        return GeneratorChoice(MockGenerator(settings), "mock generator (models.generator)")
+    if name.startswith(FACTOR_GENERATOR_PREFIX):
+        factor = name.removeprefix(FACTOR_GENERATOR_PREFIX)
+        return GeneratorChoice(FactorGenerator(settings, factor), f"factor generator {name} (models.generator)")
+    from rl_trading.hybrid import HYBRID_GENERATOR, HybridGenerator
 
-    return GeneratorChoice(HybridGenerator(engine, settings), "model generator hybrid")
+    return GeneratorChoice(
+        HybridGenerator(engine, settings, agents=name == HYBRID_GENERATOR), f"model generator {name}"
+    )
 
 
 def assemble_daily_run(

@@ -64,6 +64,8 @@ def environment(engine: Engine) -> dict[str, str | None]:
     return {
         "FUND_DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "FUND_CONFIG_FILE": None,
+        # These tests run the hybrid daily run, which a user turns on by name (the default is the mock).
+        "FUND_MODELS__GENERATOR": "hybrid",
         **TINY,
     }
 

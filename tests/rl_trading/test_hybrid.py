@@ -13,13 +13,14 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from sqlalchemy import Engine, create_engine, delete, update
 
 from autonomous.cli.assembly import choose_generator
-from autonomous.generators import MockGenerator
+from autonomous.factor_portfolio import FACTORS, factor_generator_name
+from autonomous.generators import FactorGenerator, MockGenerator
 from autonomous.market_state import MarketState, regime_on
 from autonomous.marketview.database import market_state_on
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
@@ -38,7 +39,7 @@ from tests.rl_trading.market import (
     versions_with_agent,
 )
 from trading.db.schema import ModelArtifact
-from trading.settings import DEFENSIVE, FundSettings, load_settings
+from trading.settings import DEFENSIVE, FundSettings, GeneratorName, load_settings
 from trading.store.models import AGENT, RANKER, ModelKind, ModelRecord, load_artifact, save_model, sha256_of
 
 STRATEGY = "growth_midcap"
@@ -167,14 +168,31 @@ def pessimist_bytes() -> bytes:
     return booster_to_bytes(pessimist_booster())
 
 
-def test_the_command_chooses_the_hybrid_generator_unless_the_mock_is_asked_for(settings: FundSettings) -> None:
+def test_the_command_chooses_the_generator_the_settings_name_unless_the_mock_is_asked_for(
+    settings: FundSettings,
+) -> None:
     engine = create_engine("sqlite://")  # never connected: the generators read models only when generating
-    chosen = choose_generator(engine, settings, use_mock=False)
+    default = choose_generator(engine, settings, use_mock=False)
+    assert settings.models.generator == "mock"  # what the out-of-sample evidence supports (README)
+    assert isinstance(default.generator, MockGenerator)
+    assert default.note == "mock generator (models.generator)"
+    hybrid_settings = settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "hybrid"})})
+    chosen = choose_generator(engine, hybrid_settings, use_mock=False)
     assert isinstance(chosen.generator, HybridGenerator)
+    assert chosen.generator.name == "hybrid"
     assert chosen.note == "model generator hybrid"
-    mock = choose_generator(engine, settings, use_mock=True)
+    equal = settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "ranker-equal"})})
+    assert choose_generator(engine, equal, use_mock=False).generator.name == "ranker-equal"
+    factor = settings.model_copy(update={"models": settings.models.model_copy(update={"generator": "factor-low_vol"})})
+    assert isinstance(choose_generator(engine, factor, use_mock=False).generator, FactorGenerator)
+    mock = choose_generator(engine, hybrid_settings, use_mock=True)
     assert isinstance(mock.generator, MockGenerator)
     assert mock.note == "mock generator (--use-mock)"
+
+
+def test_every_generator_the_settings_may_name_is_one_the_command_builds() -> None:
+    factors = {factor_generator_name(factor) for factor in FACTORS}
+    assert set(get_args(GeneratorName)) == {"mock", "ranker-equal", "hybrid", *factors}
 
 
 def test_without_a_ranker_the_generator_gives_the_mock_portfolio_and_says_so(

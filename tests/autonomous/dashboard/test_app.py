@@ -169,6 +169,7 @@ def test_the_models_page_names_the_models_each_recent_run_used(
     run_fund("train", "xgboost", "--models", "all", "--start-date", "2013-01-02", "--end-date", "2013-12-31")
     sessions = [str(s.date()) for s in TradingCalendar.from_database(market, "SPY").history[-2:]]
     run_fund("rebalance", "--use-mock", "--date", sessions[0])
+    monkeypatch.setenv("FUND_MODELS__GENERATOR", "hybrid")  # opted into (the default is the mock)
     run_fund("rebalance", "--date", sessions[1])  # the hybrid generator: the ranker trained above
 
     models = page("Models")
