@@ -79,9 +79,18 @@ def train_rankers(
         )
     stored = []
     for strategy in strategies:
-        for variant in variants:
-            training = train_ranker(data, strategy, ranker, variant.features)
-            stored.append((training, store_ranker(engine, training)))
+        try:
+            for variant in variants:
+                training = train_ranker(data, strategy, ranker, variant.features)
+                stored.append((training, store_ranker(engine, training)))
+        except (DataError, KeyError) as exc:  # KeyError: the strategy's universe had no row at all
+            # A data set may not support every strategy (no dividends: no dividend universe); the others
+            # are still trained, and the skipped one is named with its reason.
+            reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            logger.warning("%s: no ranker trained: %s", strategy, reason)
+            skipped.append(f"{strategy}: {reason.removeprefix(f'{strategy}: ')}")
+    if not stored:
+        raise DataError(f"no ranker trained on {start}..{end}: {'; '.join(skipped)}")
     return RankerTrainingRun(stored, present, skipped)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from autonomous.cli import app
 from autonomous.ranking.training import evaluate_rankers, parse_strategies, train_rankers
-from trading.errors import ConfigurationError
+from trading.errors import ConfigurationError, DataError
 from trading.settings import STRATEGIES, FundSettings, load_settings
 from trading.store.models import RANKER, list_models, newest_models
 
@@ -230,3 +230,21 @@ def test_training_and_evaluation_print_the_ranker_against_each_simple_factor_and
     )
     listed = run("models", "list").output
     assert listed.count("vs best baseline") == 2
+
+
+def test_a_strategy_the_data_gives_no_rows_is_skipped_with_its_reason_and_the_others_are_trained(
+    market: Engine, tiny: FundSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No payer doubles its dividend a thousandfold: the dividend universe is empty, as on a feed without dividends.
+    monkeypatch.setenv("FUND_UNIVERSE__DIVIDEND_MIN_STABILITY", "1000")
+    settings = load_settings(None)
+    partial = train_rankers(market, settings, ["growth_midcap", "dividend"], START, END)
+    assert [training.strategy for training, _ in partial.trained] == ["growth_midcap"]
+    [skipped] = partial.skipped
+    assert skipped.startswith("dividend: ")
+    with pytest.raises(DataError, match=r"no ranker trained on 2013-01-02\.\.2013-12-31: dividend: "):
+        train_rankers(market, settings, ["dividend"], START, END)
+    result = run("train", "xgboost", "--models", "dividend", "--start-date", str(START), "--end-date", str(END))
+    assert result.exit_code == 1
+    assert "no ranker trained" in result.output
+    assert "Traceback" not in result.output
