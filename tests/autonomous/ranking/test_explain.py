@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-from autonomous.cli import app
 from autonomous.ranking.explain import explain_ranker
 from autonomous.ranking.training import train_rankers
-from trading.settings import FundSettings, load_settings
+from tests.autonomous.ranking.conftest import run_fund
+from trading.settings import FundSettings
 from trading.store.models import AGENT, IMPORTANCE, get_model, save_model
-
-
-@pytest.fixture
-def tiny(market: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> FundSettings:
-    monkeypatch.setenv("FUND_MODELS__RANKER__N_ESTIMATORS", "5")
-    monkeypatch.setenv("FUND_MODELS__RANKER__FOLDS", "2")
-    return load_settings(None)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app.fund, list(args))
 
 
 def trained_ranker(market: Engine, settings: FundSettings) -> int:
@@ -36,7 +23,7 @@ def test_fund_models_explain_stores_the_importance_and_the_list_shows_the_top_th
     market: Engine, tiny: FundSettings
 ) -> None:
     model_id = trained_ranker(market, tiny)
-    explained = run(
+    explained = run_fund(
         "models", "explain", str(model_id), "--start", "2014-01-02", "--end", "2014-12-31", "--repeats", "2"
     )
     assert explained.exit_code == 0, explained.output
@@ -52,7 +39,7 @@ def test_fund_models_explain_stores_the_importance_and_the_list_shows_the_top_th
     # The printed table is the stored figures, rounded, largest drop first.
     assert f"{features[0]['feature']:<24}{features[0]['drop']:>+10.4f}" in explained.output
 
-    listed = run("models", "list")
+    listed = run_fund("models", "list")
     assert listed.exit_code == 0, listed.output
     top = ", ".join(f"{feature['feature']} {feature['drop']:.4f}" for feature in features[:3])
     assert f"top features 2014-01-02..2014-12-31: {top}" in listed.output
@@ -79,7 +66,7 @@ def test_explain_refuses_an_unknown_id_an_overlapping_window_and_an_agent(market
         "starts (2014-12-31) after it ends": (str(model_id), "2014-12-31", "2014-01-02"),
     }
     for message, (identifier, start, end) in cases.items():
-        result = run("models", "explain", identifier, "--start", start, "--end", end)
+        result = run_fund("models", "explain", identifier, "--start", start, "--end", end)
         assert result.exit_code == 1, result.output
         assert message in result.output
         assert "Traceback" not in result.output

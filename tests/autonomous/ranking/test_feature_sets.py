@@ -9,10 +9,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from autonomous.cli import app
 from autonomous.features import FEATURE_NAMES
 from autonomous.market_state import MarketState
 from autonomous.marketview.database import market_state_on
@@ -37,6 +35,7 @@ from autonomous.ranking.training import evaluate_rankers, store_ranker, train_ra
 from autonomous.ranking.xgb import fit_booster, predict, train_ranker
 from autonomous.selector import StrategyChoice
 from rl_trading.hybrid import RANKER_EQUAL_GENERATOR, HybridGenerator
+from tests.autonomous.ranking.conftest import run_fund
 from trading.errors import ConfigurationError
 from trading.settings import FundSettings, load_settings
 from trading.store.models import RANKER, list_models
@@ -45,13 +44,6 @@ START, END = date(2012, 6, 1), date(2012, 12, 31)
 DAY = date(2013, 5, 20)
 STRATEGY = "growth_midcap"
 VOLUME_AND_DIVIDEND_FEATURES = ("volume_z_20", "dollar_volume_20", "size", "div_yield_ttm", "div_stability")
-
-
-@pytest.fixture
-def tiny(market: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> FundSettings:
-    monkeypatch.setenv("FUND_MODELS__RANKER__N_ESTIMATORS", "5")
-    monkeypatch.setenv("FUND_MODELS__RANKER__FOLDS", "2")
-    return load_settings(None)
 
 
 def inputs_with(values: dict[str, list[float]], rows: int = 4) -> pd.DataFrame:
@@ -141,12 +133,12 @@ def test_training_every_variant_stores_one_ranker_per_variant_with_its_inputs(
 
 def test_the_cli_trains_the_variants_the_window_supports_and_says_which(market: Engine, tiny: FundSettings) -> None:
     args = ["train", "xgboost", "--models", STRATEGY, "--start-date", "2012-06-01", "--end-date", "2012-12-31"]
-    result = CliRunner().invoke(app.fund, [*args, "--feature-sets", "full,prices_only"])
+    result = run_fund(*args, "--feature-sets", "full,prices_only")
     assert result.exit_code == 0, result.output
     assert "optional inputs in the window: volume and dividends" in result.output
     assert "full inputs, 17" in result.output
     assert "prices_only inputs, 12" in result.output
-    refused = CliRunner().invoke(app.fund, [*args, "--feature-sets", "everything"])
+    refused = run_fund(*args, "--feature-sets", "everything")
     assert refused.exit_code != 0
     assert "--feature-sets: unknown everything" in refused.output
     assert "Traceback" not in refused.output
@@ -207,9 +199,8 @@ def test_evaluating_every_variant_reports_the_ic_with_each_input_group_removed(
     for evaluation in evaluations:
         held_out = stored[evaluation.model.id].metrics["evaluations"]["2013-01-02..2013-06-28"]
         assert held_out["rows"] == evaluation.metrics.rows
-    result = CliRunner().invoke(
-        app.fund,
-        ["models", "evaluate", "--models", STRATEGY, "--start-date", "2013-01-02", "--end-date", "2013-06-28"],
+    result = run_fund(
+        "models", "evaluate", "--models", STRATEGY, "--start-date", "2013-01-02", "--end-date", "2013-06-28"
     )
     assert result.exit_code == 0, result.output
     assert f"\n{STRATEGY}\n  full inputs " in result.output

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from autonomous.cli import app
 from autonomous.ranking.training import evaluate_rankers, train_rankers
+from tests.autonomous.ranking.conftest import run_fund
 from tests.autonomous.ranking.test_late_joiners import late_joiners_in
 from trading.settings import FundSettings, load_settings
 from trading.store.models import RANKER, list_models
@@ -23,10 +22,6 @@ def tiny(market: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     # Universes of 30 of the 60 names: without its late joiners a date still has the ten names a rank IC needs.
     monkeypatch.setenv("FUND_UNIVERSE__MIN_BUCKET_SIZE", "30")
     return load_settings(None)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app.fund, list(args))
 
 
 def test_training_reports_each_fold_and_the_whole_walk_forward_without_the_late_joiners(
@@ -76,7 +71,7 @@ def test_a_held_out_window_where_every_name_has_fundamentals_reports_one_figure(
 
 def test_the_cli_names_both_figures_and_says_which_to_believe(market: Engine, tiny: FundSettings) -> None:
     late_joiners_in(market)
-    trained = run(
+    trained = run_fund(
         "train", "xgboost", "--models", "growth_midcap", "--start-date", "2013-01-02", "--end-date", "2013-12-31"
     )
     assert trained.exit_code == 0, trained.output
@@ -88,14 +83,14 @@ def test_the_cli_names_both_figures_and_says_which_to_believe(market: Engine, ti
     assert "per fold, against its best simple factor" in trained.output
     assert "fold 1 (" in trained.output
 
-    evaluated = run(
+    evaluated = run_fund(
         "models", "evaluate", "--models", "growth_midcap", "--start-date", "2014-01-02", "--end-date", "2014-12-31"
     )
     assert evaluated.exit_code == 0, evaluated.output
     assert "the late-joiner split is not informative (one figure)" in evaluated.output
     assert "without late joiners" not in evaluated.output
 
-    listed = run("models", "list")
+    listed = run_fund("models", "list")
     assert listed.exit_code == 0, listed.output
     assert "[without late joiners, the figure to believe: " in listed.output
     assert "[late-joiner split not informative]" in listed.output

@@ -11,28 +11,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-from autonomous.cli import app
 from autonomous.ranking.training import evaluate_rankers, parse_strategies, train_rankers
+from tests.autonomous.ranking.conftest import run_fund
 from trading.errors import ConfigurationError, DataError
 from trading.settings import STRATEGIES, FundSettings, load_settings
 from trading.store.models import RANKER, list_models, newest_models
 
 REPO = Path(__file__).resolve().parents[3]
 START, END = date(2013, 1, 2), date(2013, 12, 31)
-
-
-@pytest.fixture
-def tiny(market: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> FundSettings:
-    monkeypatch.setenv("FUND_MODELS__RANKER__N_ESTIMATORS", "5")
-    monkeypatch.setenv("FUND_MODELS__RANKER__FOLDS", "2")
-    return load_settings(None)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app.fund, list(args))
 
 
 def test_strategies_are_named_one_by_one_or_all_together() -> None:
@@ -119,7 +107,7 @@ def test_held_out_evaluation_uses_only_rankers_trained_before_the_window(market:
 
 
 def test_fund_train_xgboost_prints_each_fold_and_stores_the_models(market: Engine, tiny: FundSettings) -> None:
-    result = run(
+    result = run_fund(
         "train",
         "xgboost",
         "--models",
@@ -135,27 +123,29 @@ def test_fund_train_xgboost_prints_each_fold_and_stores_the_models(market: Engin
     assert "rankIC" in result.output
     assert {r.strategy for r in list_models(market)} == {"growth_midcap", "dividend"}
 
-    listed = run("models", "list")
+    listed = run_fund("models", "list")
     assert listed.exit_code == 0, listed.output
     assert "xgboost_ranker growth_midcap" in listed.output
     assert "2013-01-02..2013-12-31" in listed.output
     assert "walk-forward rank IC" in listed.output
 
-    evaluated = run("models", "evaluate", "--models", "all", "--start-date", "2014-01-02", "--end-date", "2014-12-31")
+    evaluated = run_fund(
+        "models", "evaluate", "--models", "all", "--start-date", "2014-01-02", "--end-date", "2014-12-31"
+    )
     assert evaluated.exit_code == 0, evaluated.output
     assert "growth_midcap" in evaluated.output
     assert "value_largecap: no ranker trained before" in evaluated.output
-    assert "held-out 2014-01-02..2014-12-31 rank IC" in run("models", "list").output
+    assert "held-out 2014-01-02..2014-12-31 rank IC" in run_fund("models", "list").output
 
 
 def test_fund_train_xgboost_names_a_bad_strategy_and_stores_nothing(market: Engine, tiny: FundSettings) -> None:
-    result = run(
+    result = run_fund(
         "train", "xgboost", "--models", "growth_hugecap", "--start-date", "2013-01-02", "--end-date", "2013-12-31"
     )
     assert result.exit_code == 1
     assert "unknown strategy growth_hugecap" in result.output
     assert list_models(market) == []
-    assert "no stored models" in run("models", "list").output
+    assert "no stored models" in run_fund("models", "list").output
 
 
 def test_the_specification_spelling_trains_through_the_same_command(
@@ -193,7 +183,7 @@ def printed_row(output: str, label: str) -> list[str]:
 def test_training_and_evaluation_print_the_ranker_against_each_simple_factor_and_store_it(
     market: Engine, tiny: FundSettings
 ) -> None:
-    trained = run(
+    trained = run_fund(
         "train", "xgboost", "--models", "growth_midcap", "--start-date", "2013-01-02", "--end-date", "2013-12-31"
     )
     assert trained.exit_code == 0, trained.output
@@ -216,9 +206,9 @@ def test_training_and_evaluation_print_the_ranker_against_each_simple_factor_and
     shown = printed_row(trained.output, "ranker - best (")[-3:]
     assert shown[0] == f"{difference['rank_ic']:+.4f}"
     assert "(best)" in trained.output
-    assert f"vs best baseline ({best}) {difference['rank_ic']:+.4f}" in run("models", "list").output
+    assert f"vs best baseline ({best}) {difference['rank_ic']:+.4f}" in run_fund("models", "list").output
 
-    evaluated = run(
+    evaluated = run_fund(
         "models", "evaluate", "--models", "growth_midcap", "--start-date", "2014-01-02", "--end-date", "2014-12-31"
     )
     assert evaluated.exit_code == 0, evaluated.output
@@ -228,7 +218,7 @@ def test_training_and_evaluation_print_the_ranker_against_each_simple_factor_and
     assert printed_row(evaluated.output, "ranker - best (")[-1] == str(
         held_out["baselines"]["ranker_minus_best"]["dates"]
     )
-    listed = run("models", "list").output
+    listed = run_fund("models", "list").output
     assert listed.count("vs best baseline") == 2
 
 
@@ -244,7 +234,7 @@ def test_a_strategy_the_data_gives_no_rows_is_skipped_with_its_reason_and_the_ot
     assert skipped.startswith("dividend: ")
     with pytest.raises(DataError, match=r"no ranker trained on 2013-01-02\.\.2013-12-31: dividend: "):
         train_rankers(market, settings, ["dividend"], START, END)
-    result = run("train", "xgboost", "--models", "dividend", "--start-date", str(START), "--end-date", str(END))
+    result = run_fund("train", "xgboost", "--models", "dividend", "--start-date", str(START), "--end-date", str(END))
     assert result.exit_code == 1
     assert "no ranker trained" in result.output
     assert "Traceback" not in result.output

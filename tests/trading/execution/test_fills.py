@@ -7,6 +7,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from tests.trading.execution.strategies import cost_models, open_prices, quantities
 from trading.errors import DataError, InsufficientFunds, OrderRejected
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel
 from trading.execution.fills import (
@@ -143,20 +144,6 @@ def test_a_dividend_pays_quantity_times_the_amount_rounded_half_even() -> None:
 
 # --- invariants ------------------------------------------------------------------------------------
 
-open_prices = st.decimals(min_value=D("0.01"), max_value=D("50000"), places=6, allow_nan=False, allow_infinity=False)
-quantities = st.one_of(
-    st.integers(min_value=1, max_value=1_000_000).map(Decimal),
-    st.decimals(min_value=D("0.000000001"), max_value=D("10000"), places=9, allow_nan=False, allow_infinity=False),
-)
-cost_models = st.builds(
-    CostModels,
-    slippage=st.builds(SlippageModel, st.decimals(min_value=0, max_value=100, places=2)),
-    commission=st.builds(
-        CommissionModel,
-        per_share=st.decimals(min_value=0, max_value=D("0.05"), places=4),
-        minimum=st.decimals(min_value=0, max_value=10, places=2),
-    ),
-)
 HALF_MONEY_STEP = D("0.00005")
 
 

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.trading.execution.strategies import cost_models, open_prices, quantities
 from trading.execution.costs import PRICE_STEP, CommissionModel, CostModels, SlippageModel
 from trading.execution.fills import BarPrices, fill_market_order
 from trading.execution.vectorised import FloatCosts, fill_market_orders
@@ -20,20 +21,6 @@ HALF_MONEY_STEP = 0.00005
 HALF_PRICE_STEP = float(PRICE_STEP) / 2
 RELATIVE = 1e-12
 
-open_prices = st.decimals(min_value=D("0.01"), max_value=D("50000"), places=6, allow_nan=False, allow_infinity=False)
-quantities = st.one_of(
-    st.integers(min_value=1, max_value=1_000_000).map(Decimal),
-    st.decimals(min_value=D("0.000000001"), max_value=D("10000"), places=9, allow_nan=False, allow_infinity=False),
-)
-cost_models = st.builds(
-    CostModels,
-    slippage=st.builds(SlippageModel, st.decimals(min_value=0, max_value=100, places=2)),
-    commission=st.builds(
-        CommissionModel,
-        per_share=st.decimals(min_value=0, max_value=D("0.05"), places=4),
-        minimum=st.decimals(min_value=0, max_value=10, places=2),
-    ),
-)
 orders = st.lists(st.tuples(st.sampled_from(list(OrderSide)), quantities, open_prices), min_size=1, max_size=8)
 
 
