@@ -1,9 +1,10 @@
 """Portfolio generators: what turns a strategy choice and the market state into a target portfolio.
 
-The daily run is given one, chosen where the command is assembled (autonomous/cli/assembly.py), and
-calls `generate` with the market state, the chosen strategy and the account's current weights. The
-mock generator is the transparent rule-based baseline (`--use-mock`); the hybrid generator
-(rl_trading/hybrid.py: the XGBoost ranker plus PPO weights) is the default. The factor generators hold
+The daily run is given one, chosen where the command is assembled (autonomous/cli/assembly.py, from the
+`models.generator` setting), and calls `generate` with the market state, the chosen strategy and the
+account's current weights. The mock generator is the transparent rule-based baseline and the default
+(the models did not beat it out of sample: README); the hybrid generator (rl_trading/hybrid.py: the
+XGBoost ranker plus PPO weights) and the ranker with equal weights are opt-in. The factor generators hold
 the top N by one simple factor (autonomous/factor_portfolio.py), fixed or chosen walk-forward by its
 past rank IC (autonomous/factor_choice.py). The defensive mode is the same for every generator: the
 safe haven and cash.

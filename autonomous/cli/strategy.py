@@ -69,12 +69,13 @@ def select(app: AppContext, day: date | None) -> None:
     "--strategy", "name", type=click.Choice([*STRATEGIES, DEFENSIVE]), required=True, help="The strategy to build."
 )
 @click.option("--date", "day", type=DATE, default=None, help="Session (default: the latest bar).")
-@click.option("--use-mock", is_flag=True, help="The rule-based mock generator instead of the hybrid one.")
+@click.option("--use-mock", is_flag=True, help="The rule-based mock generator, whatever models.generator names.")
 @pass_app
 @fails_cleanly
 def target(app: AppContext, name: str, day: date | None, use_mock: bool) -> None:
     """Print the target portfolio the generator would hold for STRATEGY at the date, before the risk
-    manager (an account holding only cash; the daily run passes the account's own weights)."""
+    manager (an account holding only cash; the daily run passes the account's own weights). The
+    generator is the daily run's: models.generator (FUND_MODELS__GENERATOR), mock by default."""
     engine = app.migrated_engine()
     day = decision_date(engine, app.settings, day)
     market = DatabaseMarketView(engine, app.settings).session(day)
