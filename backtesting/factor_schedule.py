@@ -18,9 +18,8 @@ from sqlalchemy import Engine
 
 from autonomous.factor_choice import FactorChoice, FactorSchedule, choose_factor
 from autonomous.ranking.dataset import RankerData, load_ranker_data
-from backtesting.walk_forward import training_window
+from backtesting.walk_forward import benchmark_sessions, training_window
 from trading.errors import DataError
-from trading.marketdata.calendar import TradingCalendar
 from trading.settings import FundSettings
 
 logger = logging.getLogger(__name__)
@@ -37,8 +36,7 @@ def choose_factors(
 ) -> FactorSchedule:
     """Each strategy's factor at each of `dates` (module doc). A date whose window has no data skips every
     strategy; a strategy whose universe has no IC in a window is skipped there: its earlier choice stays."""
-    calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
-    sessions = [stamp.date() for stamp in calendar.history]
+    sessions = benchmark_sessions(engine, settings)
     choices: list[FactorChoice] = []
     skipped: dict[date, str] = {}
     retrain = sorted(set(dates))

@@ -233,7 +233,7 @@ def ensure_rankers(
     skipped with the reason in the report: its previous model, if any, stays in force.
     """
     strategies = _known(strategies)
-    sessions = _benchmark_sessions(engine, settings)
+    sessions = benchmark_sessions(engine, settings)
     pairs: list[tuple[date, ModelRecord]] = []
     steps: list[RetrainingStep] = []
     retrain = sorted(set(dates))
@@ -258,7 +258,8 @@ def _known(strategies: Sequence[str]) -> list[str]:
     return named
 
 
-def _benchmark_sessions(engine: Engine, settings: FundSettings) -> list[date]:
+def benchmark_sessions(engine: Engine, settings: FundSettings) -> list[date]:
+    """Every session of the benchmark's calendar in the database, ascending: what training windows count."""
     calendar = TradingCalendar.from_database(engine, settings.data.benchmark_ticker, settings.data.exchange_calendar)
     return [stamp.date() for stamp in calendar.history]
 
@@ -403,7 +404,7 @@ def ensure_agents(
     budget = DEFAULT_TIMESTEPS if timesteps is None else timesteps
     if budget < 1:
         raise ValueError(f"timesteps must be >= 1, got {budget}")
-    sessions = _benchmark_sessions(engine, settings)
+    sessions = benchmark_sessions(engine, settings)
     pairs: list[tuple[date, ModelRecord]] = []
     steps: list[RetrainingStep] = []
     retrain = sorted(set(dates))
