@@ -39,6 +39,8 @@ DrawdownResume = Literal["manual", "after_sessions", "on_recovery"]
 Volatility = Literal["low", "medium", "high", "extreme"]
 # The agent's reward (rl_trading/simulator.py Reward): `penalised` is the old one, kept for comparison.
 RewardName = Literal["penalised", "risk_scaled"]
+# Which ranker's picks the hybrid's agent weighs: the one it was trained on (paired), or the newest.
+AgentRankerName = Literal["paired", "newest"]
 
 # The daily run's generators (autonomous/cli/assembly.py choose_generator).
 GeneratorName = Literal[
@@ -285,6 +287,9 @@ class AgentSettings(_Section):
     # The agent's slots are filled from the ranking's first slot_band x top_n names; a held name keeps
     # its slot while it stays among them (rl_trading/slots.py). 1: only today's top N.
     slot_band: int = Field(2, ge=1, le=10)
+    # paired: the hybrid ranks with the ranker the agent learned on (parameters["ranker_id"]), so the
+    # agent sees the prediction distribution it was trained on; newest: the newest usable ranker.
+    ranker: AgentRankerName = "paired"
     # Per-share commissions and their minimum are charged against this equity in the simulator.
     notional_equity: Decimal = Field(Decimal("100000"), gt=0)
     learning_rate: float = Field(3e-4, gt=0, le=1)
