@@ -11,6 +11,12 @@ trained it). A backtest pins its own walk-forward models instead by passing a `M
 schedule, backtesting/walk_forward.py): the candidates are then the source's only, with the same
 checks and fallbacks, and a candidate trained up to t or later is refused whatever its source.
 
+Which ranker the agent's weights go with (models.agent.ranker). Paired, the default: the ranker the
+agent learned on (its parameters name it), since an agent learns the scale and noise of one ranker's
+predictions; the agent is always trained on a ranker older than its own window (rl_trading/training.py),
+so a paired ranker is older than the newest. Newest: the newest usable ranker, whichever the agent
+learned on. Either way the portfolio's model_versions name the ranker in use and the agent's own.
+
 Without agents (`agents=False`, the "ranker-equal" generator) the ranker's picks get equal weights,
 capped at the position limit, as when no agent is usable; a report tells the two apart by name.
 
@@ -120,6 +126,7 @@ class HybridGenerator:
         self._pinned = schedule is not None
         self._agents = agents
         self._loaded: dict[int, Any] = {}
+        self._pairs: dict[int, list[ModelRecord]] = {}  # agent id -> the stored copies of its ranker
 
     @property
     def name(self) -> str:
@@ -133,7 +140,7 @@ class HybridGenerator:
         top_n = self._settings.strategy.top_n
         inputs = ranker_inputs(state.cross_section, state.stocks)
         present = present_groups(inputs)
-        ranker = self.lookup(RANKER, strategy, state.day, present=present)
+        ranker, agent = self._models(strategy, state.day, present)
         if ranker.loaded is None:
             fallback = mock_portfolio(universe, top_n)
             return TargetPortfolio(
@@ -167,7 +174,7 @@ class HybridGenerator:
                 f"{picked}; equal weights{capped} (the ranker-equal generator uses no agent)",
                 versions | {"agent": "not used (ranker-equal)"},
             )
-        agent = self.lookup(AGENT, strategy, state.day)
+        assert agent is not None  # _models looks one up whenever agents are used
         if agent.loaded is None:
             weights, capped = self._equal_weights(selected)
             return TargetPortfolio(
@@ -190,8 +197,8 @@ class HybridGenerator:
         band = int(agent.loaded.record.parameters.get("slot_band", self._settings.models.agent.slot_band))
         market = market_features_of_snapshot(state.regime)
         weights = agent_weights(agent.loaded.model, predictions, inputs, holdings, SlotBand(top_n, band), market)
-        # The agent learned on the picks of the ranker named here, which may be older than the one
-        # in use now (a ranker retrained later): the log keeps both, so a reader can tell.
+        # The agent learned on the picks of the ranker named here; with models.agent.ranker = newest
+        # that may be older than the one in use now: the log keeps both, so a reader can tell.
         trained_with = str(agent.loaded.record.parameters.get("ranker", "unknown"))
         return TargetPortfolio(
             strategy,
@@ -200,6 +207,42 @@ class HybridGenerator:
             f"{picked}; the PPO agent set their weights ({1.0 - math.fsum(weights.values()):.1%} cash)",
             versions | {"agent": agent.loaded.record.label, "agent_trained_on_ranker": trained_with},
         )
+
+    def _models(self, strategy: str, day: date, present: frozenset[str]) -> tuple[ModelLookup, ModelLookup | None]:
+        """The ranker to rank with and, when the generator uses agents, the agent (None otherwise).
+
+        Paired (models.agent.ranker, the default): the newest valid agent, and the ranker it learned on
+        (its parameters' "ranker" label), so that it weighs predictions like those it was trained on.
+        When that ranker is unusable (no longer stored, or it reads an input group the data lacks), the
+        newest usable ranker ranks and the agent is not used: its picks get equal weights, and the note
+        says why. Newest: the newest usable ranker and the newest valid agent, independently."""
+        if not self._agents:
+            return self.lookup(RANKER, strategy, day, present=present), None
+        agent = self.lookup(AGENT, strategy, day)
+        if agent.loaded is None or self._settings.models.agent.ranker == "newest":
+            return self.lookup(RANKER, strategy, day, present=present), agent
+        own = self._paired_ranker(agent.loaded.record, day, present)
+        if own.loaded is not None:
+            return own, agent
+        note = f"{agent.loaded.record.label} is not used: {own.note}"
+        return self.lookup(RANKER, strategy, day, present=present), ModelLookup(None, note)
+
+    def _paired_ranker(self, agent: ModelRecord, day: date, present: frozenset[str]) -> ModelLookup:
+        """The ranker `agent` learned on, found by its label (window and content hash, so a copy stored
+        again, in this database or another, is the same ranker), with the lookup's checks."""
+        label = agent.parameters.get("ranker")
+        if not isinstance(label, str):
+            return ModelLookup(None, "it does not name the ranker it learned on")
+        if agent.id not in self._pairs:  # a backtest asks every session: one query per agent
+            rankers = newest_models(self._engine, RANKER, agent.strategy)
+            self._pairs[agent.id] = [record for record in rankers if record.label == label]
+        stored = self._pairs[agent.id]
+        if not stored:
+            return ModelLookup(None, f"the ranker it learned on, {label}, is not stored")
+        found = self._first_usable(stored, RANKER, day, present)
+        if found.loaded is None:
+            return ModelLookup(None, f"the ranker it learned on is unusable ({found.note})")
+        return found
 
     def _equal_weights(self, selected: pd.Series) -> tuple[dict[str, float], str]:
         """Equal weights over the picks and, when the position limit capped them, a clause saying so."""
@@ -225,6 +268,15 @@ class HybridGenerator:
             candidates = sorted(
                 candidates, key=lambda record: (-record.train_end.toordinal(), -len(record.feature_set))
             )
+        found = self._first_usable(candidates, kind, day, present)
+        return (
+            found if found.loaded is not None else ModelLookup(None, f"no valid {kind} for {strategy} ({found.note})")
+        )
+
+    def _first_usable(
+        self, candidates: Sequence[ModelRecord], kind: ModelKind, day: date, present: frozenset[str] | None
+    ) -> ModelLookup:
+        """The first candidate that passes every check, loaded; or none, and each candidate's problem."""
         problems = []
         for record in candidates:
             try:
@@ -239,7 +291,7 @@ class HybridGenerator:
             except (FundError, ValueError) as exc:
                 logger.warning("skipping %s: %s", record.label, exc)
                 problems.append(f"{record.version}: {exc}")
-        return ModelLookup(None, f"no valid {kind} for {strategy} ({'; '.join(problems)})")
+        return ModelLookup(None, "; ".join(problems))
 
     def _load(self, record: ModelRecord) -> Any:
         if record.id not in self._loaded:

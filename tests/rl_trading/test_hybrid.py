@@ -117,6 +117,12 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> FundSettings:
     return load_settings(None)
 
 
+def ranking_with(settings: FundSettings, ranker: str) -> FundSettings:
+    """`settings` with models.agent.ranker set: "paired" (the default) or "newest"."""
+    agent = settings.models.agent.model_copy(update={"ranker": ranker})
+    return settings.model_copy(update={"models": settings.models.model_copy(update={"agent": agent})})
+
+
 def clear_models(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(delete(ModelArtifact))
@@ -342,6 +348,8 @@ def test_a_corrupted_artifact_is_skipped_for_the_next_older_valid_model_or_the_f
         with db.begin() as connection:
             connection.execute(update(ModelArtifact).where(ModelArtifact.id == record.id).values(**values))
 
+    # Which ranker comes first is the newest lookup's order; the paired lookup would not look at `newer`.
+    settings = ranking_with(settings, "newest")
     corrupt(newer)
     with caplog.at_level(logging.WARNING, logger="rl_trading.hybrid"):
         portfolio = HybridGenerator(db, settings).generate(state, choice, {})
@@ -408,6 +416,7 @@ def test_a_generator_pinned_to_a_schedule_uses_its_models_not_newer_ones_in_the_
     newer_ranker = trained.ranker.store(db, train_end=date(2013, 4, 30), artifact=pessimist_bytes())
     trained.agent.store(db, train_end=date(2013, 4, 30))
     schedule = ModelSchedule.of([(date(2013, 1, 2), ranker), (date(2013, 1, 2), agent)])
+    settings = ranking_with(settings, "newest")  # the newer agent would otherwise bring its own ranker
     state, choice = decision(db, settings, DAY)
 
     pinned = HybridGenerator(db, settings, schedule=schedule).generate(state, choice, {})
@@ -486,3 +495,43 @@ def test_a_model_trained_up_to_the_decision_date_is_refused_whatever_source_offe
     assert f"skipping {saw_the_day.label}: it was trained up to {DAY}, which a decision on {DAY} may not see" in (
         caplog.text
     )
+
+
+def test_the_agent_weighs_the_picks_of_the_ranker_it_learned_on_unless_the_settings_ask_for_the_newest(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    own, agent = trained.ranker.store(db), trained.agent.store(db)
+    # A ranker trained after the agent's, which would put the whole fund in cash.
+    newer = trained.ranker.store(db, train_end=date(2013, 4, 30), artifact=pessimist_bytes())
+    state, choice = decision(db, settings, DAY)
+    assert agent.parameters["ranker"] == own.label
+
+    paired = HybridGenerator(db, settings).generate(state, choice, {})
+    newest = HybridGenerator(db, ranking_with(settings, "newest")).generate(state, choice, {})
+
+    assert settings.models.agent.ranker == "paired"
+    assert paired.generator == "hybrid"
+    assert dict(paired.model_versions) == versions_with_agent(own.label, agent)
+    assert paired.weights
+    assert set(paired.weights) <= set(positive_top(db, own, state, TOP_N))
+    assert newest.model_versions["ranker"] == newer.label
+    assert dict(newest.weights) == {}
+
+
+def test_an_agent_whose_own_ranker_is_gone_is_not_used_and_the_newest_rankers_picks_get_equal_weights(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    agent = trained.agent.store(db)
+    # Another ranker of the strategy, with another window than the one the agent learned on.
+    other = trained.ranker.store(db, train_end=date(2012, 12, 31))
+    state, choice = decision(db, settings, DAY)
+
+    portfolio = HybridGenerator(db, settings).generate(state, choice, {})
+
+    names = positive_top(db, other, state, TOP_N)
+    assert portfolio.generator == "hybrid/equal_weight"
+    assert dict(portfolio.weights) == dict.fromkeys(names, 0.1)
+    assert portfolio.model_versions["ranker"] == other.label
+    expected = f"{agent.label} is not used: the ranker it learned on, {agent.parameters['ranker']}, is not stored"
+    assert portfolio.model_versions["agent"] == f"none ({expected}): equal weights"
+    assert f"; {expected}: equal weights" in portfolio.reason
