@@ -11,7 +11,7 @@ trained it). A backtest pins its own walk-forward models instead by passing a `M
 schedule, backtesting/walk_forward.py): the candidates are then the source's only, with the same
 checks and fallbacks, and a candidate trained up to t or later is refused whatever its source.
 
-Which ranker the agent's weights go with (models.agent.ranker). Paired, the default: the ranker the
+Which ranker the agent's weights go with (models.agent.ranker_pairing). Paired, the default: the ranker the
 agent learned on (its parameters name it), since an agent learns the scale and noise of one ranker's
 predictions; the agent is always trained on a ranker older than its own window (rl_trading/training.py),
 so a paired ranker is older than the newest. Newest: the newest usable ranker, whichever the agent
@@ -25,6 +25,9 @@ in its model_versions (stored in rebalancing_log.model_versions):
 - no usable ranker: the mock generator's portfolio;
 - a ranker but no usable agent: equal weights over the selected names;
 - no name with a positive prediction: all cash.
+
+A ranker fitted with a ranking objective (models.ranker.objective) predicts no return, only an order:
+it picks the top N names by score, never all cash, and the reason says so (rl_trading/slots.py).
 
 xgboost, torch and stable-baselines3 are imported only when a model of theirs is loaded.
 """
@@ -54,7 +57,7 @@ from autonomous.ranking.feature_sets import (
     missing_groups,
     present_groups,
 )
-from autonomous.ranking.xgb import booster_from_bytes, predict
+from autonomous.ranking.xgb import RankerModel, booster_from_bytes, predict
 from autonomous.selector import StrategyChoice
 from rl_trading.episodes import EMPTY_SLOT
 from rl_trading.interpreters import gather_slot_features
@@ -65,6 +68,7 @@ from rl_trading.slots import (
     assign_slots,
     candidate_features,
     rank_candidates,
+    scores_as_ranks,
     select_top_positive,
 )
 from trading.errors import FundError
@@ -72,8 +76,6 @@ from trading.settings import DEFENSIVE, FundSettings
 from trading.store.models import AGENT, RANKER, ModelKind, ModelRecord, load_artifact, newest_models
 
 if TYPE_CHECKING:
-    import xgboost
-
     from rl_trading.ppo import Agent
 
 logger = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ class RegistrySource:
 @dataclass(frozen=True)
 class LoadedModel:
     record: ModelRecord
-    model: Any  # an xgboost.Booster or an rl_trading.ppo.Agent
+    model: Any  # an autonomous.ranking.xgb.RankerModel or an rl_trading.ppo.Agent
 
 
 @dataclass(frozen=True)
@@ -155,16 +157,26 @@ class HybridGenerator:
             reason = universe.reason if not universe.available else "the universe is empty"
             return TargetPortfolio(strategy, {}, self.name, f"all cash: {reason}", versions)
         members = inputs.reindex([ticker for ticker in universe.tickers if ticker in inputs.index])
-        predictions = predict(ranker.loaded.model, members)
+        model: RankerModel = ranker.loaded.model
+        predictions = predict(model, members)
+        if not model.predicts_returns:
+            # A ranking score has no sign: percentile ranks make every name eligible (rl_trading/slots.py).
+            predictions = scores_as_ranks(predictions)
         selected = select_top_positive(predictions, top_n)
         if selected.empty:
             reason = f"all cash: no name of the {len(members)} in the universe has a positive predicted excess return"
             return TargetPortfolio(strategy, {}, self.name, reason, versions | {"agent": "not used"})
-        picked = (
-            f"the ranker picked {len(selected)} of {len(members)} names with a positive predicted "
-            f"{ranker.loaded.record.parameters.get('horizon', '?')}-session excess return "
-            f"(best {selected.index[0]} {selected.iloc[0]:+.2%})"
-        )
+        horizon = ranker.loaded.record.parameters.get("horizon", "?")
+        if model.predicts_returns:
+            picked = (
+                f"the ranker picked {len(selected)} of {len(members)} names with a positive predicted "
+                f"{horizon}-session excess return (best {selected.index[0]} {selected.iloc[0]:+.2%})"
+            )
+        else:
+            picked = (
+                f"the ranker ({model.objective}, a ranking objective whose score has no sign) picked the top "
+                f"{len(selected)} of {len(members)} names by its {horizon}-session score (best {selected.index[0]})"
+            )
         if not self._agents:
             weights, capped = self._equal_weights(selected)
             return TargetPortfolio(
@@ -197,7 +209,7 @@ class HybridGenerator:
         band = int(agent.loaded.record.parameters.get("slot_band", self._settings.models.agent.slot_band))
         market = market_features_of_snapshot(state.regime)
         weights = agent_weights(agent.loaded.model, predictions, inputs, holdings, SlotBand(top_n, band), market)
-        # The agent learned on the picks of the ranker named here; with models.agent.ranker = newest
+        # The agent learned on the picks of the ranker named here; with models.agent.ranker_pairing = newest
         # that may be older than the one in use now: the log keeps both, so a reader can tell.
         trained_with = str(agent.loaded.record.parameters.get("ranker", "unknown"))
         return TargetPortfolio(
@@ -211,7 +223,7 @@ class HybridGenerator:
     def _models(self, strategy: str, day: date, present: frozenset[str]) -> tuple[ModelLookup, ModelLookup | None]:
         """The ranker to rank with and, when the generator uses agents, the agent (None otherwise).
 
-        Paired (models.agent.ranker, the default): the newest valid agent, and the ranker it learned on
+        Paired (models.agent.ranker_pairing, the default): the newest valid agent, and the ranker it learned on
         (its parameters' "ranker" label), so that it weighs predictions like those it was trained on.
         When that ranker is unusable (no longer stored, or it reads an input group the data lacks), the
         newest usable ranker ranks and the agent is not used: its picks get equal weights, and the note
@@ -219,7 +231,7 @@ class HybridGenerator:
         if not self._agents:
             return self.lookup(RANKER, strategy, day, present=present), None
         agent = self.lookup(AGENT, strategy, day)
-        if agent.loaded is None or self._settings.models.agent.ranker == "newest":
+        if agent.loaded is None or self._settings.models.agent.ranker_pairing == "newest":
             return self.lookup(RANKER, strategy, day, present=present), agent
         own = self._paired_ranker(agent.loaded.record, day, present)
         if own.loaded is not None:
@@ -324,7 +336,7 @@ def _inputs_note(record: ModelRecord, present: frozenset[str]) -> str:
     return f"{name} ({len(record.feature_set)} inputs); {data_groups_note(present)}"
 
 
-def _load_ranker(artifact: bytes, record: ModelRecord, settings: FundSettings) -> xgboost.Booster:
+def _load_ranker(artifact: bytes, record: ModelRecord, settings: FundSettings) -> RankerModel:
     return booster_from_bytes(artifact)
 
 

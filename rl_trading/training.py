@@ -140,6 +140,11 @@ def _check_pinned(ranker: ModelRecord, strategy: str, before: date) -> None:
         )
 
 
+# Agent settings that decide how a trained agent is used, not how it is trained: left out of the key, so
+# that changing them reuses the stored agents.
+USE_ONLY_SETTINGS = frozenset({"ranker_pairing"})
+
+
 def agent_training_parameters(
     settings: FundSettings, *, timesteps: int, seed: int | None, ranker: ModelRecord
 ) -> dict[str, Any]:
@@ -153,7 +158,7 @@ def agent_training_parameters(
     costs = TradingCosts.from_settings(settings.execution, agent).engine
     risk = settings.risk
     return {
-        **agent.model_dump(mode="json"),
+        **agent.model_dump(mode="json", exclude=USE_ONLY_SETTINGS),
         "seed": agent.seed if seed is None else seed,
         "timesteps": timesteps,
         "slots": settings.strategy.top_n,

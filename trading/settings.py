@@ -287,9 +287,10 @@ class AgentSettings(_Section):
     # The agent's slots are filled from the ranking's first slot_band x top_n names; a held name keeps
     # its slot while it stays among them (rl_trading/slots.py). 1: only today's top N.
     slot_band: int = Field(2, ge=1, le=10)
-    # paired: the hybrid ranks with the ranker the agent learned on (parameters["ranker_id"]), so the
-    # agent sees the prediction distribution it was trained on; newest: the newest usable ranker.
-    ranker: AgentRankerName = "paired"
+    # paired: the hybrid ranks with the ranker the agent learned on (its parameters' "ranker"), so the
+    # agent sees the prediction distribution it was trained on; newest: the newest usable ranker. How an
+    # agent is used, not how it is trained: not part of its training key (rl_trading/training.py).
+    ranker_pairing: AgentRankerName = "paired"
     # Per-share commissions and their minimum are charged against this equity in the simulator.
     notional_equity: Decimal = Field(Decimal("100000"), gt=0)
     learning_rate: float = Field(3e-4, gt=0, le=1)

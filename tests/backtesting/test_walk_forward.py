@@ -517,7 +517,7 @@ def test_rewriting_every_bar_from_an_agents_date_on_leaves_it_unchanged_and_its_
     assert control.metrics["evaluation"]["total_return_agent"] != original.metrics["evaluation"]["total_return_agent"]
 
 
-def test_a_generator_pinned_to_the_merged_schedule_weighs_the_rankers_picks_with_the_scheduled_agent(
+def test_a_generator_pinned_to_the_merged_schedule_weighs_the_picks_of_the_scheduled_agents_own_ranker_or_the_newest(
     market: Engine, tiny_agents: FundSettings
 ) -> None:
     dates = agent_dates(market)
@@ -541,16 +541,20 @@ def test_a_generator_pinned_to_the_merged_schedule_weighs_the_rankers_picks_with
     state = market_state_on(market, tiny_agents, day)
     choice = StrategyChoice(AGENT_STRATEGY, 0.6, "chosen by the test", "bull_medium_vol", rule_index=None)
 
+    agent_settings = tiny_agents.models.agent.model_copy(update={"ranker_pairing": "newest"})
+    newest = tiny_agents.model_copy(update={"models": tiny_agents.models.model_copy(update={"agent": agent_settings})})
     pinned = HybridGenerator(market, tiny_agents, schedule=schedule).generate(state, choice, {})
+    pinned_newest = HybridGenerator(market, newest, schedule=schedule).generate(state, choice, {})
     unpinned = HybridGenerator(market, tiny_agents).generate(state, choice, {})
 
     [in_force, older] = schedule.models_for(RANKER, AGENT_STRATEGY, day)
-    assert pinned.generator == "hybrid"
-    assert pinned.weights
-    assert dict(pinned.model_versions) == {
-        "ranker": in_force.label,
-        "ranker_inputs": FULL_INPUTS,
-        "agent": agent.label,
-        "agent_trained_on_ranker": older.label,
-    }
+    for portfolio, ranker in ((pinned, older), (pinned_newest, in_force)):
+        assert portfolio.generator == "hybrid"
+        assert portfolio.weights
+        assert dict(portfolio.model_versions) == {
+            "ranker": ranker.label,
+            "ranker_inputs": FULL_INPUTS,
+            "agent": agent.label,
+            "agent_trained_on_ranker": older.label,
+        }
     assert unpinned.model_versions["agent"] == newer.label != agent.label

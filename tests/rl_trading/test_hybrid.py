@@ -31,7 +31,7 @@ from backtesting.walk_forward import ModelSchedule
 from rl_trading.hybrid import HybridGenerator, SlotBand, agent_weights
 from rl_trading.market_features import market_features_of_snapshot
 from rl_trading.ppo import load_agent
-from rl_trading.training import train_weight_agent
+from rl_trading.training import agent_training_parameters, train_weight_agent
 from tests.rl_trading.market import (
     FULL_INPUTS,
     pessimist_booster,
@@ -118,8 +118,8 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> FundSettings:
 
 
 def ranking_with(settings: FundSettings, ranker: str) -> FundSettings:
-    """`settings` with models.agent.ranker set: "paired" (the default) or "newest"."""
-    agent = settings.models.agent.model_copy(update={"ranker": ranker})
+    """`settings` with models.agent.ranker_pairing set: "paired" (the default) or "newest"."""
+    agent = settings.models.agent.model_copy(update={"ranker_pairing": ranker})
     return settings.model_copy(update={"models": settings.models.model_copy(update={"agent": agent})})
 
 
@@ -509,7 +509,7 @@ def test_the_agent_weighs_the_picks_of_the_ranker_it_learned_on_unless_the_setti
     paired = HybridGenerator(db, settings).generate(state, choice, {})
     newest = HybridGenerator(db, ranking_with(settings, "newest")).generate(state, choice, {})
 
-    assert settings.models.agent.ranker == "paired"
+    assert settings.models.agent.ranker_pairing == "paired"
     assert paired.generator == "hybrid"
     assert dict(paired.model_versions) == versions_with_agent(own.label, agent)
     assert paired.weights
@@ -535,3 +535,16 @@ def test_an_agent_whose_own_ranker_is_gone_is_not_used_and_the_newest_rankers_pi
     expected = f"{agent.label} is not used: the ranker it learned on, {agent.parameters['ranker']}, is not stored"
     assert portfolio.model_versions["agent"] == f"none ({expected}): equal weights"
     assert f"; {expected}: equal weights" in portfolio.reason
+
+
+def test_how_an_agent_is_paired_with_a_ranker_is_not_part_of_its_training_key(
+    settings: FundSettings, trained: Trained, db: Engine
+) -> None:
+    ranker = trained.ranker.store(db)
+    keys = [
+        agent_training_parameters(ranking_with(settings, pairing), timesteps=64, seed=None, ranker=ranker)
+        for pairing in ("paired", "newest")
+    ]
+    assert keys[0] == keys[1]
+    assert keys[0]["ranker"] == ranker.label
+    assert "ranker_pairing" not in keys[0]
