@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,10 +14,15 @@ from autonomous.cli.train import (
     baseline_lines,
     echo_lines,
     late_joiner_lines,
+    late_joiner_verdict,
     metrics_line,
     without_late_joiners_line,
 )
 from trading.store.models import IMPORTANCE, MODEL_KINDS, RANKER, ModelRecord, list_models
+
+if TYPE_CHECKING:
+    from autonomous.ranking.importance import PermutationImportance
+    from autonomous.ranking.late_joiners import LateJoinerRows
 
 TOP_FEATURES = 3
 
@@ -109,10 +114,19 @@ def _without_late_joiners(split: dict[str, Any] | None) -> str:
 
 
 def _top_features(window: str, importance: dict[str, Any]) -> str:
-    """'top features 2015-01-01..2021-04-30: vol_60_rank 0.0210, ...': the largest permutation drops."""
+    """'top features 2015-01-01..2021-04-30: vol_60_rank 0.0210, ...': the largest permutation drops, and
+    the largest without the late joiners when that split is informative (nothing for an importance stored
+    before the split)."""
+    text = f"top features {window}: {_largest_drops(importance)}"
+    without = importance.get("without_late_joiners")
+    if without and without.get("verdict") == "informative":
+        text += f" [without late joiners, the ones to believe: {_largest_drops(without)}]"
+    return text
+
+
+def _largest_drops(importance: dict[str, Any]) -> str:
     top = importance.get("features", [])[:TOP_FEATURES]
-    shown = ", ".join(f"{feature['feature']} {_number(feature.get('drop'))}" for feature in top)
-    return f"top features {window}: {shown or 'none'}"
+    return ", ".join(f"{feature['feature']} {_number(feature.get('drop'))}" for feature in top) or "none"
 
 
 def _number(value: Any, places: int = 4) -> str:
@@ -175,7 +189,59 @@ def explain(app: AppContext, model_id: int, start: date, end: date, repeats: int
         f"{importance.dates} dates, {importance.rows:,} rows; each feature shuffled {importance.repeats} times "
         f"within each date (seed {importance.seed})"
     )
-    click.echo(f"{'feature':<24}{'IC drop':>10}{'std':>9}")
-    for feature in importance.features:
-        click.echo(f"{feature.feature:<24}{feature.drop:>+10.4f}{feature.drop_std:>9.4f}")
+    split = explanation.without_late_joiners
+    columns = [("every name", importance)]
+    if split.same_dates is not None:
+        same = split.same_dates
+        columns.append(("every name, same dates", same))
+        click.echo(
+            f"every name from {split.late_joiners.first_known} (the dates the figures without late joiners cover): "
+            f"mean daily rank IC {same.rank_ic:.4f} over {same.dates} dates, {same.rows:,} rows"
+        )
+    if split.importance is not None:
+        without = split.importance
+        columns.append(("without late joiners", without))
+        click.echo(
+            f"without late joiners: mean daily rank IC {without.rank_ic:.4f} over {without.dates} dates, "
+            f"{without.rows:,} rows (each feature shuffled among these names of each date)"
+        )
+    echo_lines(importance_table(columns))
+    click.echo(importance_verdict(split.late_joiners))
     click.echo("a drop near zero: the model does not use the feature here; below zero: the feature hurt the ranking")
+
+
+def importance_table(columns: list[tuple[str, PermutationImportance]]) -> list[str]:
+    """Each feature's drop and its spread under each column's title, in the order of the last column:
+    the figure to believe when there are several (without late joiners)."""
+    blocks = [f"{'IC drop':>10}{'std':>9}"] + [f"{'IC drop':>16}{'std':>9}"] * (len(columns) - 1)
+    titles = [f"{columns[0][0]:>19}"] + [f"{title:>25}" for title, _ in columns[1:]]
+    lines = [f"{'feature':<24}{''.join(blocks)}"]
+    if len(columns) > 1:
+        lines.insert(0, f"{'':<24}{''.join(titles)}")
+    by_feature = [{feature.feature: feature for feature in result.features} for _, result in columns]
+    for name in (feature.feature for feature in columns[-1][1].features):
+        first, *others = (found[name] for found in by_feature)
+        cells = f"{first.drop:>+10.4f}{first.drop_std:>9.4f}" + "".join(
+            f"{other.drop:>+16.4f}{other.drop_std:>9.4f}" for other in others
+        )
+        lines.append(f"{name:<24}{cells}")
+    return lines
+
+
+def importance_verdict(late_joiners: LateJoinerRows) -> str:
+    """Which drops to believe, in a sentence."""
+    if late_joiners.informative:
+        starts = (
+            f"\n  They cover only the dates from {late_joiners.first_known} on (no name had a fundamentals row "
+            "before):\n  compare them with the column 'every name, same dates'."
+            if late_joiners.starts_later
+            else ""
+        )
+        return (
+            f"late joiners (no fundamentals row at the decision date): {late_joiners.late_joiner_rows:,} of "
+            f"{late_joiners.rows:,} rows.\n  Believe the drops without them, the conservative ones: on "
+            "survivorship-biased data the names lacking a row\n  are mostly those that later joined the index, and "
+            "a feature that helps spot them looks important for that\n  reason. The features are in the order of "
+            f"the drops without them.{starts}"
+        )
+    return late_joiner_verdict(late_joiners)

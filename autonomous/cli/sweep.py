@@ -64,11 +64,16 @@ def run(app: AppContext, spec_path: Path, address: str | None, num_cpus: int | N
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Configurations shown.")
 @click.option("--trials", "show_trials", is_flag=True, help="Also list the trials themselves, best first.")
 @click.option("--failed", "show_failed", is_flag=True, help="Also list each failed trial with its error.")
+@click.option(
+    "--metric",
+    default=None,
+    help="Rank by another metric the trials report (default: the sweep's), e.g. rank_ic_without_late_joiners.",
+)
 @pass_app
 @fails_cleanly
-def show(app: AppContext, reference: str, limit: int, show_trials: bool, show_failed: bool) -> None:
+def show(app: AppContext, reference: str, limit: int, show_trials: bool, show_failed: bool, metric: str | None) -> None:
     """The sweep's configurations best first, the deflated Sharpe of the best, and the PBO."""
-    _show(app, reference, limit=limit, show_trials=show_trials, show_failed=show_failed)
+    _show(app, reference, limit=limit, show_trials=show_trials, show_failed=show_failed, metric=metric)
 
 
 @sweep.command("list")
@@ -89,40 +94,75 @@ def list_command(app: AppContext) -> None:
         )
 
 
+# Column headings of the figures shown beside the ranking metric (summary.BESIDE).
+BESIDE_HEADINGS = {
+    "rank_ic": "rank_ic",
+    "rank_ic_without_late_joiners": "w/o late",
+    "rank_ic_every_name_same_dates": "same dates",
+}
+BESIDE_LEGEND = {
+    "rank_ic_without_late_joiners": (
+        "w/o late: the rank IC without late joiners (no fundamentals row at the decision date), the one to believe"
+    ),
+    "rank_ic_every_name_same_dates": (
+        "same dates: the rank IC on every name over the dates the figure without late joiners covers"
+    ),
+}
+
+
 def _show(
-    app: AppContext, reference: str | int, *, limit: int, show_trials: bool = False, show_failed: bool = False
+    app: AppContext,
+    reference: str | int,
+    *,
+    limit: int,
+    show_trials: bool = False,
+    show_failed: bool = False,
+    metric: str | None = None,
 ) -> None:
-    from backtesting.sweeps.summary import summarise
+    from backtesting.sweeps.summary import summarise, trial_value
     from trading.store.sweeps import get_sweep, sweep_trials
 
     engine = app.migrated_engine()
     record = get_sweep(engine, reference)
     trials = sweep_trials(engine, record.id)
-    summary = summarise(record, trials)
+    summary = summarise(record, trials, metric)
+    ranked_by = record.metric if summary.metric == record.metric else f"{summary.metric} (the sweep's: {record.metric})"
     click.echo(
-        f"sweep {record.id} {record.name!r}: {record.kind} trials by {record.metric} ({record.direction}), "
+        f"sweep {record.id} {record.name!r}: {record.kind} trials by {ranked_by} ({record.direction}), "
         f"{len(summary.configurations)} configuration(s), {len(trials)} trial(s)"
     )
     varied = _varied(record.spec)
-    click.echo(f"  {'#':>3} {record.metric:>12} {'trials':>7} {'failed':>7} {'seconds':>8}  settings")
+    width = max(12, len(summary.metric))
+    beside = "".join(f" {BESIDE_HEADINGS.get(name, name):>10}" for name in summary.beside)
+    click.echo(f"  {'#':>3} {summary.metric:>{width}}{beside} {'trials':>7} {'failed':>7} {'seconds':>8}  settings")
     for rank, configuration in enumerate(summary.configurations[:limit], start=1):
         shown = {k: v for k, v in configuration.settings.items() if k in varied} or configuration.settings
         settings = _settings_text(shown)
+        figures = "".join(f" {_number(configuration.beside.get(name)):>10}" for name in summary.beside)
         click.echo(
-            f"  {rank:>3} {_number(configuration.value):>12} {configuration.trials:>7} {configuration.failed:>7} "
-            f"{configuration.seconds:>8.1f}  {settings}"
+            f"  {rank:>3} {_number(configuration.value):>{width}}{figures} {configuration.trials:>7} "
+            f"{configuration.failed:>7} {configuration.seconds:>8.1f}  {settings}"
         )
+    legend = [BESIDE_LEGEND[name] for name in summary.beside if name in BESIDE_LEGEND]
+    if legend:
+        click.echo("  " + "; ".join(legend))
     _print_verdict(record.kind, summary)
     if show_trials:
-        done = [t for t in trials if t.status == "done" and t.metric_value is not None]
-        done.sort(key=lambda t: t.metric_value or 0.0, reverse=record.direction == "maximize")
-        click.echo(f"  trials best first (of {len(done)} with a {record.metric}):")
+        values = {t.id: trial_value(t, summary.metric, record.metric) for t in trials}
+        done = [t for t in trials if values[t.id] is not None]
+        done.sort(key=lambda t: values[t.id] or 0.0, reverse=record.direction == "maximize")
+        headings = ", ".join(BESIDE_HEADINGS.get(name, name) for name in summary.beside)
+        click.echo(
+            f"  trials best first (of {len(done)} with a {summary.metric}"
+            + (f"; beside it {headings}):" if headings else "):")
+        )
         for trial in done[:limit]:
             shown = {k: v for k, v in trial.settings.items() if k in varied} or trial.settings
             settings = _settings_text(shown)
+            figures = "".join(f" {_number(trial_value(trial, name, record.metric)):>10}" for name in summary.beside)
             click.echo(
-                f"  {_number(trial.metric_value):>12}  seed {trial.seed}  {trial.window_start}..{trial.window_end}  "
-                f"{trial.duration_seconds:6.1f} s  {trial.worker}  {settings}"
+                f"  {_number(values[trial.id]):>{width}}{figures}  seed {trial.seed}  "
+                f"{trial.window_start}..{trial.window_end}  {trial.duration_seconds:6.1f} s  {trial.worker}  {settings}"
             )
     if show_failed:
         for trial in trials:
@@ -132,7 +172,12 @@ def _show(
 
 
 def _print_verdict(kind: str, summary: SweepSummary) -> None:
-    what = "rank IC on dates whose labels do not overlap" if kind == "ranker" else "daily returns"
+    from backtesting.sweeps.spec import RANK_IC_WITHOUT_LATE_JOINERS
+
+    what = "daily returns"
+    if kind == "ranker":
+        without = " without late joiners" if summary.metric == RANK_IC_WITHOUT_LATE_JOINERS else ""
+        what = f"rank IC{without} on dates whose labels do not overlap"
     if summary.deflated_sharpe is not None:
         click.echo(
             f"  the best of {summary.tried} configurations: deflated Sharpe {summary.deflated_sharpe:.2f} "

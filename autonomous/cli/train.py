@@ -15,7 +15,7 @@ from autonomous.ranking.metrics import RankingMetrics
 
 if TYPE_CHECKING:
     from autonomous.ranking.baselines import BaselineComparison, ScoreFigures
-    from autonomous.ranking.late_joiners import LateJoinerSplit
+    from autonomous.ranking.late_joiners import LateJoinerRows, LateJoinerSplit
     from autonomous.ranking.xgb import FoldReport
 
 METRIC_HEADER = f"{'':<26}{'dates':>6}{'rows':>8}{'IC':>8}{'rankIC':>8}{'ICIR':>7}{'t(rIC)':>8}{'top-bot':>9}{'hit':>7}"
@@ -67,7 +67,7 @@ def without_late_joiners_line(split: LateJoinerSplit) -> list[str]:
     return lines + ([] if split.metrics is None else [metrics_line(WITHOUT_LATE_JOINERS, split.metrics)])
 
 
-def late_joiner_verdict(split: LateJoinerSplit) -> str:
+def late_joiner_verdict(split: LateJoinerRows) -> str:
     """Which figure to believe, in a sentence."""
     if split.verdict == "informative":
         starts = (

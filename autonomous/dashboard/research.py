@@ -94,7 +94,7 @@ def sweep_view(engine: Engine, sweep_id: int) -> SweepView:
         pbo=summary.pbo.pbo if summary.pbo is not None else None,
         pbo_splits=summary.pbo.combinations if summary.pbo is not None else None,
         notes=list(summary.notes),
-        best_series=_best_series(record.kind, summary, labels, configuration_series(trials)),
+        best_series=_best_series(record.kind, summary, labels, configuration_series(trials, record.metric)),
     )
 
 

@@ -1,16 +1,24 @@
 """`fund models explain`: the permutation importance of a stored ranker on a window it was not trained
-on, computed by autonomous/ranking/importance.py and stored with the model under metrics['importance']."""
+on, computed by autonomous/ranking/importance.py and stored with the model under metrics['importance']:
+on every name, and (under 'without_late_joiners') on the names with fundamentals at the date only."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from autonomous.ranking.dataset import load_ranker_data
-from autonomous.ranking.importance import PermutationImportance, permutation_importance
+from autonomous.ranking.importance import (
+    ImportanceWithoutLateJoiners,
+    PermutationImportance,
+    importance_without_late_joiners,
+    permutation_importance,
+)
 from autonomous.ranking.xgb import booster_from_bytes, predict
 from trading.errors import ConfigurationError
 from trading.settings import FundSettings
@@ -25,10 +33,16 @@ class RankerExplanation:
     start: date
     end: date
     importance: PermutationImportance
+    without_late_joiners: ImportanceWithoutLateJoiners
 
     @property
     def window(self) -> str:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """As stored: the importance on every name where `fund models list` has always read it, and the
+        one without late joiners beside it."""
+        return self.importance.as_dict() | {"without_late_joiners": self.without_late_joiners.as_dict()}
 
 
 def explain_ranker(
@@ -50,11 +64,15 @@ def explain_ranker(
     inputs, labels = data.rows_of(model.strategy)
     booster = booster_from_bytes(load_artifact(engine, model))
     features = list(booster.feature_names or model.feature_set)
-    importance = permutation_importance(
-        inputs[features], labels, lambda frame: predict(booster, frame), repeats=repeats, seed=seed
-    )
-    explanation = RankerExplanation(model, start, end, importance)
-    add_evaluation(engine, model.id, explanation.window, importance.as_dict(), section=IMPORTANCE)
+
+    def predicted(frame: pd.DataFrame) -> pd.Series:
+        return predict(booster, frame)
+
+    importance = permutation_importance(inputs[features], labels, predicted, repeats=repeats, seed=seed)
+    flags = data.has_fundamentals_on(inputs.index)
+    without = importance_without_late_joiners(inputs[features], labels, flags, predicted, repeats=repeats, seed=seed)
+    explanation = RankerExplanation(model, start, end, importance, without)
+    add_evaluation(engine, model.id, explanation.window, explanation.as_dict(), section=IMPORTANCE)
     logger.info("permutation importance of %s on %s: %d features", model.label, explanation.window, len(features))
     return explanation
 

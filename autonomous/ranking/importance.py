@@ -8,6 +8,11 @@ not use the input on this window (or uses it for nothing that orders the names);
 the input hurt the ranking there. Each input is shuffled `repeats` times with a generator seeded once,
 so the result is reproducible; the mean and the sample standard deviation of the drop are reported.
 
+Late joiners (autonomous/ranking/late_joiners.py): on data whose universe is a later index projected
+back, names with no fundamentals row at the date flatter the rank IC, and an input that helps spot them
+(young listings, strong momentum) looks important for that reason. `importance_without_late_joiners`
+measures the drops again on the rows with fundamentals only, shuffling among those names.
+
 Pure: frames and a prediction function in, a dataclass out (the database glue is
 autonomous/ranking/explain.py).
 """
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autonomous.ranking.late_joiners import LateJoinerRows, count_late_joiners, on_known_dates
 from autonomous.ranking.metrics import DATE, LABEL, PREDICTION, rank_ic_by_date
 
 Predictor = Callable[[pd.DataFrame], pd.Series]
@@ -93,6 +99,58 @@ def permutation_importance(
     # NaN drops (no date with enough names) sort last.
     drops.sort(key=lambda item: -item.drop if math.isfinite(item.drop) else math.inf)
     return PermutationImportance(baseline.mean, baseline.dates, len(inputs), repeats, seed, drops)
+
+
+@dataclass(frozen=True)
+class ImportanceWithoutLateJoiners:
+    """The permutation importance on the rows whose names had fundamentals at the date: None unless the
+    split is informative (`late_joiners.verdict`; otherwise the importance on every name is the only one).
+    When it starts later than the window (`late_joiners.starts_later`), `same_dates` is the importance on
+    every name over the dates it covers, so that the two differ by the names only."""
+
+    late_joiners: LateJoinerRows
+    importance: PermutationImportance | None
+    same_dates: PermutationImportance | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The split's counts and, when informative, the importance's figures beside them (its `rows`
+        then the rows kept, as in LateJoinerSplit.as_dict)."""
+        figures = self.late_joiners.as_dict()
+        if self.importance is not None:
+            figures.update(self.importance.as_dict())
+        if self.same_dates is not None:
+            figures["every_name_same_dates"] = self.same_dates.as_dict()
+        return figures
+
+
+def importance_without_late_joiners(
+    inputs: pd.DataFrame,
+    labels: pd.Series,
+    has_fundamentals: pd.Series,
+    predict: Predictor,
+    *,
+    repeats: int = 5,
+    seed: int = 0,
+    min_names: int = 10,
+) -> ImportanceWithoutLateJoiners:
+    """`permutation_importance` on the rows where `has_fundamentals` (the point-in-time flag on the
+    inputs' rows) holds, with the same seed; each input is shuffled among those names of a date."""
+    if not inputs.index.equals(has_fundamentals.index):
+        raise ValueError("the fundamentals flag must be on the inputs' (date, ticker) rows")
+    counts = count_late_joiners(has_fundamentals)
+    if not counts.informative:
+        return ImportanceWithoutLateJoiners(counts, None)
+    kept = has_fundamentals.to_numpy(dtype=bool)
+    importance = permutation_importance(
+        inputs[kept], labels[kept], predict, repeats=repeats, seed=seed, min_names=min_names
+    )
+    same_dates = None
+    if counts.starts_later:
+        known = on_known_dates(has_fundamentals)
+        same_dates = permutation_importance(
+            inputs[known], labels[known], predict, repeats=repeats, seed=seed, min_names=min_names
+        )
+    return ImportanceWithoutLateJoiners(counts, importance, same_dates)
 
 
 @dataclass(frozen=True)

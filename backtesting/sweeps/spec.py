@@ -79,7 +79,23 @@ BACKTEST_METRICS = (
     "information_ratio",
     "alpha",
 )
-RANKER_METRICS = ("rank_ic", "ic", "rank_icir", "icir", "rank_ic_t_stat", "top_minus_bottom", "hit_rate")
+# The held-out rank IC on the names with fundamentals at the date only (autonomous/ranking/late_joiners.py):
+# the conservative figure on data whose universe is a later index projected back.
+RANK_IC_WITHOUT_LATE_JOINERS = "rank_ic_without_late_joiners"
+# Its counterpart on every name over the dates it covers (a trial reports it; it ranks no sweep).
+RANK_IC_EVERY_NAME_SAME_DATES = "rank_ic_every_name_same_dates"
+# A ranker trial's series holds that figure's values on the same dates beside the every-name values.
+VALUES_WITHOUT_LATE_JOINERS = "values_without_late_joiners"
+RANKER_METRICS = (
+    "rank_ic",
+    "ic",
+    "rank_icir",
+    "icir",
+    "rank_ic_t_stat",
+    "top_minus_bottom",
+    "hit_rate",
+    RANK_IC_WITHOUT_LATE_JOINERS,
+)
 AGENT_METRICS = (
     "sharpe_agent",
     "total_return_agent",

@@ -20,16 +20,26 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from backtesting.sweeps.spec import TrialPlan
+from backtesting.sweeps.spec import (
+    RANK_IC_EVERY_NAME_SAME_DATES,
+    RANK_IC_WITHOUT_LATE_JOINERS,
+    VALUES_WITHOUT_LATE_JOINERS,
+    TrialPlan,
+)
 from trading.db.engine import make_engine
 from trading.errors import DataError, FundError
 from trading.settings import STRATEGIES, FundSettings
+
+if TYPE_CHECKING:
+    from autonomous.ranking.dataset import RankerData
+    from autonomous.ranking.late_joiners import LateJoinerSplit
+    from autonomous.ranking.metrics import RankingMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +238,8 @@ def _ranker(
     training_rows, held_out_rows = rows(train_start, train_end), rows(plan.window.start, plan.window.end)
     timings["load"] = time.perf_counter() - started
     trainings, per_strategy, daily = [], {}, []
+    splits: dict[str, tuple[LateJoinerSplit, RankingMetrics]] = {}
+    daily_without_late_joiners: list[pd.Series | None] = []
     lags = overlap_lags(ranker.horizon, ranker.sample_step)
     # As in the backtest's walk-forward: the inputs the training window has (feature_sets.py).
     features = matching_set(present_groups(training_rows.inputs)).features
@@ -240,21 +252,71 @@ def _ranker(
         if inputs.empty:
             raise DataError(f"{strategy}: no labelled rows held out in {plan.window.start}..{plan.window.end}")
         scored = pd.DataFrame({"prediction": predict(booster_from_bytes(training.artifact), inputs), "label": labels})
-        per_strategy[strategy] = ranking_metrics(scored, overlap_lags=lags).as_dict()
+        every_name = ranking_metrics(scored, overlap_lags=lags)
+        per_strategy[strategy] = every_name.as_dict()
         daily.append(cross_sectional_ic(scored)["rank_ic"].rename(strategy))
+        split, daily_kept = _without_late_joiners(held_out_rows, strategy, inputs, scored, lags)
+        splits[strategy] = (split, every_name)
+        daily_without_late_joiners.append(daily_kept)
         timings["evaluation"] = timings.get("evaluation", 0.0) + time.perf_counter() - started
         trainings.append(training)
     metrics: dict[str, Any] = {}
     for name in next(iter(per_strategy.values())):
         values = [float(x) for v in per_strategy.values() if isinstance(x := v[name], int | float)]
         metrics[name] = float(np.mean(values)) if values else None
+    metrics |= _late_joiner_metrics(splits)
     metrics |= {"train_window": [train_start.isoformat(), train_end.isoformat()], "by_strategy": per_strategy}
     mean_ic = pd.concat(daily, axis=1).mean(axis=1).dropna()
     # The labels of consecutive sample dates overlap (a 21-session horizon sampled every 5): the series keeps
     # dates whose labels do not, so that the deflated Sharpe and CSCV, which take observations as independent,
     # are not flattered by the overlap.
     independent = mean_ic.iloc[:: lags + 1]
-    return metrics, _series(independent), trainings
+    series = _series(independent)
+    # The same dates without the late joiners (NaN where a date keeps too few names): the series of a sweep
+    # ranked by that figure (summary.py). None when a strategy has no such figure, as for the mean.
+    kept = pd.Series(np.nan, index=independent.index)
+    if metrics[RANK_IC_WITHOUT_LATE_JOINERS] is not None:
+        kept = pd.concat(daily_without_late_joiners, axis=1).mean(axis=1).reindex(independent.index)
+    series[VALUES_WITHOUT_LATE_JOINERS] = [float(v) for v in kept.to_numpy()]
+    return metrics, series, trainings
+
+
+def _without_late_joiners(
+    held_out: RankerData, strategy: str, inputs: pd.DataFrame, scored: pd.DataFrame, lags: int
+) -> tuple[LateJoinerSplit, pd.Series | None]:
+    """The strategy's held-out figures without the late joiners (autonomous/ranking/late_joiners.py), and
+    their daily rank IC (None when no row has fundamentals: there is no such figure)."""
+    from autonomous.ranking.baselines import baseline_scores
+    from autonomous.ranking.late_joiners import rows_without_late_joiners, split_late_joiners
+    from autonomous.ranking.metrics import cross_sectional_ic
+
+    baselines = baseline_scores(inputs, held_out.universe_score_of(strategy, inputs.index))
+    flags = held_out.has_fundamentals_on(scored.index)
+    split = split_late_joiners(scored, baselines, flags, overlap_lags=lags)
+    kept = rows_without_late_joiners(flags)
+    daily = None if kept is None else cross_sectional_ic(scored[kept])["rank_ic"].rename(strategy)
+    return split, daily
+
+
+def _late_joiner_metrics(splits: dict[str, tuple[LateJoinerSplit, RankingMetrics]]) -> dict[str, Any]:
+    """The mean over the strategies of the rank IC without late joiners and of its counterpart on every name
+    over the same dates (None unless each strategy has one: a mean over fewer strategies would not compare
+    with the mean over all), the late joiners' share of the scored rows, and each strategy's split."""
+    without = [split.rank_ic_without_late_joiners(every) for split, every in splits.values()]
+    same_dates = [split.rank_ic_every_name_same_dates(every) for split, every in splits.values()]
+    rows = sum(split.rows for split, _ in splits.values())
+    late = sum(split.late_joiner_rows for split, _ in splits.values())
+    return {
+        RANK_IC_WITHOUT_LATE_JOINERS: _mean_of_all(without),
+        RANK_IC_EVERY_NAME_SAME_DATES: _mean_of_all(same_dates),
+        "late_joiner_share": late / rows if rows else None,
+        "without_late_joiners": {strategy: split.as_dict() for strategy, (split, _) in splits.items()},
+    }
+
+
+def _mean_of_all(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return float(np.mean(present)) if present and len(present) == len(values) else None
 
 
 # --- an agent ---------------------------------------------------------------------------------------------
