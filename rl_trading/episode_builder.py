@@ -20,11 +20,11 @@ from sqlalchemy import Engine
 
 from autonomous.market_state import FEATURE_HISTORY_SESSIONS, regimes_between
 from autonomous.ranking.dataset import build_ranker_data
-from autonomous.ranking.xgb import predict
+from autonomous.ranking.xgb import RankerModel, predict
 from autonomous.regime import RegimeHistory
 from rl_trading.episodes import EMPTY_SLOT, EpisodeData
 from rl_trading.market_features import MARKET_FEATURES, daily_volatility, market_features_of_regimes
-from rl_trading.slots import SLOT_FEATURES, candidate_features, rank_candidates
+from rl_trading.slots import SLOT_FEATURES, candidate_features, rank_candidates, scores_as_ranks
 from trading.errors import DataError
 from trading.marketdata.decision_view import (
     DECISION_FIELDS,
@@ -46,7 +46,12 @@ EPISODE_FIELDS = (*DECISION_FIELDS, "open")
 
 
 def load_episode_data(
-    engine: Engine, settings: FundSettings, strategy: str, ranker: xgboost.Booster, start: date, end: date
+    engine: Engine,
+    settings: FundSettings,
+    strategy: str,
+    ranker: RankerModel | xgboost.Booster,
+    start: date,
+    end: date,
 ) -> EpisodeData:
     market = load_decision_market(
         engine, end, start=history_start(start, FEATURE_HISTORY_SESSIONS), data=settings.data, fields=EPISODE_FIELDS
@@ -71,7 +76,7 @@ def build_episode_data(
     fundamentals: FundamentalsTimeline,
     regimes: RegimeHistory,
     strategy: str,
-    ranker: xgboost.Booster,
+    ranker: RankerModel | xgboost.Booster,
     start: date,
     end: date,
     *,
@@ -98,6 +103,9 @@ def build_episode_data(
     if members is None or len(members) == 0:
         raise DataError(f"{strategy}: its universe is empty on every session of {start}..{end}")
     scores = predict(ranker, data.inputs.loc[members])
+    model = ranker if isinstance(ranker, RankerModel) else RankerModel.of(ranker)
+    if not model.predicts_returns:  # a ranking score: each session's top names by score (rl_trading/slots.py)
+        scores = scores_as_ranks(scores)
     sessions = pd.DatetimeIndex(data.inputs.index.get_level_values("date").unique().sort_values())
     # The last loaded session has no next bar inside the window: it is not a decision of the episodes.
     sessions = sessions[sessions < market.benchmark.dropna().index.max()]

@@ -12,6 +12,11 @@ names with a positive prediction, as before. A held name that falls out of the b
 and is sold; on a day without any positive prediction every slot is empty (all cash, as before).
 Slots are ordered best first, so one function of (ranking, holdings) decides them: no memory of
 yesterday's slots is needed, at training or at decision time.
+
+A ranker fitted with a ranking objective (models.ranker.objective) gives a score with no sign, so
+"positive" means nothing: its scores are first turned into each date's percentile ranks among the
+universe's names (`scores_as_ranks`, all in (0, 1]), which makes every ranked name eligible: the top N
+by score are picked, and the same view is built at training and at decision time.
 """
 
 from __future__ import annotations
@@ -47,6 +52,18 @@ def select_top_positive(predictions: pd.Series, top_n: int) -> pd.Series:
     ranked = rank_candidates(predictions, len(predictions))
     chosen: pd.Series = ranked[ranked > 0].iloc[:top_n]
     return chosen
+
+
+def scores_as_ranks(scores: pd.Series) -> pd.Series:
+    """A ranking model's scores as percentile ranks in (0, 1] (module doc): within each date of a
+    (date, ticker) index, or across the whole series of one date's names; a score that is not finite
+    ranks nobody (NaN)."""
+    finite = scores.astype(np.float64).where(np.isfinite(scores.to_numpy(dtype=np.float64)))
+    if isinstance(finite.index, pd.MultiIndex) and "date" in finite.index.names:
+        ranked: pd.Series = finite.groupby(level="date").rank(method="average", pct=True)
+    else:
+        ranked = finite.rank(method="average", pct=True)
+    return ranked.astype(np.float64)
 
 
 def rank_candidates(predictions: pd.Series, count: int) -> pd.Series:

@@ -255,6 +255,15 @@ class ExecutionSettings(_Section):
     cash_buffer: Decimal = Field(Decimal("0.002"), ge=0, lt=1)
 
 
+# The ranker's loss (autonomous/ranking/xgb.py): a regression of the forward excess return, whose
+# prediction is an expected excess return, or an XGBoost ranking objective over each date's names, whose
+# score only orders them.
+RankerObjective = Literal["reg:squarederror", "rank:pairwise", "rank:ndcg"]
+# Which inputs the ranker is constrained to be monotone in (autonomous/ranking/xgb.py MONOTONE): none,
+# those the factor baselines read, or those plus the other long-horizon trend and risk inputs.
+RankerMonotone = Literal["none", "baselines", "factors"]
+
+
 class RankerSettings(_Section):
     """The XGBoost stock ranker of each strategy (autonomous/ranking/): label, sampling, folds, trees."""
 
@@ -274,6 +283,13 @@ class RankerSettings(_Section):
     # takeover jump does not dominate the squared error; metrics use the unclipped label.
     label_clip_quantile: float = Field(0.01, ge=0, lt=0.5)
     seed: int = 7
+    objective: RankerObjective = "reg:squarederror"
+    # rank:ndcg reads graded labels: each date's excess returns cut into this many quantile bins (0 the
+    # lowest); the other objectives read the (clipped) excess return itself.
+    rank_label_bins: int = Field(5, ge=2, le=31)
+    monotone: RankerMonotone = "none"
+    # Boosters fitted with seeds seed..seed + ensemble - 1 whose predictions are averaged.
+    ensemble: int = Field(1, ge=1, le=20)
 
 
 class AgentSettings(_Section):

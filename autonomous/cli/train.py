@@ -5,13 +5,15 @@ Both commands import their heavy libraries (xgboost; torch and stable-baselines3
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, get_args
 
 import click
 
 from autonomous.cli.context import DATE, AppContext, fails_cleanly, pass_app
 from autonomous.ranking.metrics import RankingMetrics
+from trading.settings import FundSettings, RankerMonotone, RankerObjective, RankerSettings
 
 if TYPE_CHECKING:
     from autonomous.ranking.baselines import BaselineComparison, ScoreFigures
@@ -26,6 +28,25 @@ def metrics_line(label: str, metrics: RankingMetrics) -> str:
         f"{label:<26}{metrics.dates:>6}{metrics.rows:>8}{metrics.ic:>8.4f}{metrics.rank_ic:>8.4f}"
         f"{metrics.icir:>7.2f}{metrics.rank_ic_t_stat:>8.2f}{metrics.top_minus_bottom:>9.2%}{metrics.hit_rate:>7.1%}"
     )
+
+
+def with_ranker_settings(settings: FundSettings, changes: Mapping[str, Any]) -> FundSettings:
+    """The settings with these models.ranker fields changed (validated as the settings file would be)."""
+    if not changes:
+        return settings
+    ranker = RankerSettings.model_validate({**settings.models.ranker.model_dump(), **changes})
+    return settings.model_copy(update={"models": settings.models.model_copy(update={"ranker": ranker})})
+
+
+def model_note(settings: FundSettings) -> str:
+    """The ranker's objective, constraints and ensemble, as a clause."""
+    ranker = settings.models.ranker
+    parts: list[str] = [ranker.objective]
+    if ranker.monotone != "none":
+        parts.append(f"monotone in the {ranker.monotone} inputs")
+    if ranker.ensemble > 1:
+        parts.append(f"{ranker.ensemble} boosters averaged")
+    return ", ".join(parts)
 
 
 BASELINE_LABELS = {
@@ -159,25 +180,54 @@ def train() -> None:
     "has), 'all' (every variant the window supports: its walk-forward IC with each group removed), or some "
     "of full, no_dividends, no_volume, prices_only.",
 )
+@click.option(
+    "--objective",
+    type=click.Choice(get_args(RankerObjective)),
+    default=None,
+    help="The loss: the regression of the excess return, or a ranking objective over each date's names "
+    "(default models.ranker.objective).",
+)
+@click.option(
+    "--monotone",
+    type=click.Choice(get_args(RankerMonotone)),
+    default=None,
+    help="Inputs the prediction must be monotone in (default models.ranker.monotone).",
+)
+@click.option(
+    "--ensemble",
+    type=click.IntRange(1, 20),
+    default=None,
+    help="Boosters with consecutive seeds whose predictions are averaged (default models.ranker.ensemble).",
+)
 @pass_app
 @fails_cleanly
 def xgboost_command(
-    app: AppContext, models_spec: str, start: date, end: date, horizon: int | None, feature_sets_spec: str
+    app: AppContext,
+    models_spec: str,
+    start: date,
+    end: date,
+    horizon: int | None,
+    feature_sets_spec: str,
+    objective: str | None,
+    monotone: str | None,
+    ensemble: int | None,
 ) -> None:
     """Train each strategy's ranker with purged walk-forward validation, then store the final model.
 
     The label is the forward HORIZON-session return in excess of the benchmark; see
     autonomous/ranking/dataset.py. A data set without volume or dividends gets rankers that do not
     read them (autonomous/ranking/feature_sets.py); the daily run uses the newest ranker whose inputs
-    its data has.
+    its data has. The objective, monotone constraints and seed ensembles: autonomous/ranking/xgb.py.
     """
     from autonomous.ranking.feature_sets import describe_groups, feature_set_of, parse_feature_sets
     from autonomous.ranking.training import parse_strategies, train_rankers
 
     strategies = parse_strategies(models_spec)
     feature_sets = parse_feature_sets(feature_sets_spec)
+    chosen = {"objective": objective, "monotone": monotone, "ensemble": ensemble}
+    settings = with_ranker_settings(app.settings, {name: value for name, value in chosen.items() if value is not None})
     engine = app.migrated_engine()
-    run = train_rankers(engine, app.settings, strategies, start, end, horizon=horizon, feature_sets=feature_sets)
+    run = train_rankers(engine, settings, strategies, start, end, horizon=horizon, feature_sets=feature_sets)
     click.echo(f"optional inputs in the window: {describe_groups(run.present)}")
     for note in run.skipped:
         click.echo(f"skipped {note}")
@@ -185,7 +235,7 @@ def xgboost_command(
         variant = feature_set_of(training.features)
         inputs = f"{variant.name if variant else 'custom'} inputs, {len(training.features)}"
         size = f"{training.final_rows:,} rows, {training.seconds:.1f} s"
-        click.echo(f"\n{training.strategy}: {record.version} ({inputs}; {size})")
+        click.echo(f"\n{training.strategy}: {record.version} ({inputs}; {model_note(settings)}; {size})")
         click.echo(METRIC_HEADER)
         for fold in training.folds:
             label = f"fold {fold.number} {fold.validation_start:%Y-%m}..{fold.validation_end:%Y-%m}"

@@ -25,11 +25,12 @@ from autonomous.ranking.feature_sets import (
 from autonomous.ranking.late_joiners import LateJoinerSplit, split_late_joiners
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
 from autonomous.ranking.xgb import (
+    REGRESSION,
     RankerTraining,
     booster_from_bytes,
-    booster_parameters,
     overlap_lags,
     predict,
+    recorded_boosters,
     train_ranker,
 )
 from trading.errors import ConfigurationError, DataError
@@ -120,15 +121,30 @@ def store_ranker(engine: Engine, training: RankerTraining, lineage: Mapping[str,
     )
 
 
+# Settings added after rankers were first stored: in a reuse key only when they differ from their default.
+_LATER_SETTINGS: dict[str, Any] = {"objective": REGRESSION, "monotone": "none", "ensemble": 1}
+
+
 def ranker_training_parameters(ranker: RankerSettings, horizon: int) -> dict[str, Any]:
     """The parameters `train_ranker` records for a ranker trained with these settings and horizon:
     with the window and the inputs, what decides the model (xgboost is deterministic at a fixed seed
-    and one thread), so a stored ranker holding them can be used instead of training it again."""
+    and one thread), so a stored ranker holding them can be used instead of training it again.
+
+    The settings added later (objective, monotone constraints, ensemble size, and the label bins of
+    rank:ndcg, which only that objective reads) enter only when they differ from their default: a
+    stored ranker matches a key whose every entry it holds, and rankers stored before the settings
+    existed do not hold them, yet they are the default's models. Leaving a default out cannot match a
+    model of another value either: the "booster" entry (compared whole) holds the objective and the
+    constraints, and is a list for an ensemble (`recorded_boosters`)."""
+    later = {name: value for name, default in _LATER_SETTINGS.items() if (value := getattr(ranker, name)) != default}
+    if ranker.objective == "rank:ndcg":
+        later["rank_label_bins"] = ranker.rank_label_bins
     return {
-        **ranker.model_dump(),
+        **ranker.model_dump(exclude={*_LATER_SETTINGS, "rank_label_bins"}),
+        **later,
         "horizon": horizon,
         "sample_step": ranker.sample_step,
-        "booster": booster_parameters(ranker),
+        "booster": recorded_boosters(ranker),
     }
 
 

@@ -1,16 +1,40 @@
 """The XGBoost ranker of one strategy: fit, purged walk-forward validation, serialised bytes.
 
 xgboost is imported inside the functions that need it, so `fund --help` and a mock run stay fast.
-The booster is a plain regressor of the forward excess return (autonomous/ranking/dataset.py): its
-prediction is read both as a ranking and as a sign (the generator keeps positive predictions only),
-which a pairwise ranking objective would not give.
+
+Objective (models.ranker.objective). By default a regression of the forward excess return
+(autonomous/ranking/dataset.py): its prediction is read both as a ranking and as a sign (the generator
+keeps positive predictions only). A ranking objective (rank:pairwise, rank:ndcg) treats each sample
+date as a query group and learns only the order of its names: its score has no sign and no unit, so
+whoever selects by it takes the top N by score (`RankerModel.predicts_returns`, rl_trading/slots.py).
+rank:pairwise scores every pair of a date's names whose labels differ (RankNet over the whole
+cross-section, the analogue of the rank IC); rank:ndcg weighs the pairs by how much they move the
+date's NDCG (LambdaMART, concentrating on the top, where a top-N portfolio buys), and reads graded
+labels: each date's excess returns cut into `rank_label_bins` quantile bins.
+
+Monotone constraints (models.ranker.monotone, MONOTONE). "baselines": the prediction may only rise with
+the inputs the factor baselines rank by higher-is-better and only fall with the one they rank by
+lower-is-better (autonomous/ranking/baselines.py: 12-1 momentum up, 60-session volatility down,
+distance to the 200-session average up); "factors": those and the other long-horizon inputs with the
+same direction in the factor literature (6- and 12-month momentum up, 20-session volatility down,
+distance below the 52-week high up). The short-horizon inputs (1- and 3-month momentum, RSI, distance
+to the 50-session average) are left free: at those horizons momentum and reversal compete, so no
+direction is assumed. Every constrained input is a price input, read by every feature-set variant.
+
+Seed ensembles (models.ranker.ensemble). K boosters fitted on the same rows with seeds seed..seed+K-1
+(they differ through row and column subsampling), their predictions averaged. A `RankerModel` holds one
+booster or K; its bytes are a single booster's UBJSON, as every ranker stored before ensembles, or for
+K > 1 a zip of the K boosters' UBJSON and a manifest, so one model is still one artifact.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import math
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -19,7 +43,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from autonomous.ranking.baselines import BaselineComparison, baseline_scores, compare_with_baselines
+from autonomous.ranking.baselines import (
+    FACTOR_BASELINES,
+    BaselineComparison,
+    baseline_scores,
+    compare_with_baselines,
+)
 from autonomous.ranking.dataset import RANKER_FEATURES, RankerData
 from autonomous.ranking.late_joiners import LateJoinerSplit, split_late_joiners
 from autonomous.ranking.metrics import RankingMetrics, ranking_metrics
@@ -38,19 +67,62 @@ logger = logging.getLogger(__name__)
 THREADS = 1
 
 
-def booster_parameters(settings: RankerSettings) -> dict[str, Any]:
-    return {
-        "objective": "reg:squarederror",
+REGRESSION = "reg:squarederror"
+
+# Per models.ranker.monotone: input -> +1 (the prediction never falls as it rises) or -1 (never rises).
+_BASELINE_DIRECTIONS: dict[str, int] = {column: int(sign) for column, sign in FACTOR_BASELINES.values()}
+MONOTONE: dict[str, dict[str, int]] = {
+    "none": {},
+    "baselines": _BASELINE_DIRECTIONS,
+    "factors": {
+        **_BASELINE_DIRECTIONS,
+        "mom_126_rank": 1,
+        "mom_252_rank": 1,
+        "vol_20_rank": -1,
+        "drawdown_52w_rank": 1,
+    },
+}
+
+
+def booster_parameters(settings: RankerSettings, *, seed: int | None = None) -> dict[str, Any]:
+    """xgboost's parameters for one booster (`seed`: an ensemble member's, default settings.seed). A
+    setting at its default adds no key, so a default booster's parameters are those recorded before
+    the setting existed."""
+    parameters: dict[str, Any] = {
+        "objective": settings.objective,
         "tree_method": "hist",
         "max_depth": settings.max_depth,
         "eta": settings.learning_rate,
         "subsample": settings.subsample,
         "colsample_bytree": settings.colsample_bytree,
         "min_child_weight": settings.min_child_weight,
-        "seed": settings.seed,
+        "seed": settings.seed if seed is None else seed,
         "nthread": THREADS,
         "verbosity": 0,
     }
+    constraints = MONOTONE[settings.monotone]
+    if constraints:
+        # By feature name: xgboost maps the names onto the matrix's columns, whatever the variant's inputs.
+        parameters["monotone_constraints"] = dict(constraints)
+    return parameters
+
+
+def ensemble_seeds(settings: RankerSettings) -> list[int]:
+    return [settings.seed + member for member in range(settings.ensemble)]
+
+
+def recorded_boosters(settings: RankerSettings) -> dict[str, Any] | list[dict[str, Any]]:
+    """What a ranker's parameters record under "booster": one booster's parameters, or for an ensemble
+    the list of its members'. A list never equals a dict, so a single booster's reuse key is never
+    matched by a stored ensemble of the same settings (autonomous/ranking/training.py)."""
+    if settings.ensemble == 1:
+        return booster_parameters(settings)
+    return [booster_parameters(settings, seed=seed) for seed in ensemble_seeds(settings)]
+
+
+def predicts_returns(objective: str) -> bool:
+    """Whether a model of this objective predicts an excess return (a sign and a unit), not only an order."""
+    return objective.startswith("reg:")
 
 
 def clipped_labels(labels: pd.Series, quantile: float) -> pd.Series:
@@ -65,21 +137,66 @@ def clipped_labels(labels: pd.Series, quantile: float) -> pd.Series:
     return labels.clip(lower=pd.Series(low, index=labels.index), upper=pd.Series(high, index=labels.index))
 
 
-def fit_booster(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> xgboost.Booster:
+def graded_labels(labels: pd.Series, bins: int) -> pd.Series:
+    """Each date's labels as quantile bins 0..bins-1 (0 the lowest): rank:ndcg's relevance grades."""
+    by_date = labels.groupby(level="date")
+    # (rank - 1) / names lies in [0, 1): bins of equal size, the lowest label in bin 0.
+    below = (by_date.rank(method="average") - 1.0) / by_date.transform("size")
+    return pd.Series(np.floor(below.to_numpy(dtype=np.float64) * bins), index=labels.index, name=labels.name)
+
+
+def fit_booster(
+    inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings, *, seed: int | None = None
+) -> xgboost.Booster:
+    """One booster (`seed`: default settings.seed); `fit_ranker` fits a ranker, ensembles included."""
+    import xgboost
+
+    matrix = _training_matrix(inputs, labels, settings)
+    return xgboost.train(booster_parameters(settings, seed=seed), matrix, num_boost_round=settings.n_estimators)
+
+
+def fit_ranker(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> RankerModel:
+    """The ranker of the settings: one booster, or `settings.ensemble` of them on one training matrix."""
+    import xgboost
+
+    matrix = _training_matrix(inputs, labels, settings)
+    boosters = tuple(
+        xgboost.train(booster_parameters(settings, seed=seed), matrix, num_boost_round=settings.n_estimators)
+        for seed in ensemble_seeds(settings)
+    )
+    return RankerModel(boosters, settings.objective)
+
+
+def _training_matrix(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> xgboost.DMatrix:
     import xgboost
 
     if not _in_canonical_order(inputs.columns):
         raise ValueError(f"ranker inputs must be columns of {RANKER_FEATURES}, in that order")
     if inputs.empty:
         raise DataError("no labelled rows to fit the ranker on")
-    target = clipped_labels(labels, settings.label_clip_quantile)
-    matrix = xgboost.DMatrix(
-        inputs.to_numpy(dtype=np.float32),
-        label=target.to_numpy(dtype=np.float32),
+    if predicts_returns(settings.objective):
+        target = clipped_labels(labels, settings.label_clip_quantile)
+        return xgboost.DMatrix(
+            inputs.to_numpy(dtype=np.float32),
+            label=target.to_numpy(dtype=np.float32),
+            feature_names=list(inputs.columns),
+            nthread=THREADS,
+        )
+    # A ranking objective: each sample date is a query group, and xgboost wants a group's rows together
+    # and the groups in ascending order (the rows already are, by date; a stable sort makes sure).
+    codes, _ = pd.factorize(inputs.index.get_level_values("date"), sort=True)
+    order = np.argsort(codes, kind="stable")
+    if settings.objective == "rank:ndcg":
+        target = graded_labels(labels, settings.rank_label_bins)
+    else:  # pairwise: only the order of a date's labels matters; clipping ties the outliers at the ends
+        target = clipped_labels(labels, settings.label_clip_quantile)
+    return xgboost.DMatrix(
+        inputs.to_numpy(dtype=np.float32)[order],
+        label=target.to_numpy(dtype=np.float32)[order],
+        qid=codes[order],
         feature_names=list(inputs.columns),
         nthread=THREADS,
     )
-    return xgboost.train(booster_parameters(settings), matrix, num_boost_round=settings.n_estimators)
 
 
 def _in_canonical_order(columns: pd.Index) -> bool:
@@ -88,12 +205,45 @@ def _in_canonical_order(columns: pd.Index) -> bool:
     return len(wanted) == len(columns) and list(columns) == [name for name in RANKER_FEATURES if name in wanted]
 
 
-def predict(booster: xgboost.Booster, inputs: pd.DataFrame) -> pd.Series:
-    """Predicted forward excess return by the inputs' index; the model reads its own features of
-    `inputs` (a variant trained without some groups ignores their columns)."""
+@dataclass(frozen=True, eq=False)
+class RankerModel:
+    """A stored ranker as loaded: one booster, or an ensemble whose predictions are averaged, and the
+    objective it was fitted with (what its prediction means)."""
+
+    boosters: tuple[xgboost.Booster, ...]
+    objective: str
+
+    def __post_init__(self) -> None:
+        if not self.boosters:
+            raise ValueError("a ranker needs at least one booster")
+        names = {tuple(booster.feature_names or ()) for booster in self.boosters}
+        if len(names) != 1:
+            raise ValueError("the boosters of an ensemble must read the same inputs")
+
+    @classmethod
+    def of(cls, booster: xgboost.Booster) -> RankerModel:
+        """One booster as a ranker, its objective read from the booster's own configuration."""
+        objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+        return cls((booster,), str(objective))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.boosters[0].feature_names or [])
+
+    @property
+    def predicts_returns(self) -> bool:
+        """True: the prediction is an expected excess return; False: a ranking score (order only)."""
+        return predicts_returns(self.objective)
+
+
+def predict(model: RankerModel | xgboost.Booster, inputs: pd.DataFrame) -> pd.Series:
+    """The prediction by the inputs' index (an ensemble's mean): the expected forward excess return, or
+    for a ranking objective a score that only orders the names of a date. The model reads its own
+    features of `inputs` (a variant trained without some groups ignores their columns)."""
     import xgboost
 
-    features = list(booster.feature_names or [])
+    boosters = model.boosters if isinstance(model, RankerModel) else (model,)
+    features = list(boosters[0].feature_names or [])
     lacking = [name for name in features if name not in inputs.columns]
     if lacking or not features:
         raise ValueError(f"the inputs lack the model's features {lacking[:3]} (it reads {features[:3]}…)")
@@ -101,18 +251,52 @@ def predict(booster: xgboost.Booster, inputs: pd.DataFrame) -> pd.Series:
     # One thread, as for training: the default spreads a hundred-row matrix over every core, which costs
     # more than the prediction (15 ms a session in a backtest whose other core computes the next markets).
     matrix = xgboost.DMatrix(inputs.to_numpy(dtype=np.float32), feature_names=list(inputs.columns), nthread=THREADS)
-    return pd.Series(booster.predict(matrix).astype(np.float64), index=inputs.index, name="prediction")
+    predictions = np.mean([booster.predict(matrix).astype(np.float64) for booster in boosters], axis=0)
+    return pd.Series(predictions, index=inputs.index, name="prediction")
 
 
-def booster_to_bytes(booster: xgboost.Booster) -> bytes:
-    return bytes(booster.save_raw(raw_format="ubj"))
+_ZIP_MAGIC = b"PK\x03\x04"
+_MANIFEST = "ensemble.json"
+# A fixed timestamp for the zip's entries: the same boosters give the same bytes (and sha256).
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def booster_from_bytes(artifact: bytes) -> xgboost.Booster:
+def booster_to_bytes(model: RankerModel | xgboost.Booster) -> bytes:
+    """One booster's UBJSON (the format of every ranker stored before ensembles); an ensemble's as a
+    zip of its boosters' UBJSON with a manifest naming them in seed order."""
+    boosters = model.boosters if isinstance(model, RankerModel) else (model,)
+    if len(boosters) == 1:
+        return bytes(boosters[0].save_raw(raw_format="ubj"))
+    names = [f"booster_{member}.ubj" for member in range(len(boosters))]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        manifest = {"kind": "averaged ensemble", "boosters": names}
+        archive.writestr(zipfile.ZipInfo(_MANIFEST, _ZIP_TIME), json.dumps(manifest, sort_keys=True))
+        for name, booster in zip(names, boosters, strict=True):
+            entry = zipfile.ZipInfo(name, _ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, bytes(booster.save_raw(raw_format="ubj")))
+    return buffer.getvalue()
+
+
+def booster_from_bytes(artifact: bytes) -> RankerModel:
+    """The ranker stored as `artifact`: a single booster (as stored before ensembles) or an ensemble."""
+    if not artifact.startswith(_ZIP_MAGIC):
+        return RankerModel.of(_booster_of(artifact))
+    with zipfile.ZipFile(io.BytesIO(artifact)) as archive:
+        manifest = json.loads(archive.read(_MANIFEST))
+        boosters = [_booster_of(archive.read(name)) for name in manifest["boosters"]]
+    objectives = {RankerModel.of(booster).objective for booster in boosters}
+    if len(objectives) != 1:
+        raise ValueError(f"the ensemble's boosters have different objectives: {sorted(objectives)}")
+    return RankerModel(tuple(boosters), objectives.pop())
+
+
+def _booster_of(raw: bytes) -> xgboost.Booster:
     import xgboost
 
     booster = xgboost.Booster(params={"nthread": THREADS})
-    booster.load_model(bytearray(artifact))
+    booster.load_model(bytearray(raw))
     return booster
 
 
@@ -201,8 +385,8 @@ def train_ranker(
     for fold in folds:
         train = row_dates.isin(fold.train_dates)
         valid = row_dates.isin(fold.validation_dates)
-        booster = fit_booster(inputs[train], labels[train], settings)
-        scored = pd.DataFrame({"prediction": predict(booster, inputs[valid]), "label": labels[valid]})
+        model = fit_ranker(inputs[train], labels[train], settings)
+        scored = pd.DataFrame({"prediction": predict(model, inputs[valid]), "label": labels[valid]})
         out_of_sample.append(scored)
         reports.append(_fold_report(fold, int(train.sum()), scored, data, strategy))
         logger.info("%s fold %d: rank IC %.4f", strategy, fold.number, reports[-1].metrics.rank_ic)
@@ -216,7 +400,7 @@ def train_ranker(
         validated, baselines, data.has_fundamentals_on(validated.index), overlap_lags=lags
     )
     final = row_dates.isin(dates)
-    booster = fit_booster(inputs[final], labels[final], settings)
+    model = fit_ranker(inputs[final], labels[final], settings)
     return RankerTraining(
         strategy=strategy,
         start=data.start,
@@ -227,13 +411,13 @@ def train_ranker(
         late_joiners=late_joiners,
         final_rows=int(final.sum()),
         final_dates=len(dates),
-        artifact=booster_to_bytes(booster),
+        artifact=booster_to_bytes(model),
         features=tuple(inputs.columns),
         parameters={
             **settings.model_dump(),
             "horizon": data.horizon,
             "sample_step": data.step,
-            "booster": booster_parameters(settings),
+            "booster": recorded_boosters(settings),
         },
         seconds=time.perf_counter() - started,
     )

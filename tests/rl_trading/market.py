@@ -30,6 +30,7 @@ __all__ = [
     "PostgresServer",
     "momentum_booster",
     "pessimist_booster",
+    "ranking_booster",
     "store_momentum_ranker",
     "synthetic_market_database",
     "versions_with_agent",
@@ -74,6 +75,29 @@ def momentum_booster() -> Any:
 def pessimist_booster() -> Any:
     """Expects every stock to trail the benchmark."""
     return fitted_booster(lambda x, rng: np.full(len(x), -0.05))
+
+
+def ranking_booster() -> Any:
+    """Orders names as the momentum booster does, by a ranking objective (rank:pairwise over groups of 50),
+    with every score below zero: a score that only orders, whose sign means nothing."""
+    import xgboost
+
+    momentum, volatility = RANKER_FEATURES.index("mom_21_rank"), RANKER_FEATURES.index("vol_20_rank")
+    rng = np.random.default_rng(3)
+    inputs = rng.uniform(size=(600, len(RANKER_FEATURES)))
+    labels = inputs[:, momentum] - inputs[:, volatility] + rng.normal(scale=0.1, size=len(inputs))
+    matrix = xgboost.DMatrix(
+        inputs, label=labels, qid=np.repeat(np.arange(12), 50), feature_names=list(RANKER_FEATURES)
+    )
+    parameters = {
+        "objective": "rank:pairwise",
+        "base_score": -10.0,
+        "max_depth": 3,
+        "eta": 0.3,
+        "nthread": 1,
+        "seed": 1,
+    }
+    return xgboost.train(parameters, matrix, num_boost_round=12)
 
 
 # What the hybrid generator records of a ranker reading every input, on the synthetic market (which has both

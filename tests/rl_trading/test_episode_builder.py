@@ -27,6 +27,7 @@ from tests.factories import import_synthetic_market
 from tests.rl_trading.market import (
     momentum_booster,
     pessimist_booster,
+    ranking_booster,
 )
 from trading.db.schema import PriceBar
 from trading.errors import DataError
@@ -111,6 +112,30 @@ def test_the_candidates_are_the_head_of_the_rankers_ranking_and_an_empty_portfol
         positive = [ticker for ticker in ordered if scores[ticker] > 0]
         assert [names[i] for i in slots] == positive[:TOP_N], day
         assert rank_candidates(scores, band).index.tolist() == names
+
+
+def test_a_ranking_models_candidates_are_its_top_names_by_score_and_every_one_may_enter_whatever_the_sign(
+    shared_market: Engine, settings: FundSettings
+) -> None:
+    booster = ranking_booster()  # every score below zero: a regression's scores would leave all slots empty
+    data = load_episode_data(shared_market, settings, STRATEGY, booster, START, END)
+    band = TOP_N * settings.models.agent.slot_band
+    nobody = np.zeros(band, dtype=np.bool_)
+
+    for row in (0, data.sessions - 1):
+        state = market_state_on(shared_market, settings, data.dates[row])
+        inputs = ranker_inputs(state.cross_section, state.stocks)
+        members = [ticker for ticker in state.universes[STRATEGY].tickers if ticker in inputs.index]
+        scores = predict(booster, inputs.loc[members])
+        assert (scores < 0).all()
+        ordered = sorted(scores.index, key=lambda ticker: (-scores[ticker], ticker))
+        names = ranked_names(data, row)
+        assert names == ordered[:band]
+        # The scores as percentile ranks among the universe's names: all positive, the best 1.
+        assert data.ranked_predictions[row][0] == 1.0
+        assert (np.diff(data.ranked_predictions[row][: len(names)]) <= 0).all()
+        slots = assign_slots(data.ranked_predictions[row], nobody, TOP_N)
+        assert [names[i] for i in slots] == ordered[:TOP_N]
 
 
 def test_the_fill_is_at_the_next_sessions_open_and_the_gap_runs_to_it_in_adjusted_terms(

@@ -35,6 +35,7 @@ from rl_trading.training import agent_training_parameters, train_weight_agent
 from tests.rl_trading.market import (
     FULL_INPUTS,
     pessimist_booster,
+    ranking_booster,
     store_momentum_ranker,
     versions_with_agent,
 )
@@ -309,6 +310,26 @@ def test_when_no_name_has_a_positive_prediction_the_portfolio_is_all_cash(
     assert portfolio.generator == "hybrid"
     assert portfolio.reason.startswith("all cash: no name of the ")
     assert dict(portfolio.model_versions) == {"ranker": ranker.label, "ranker_inputs": FULL_INPUTS, "agent": "not used"}
+
+
+def test_a_ranking_model_picks_the_top_n_names_by_score_though_every_score_is_negative_and_says_so(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker = trained.ranker.store(db, artifact=booster_to_bytes(ranking_booster()))
+    state, choice = decision(db, settings, DAY)
+
+    portfolio = HybridGenerator(db, settings, agents=False).generate(state, choice, {})
+
+    universe = state.universes[STRATEGY]
+    inputs = ranker_inputs(state.cross_section, state.stocks)
+    scores = predict(booster_from_bytes(load_artifact(db, ranker)), inputs.loc[list(universe.tickers)])
+    assert (scores < 0).all(), "a regression's picks would be all cash"
+    top = sorted(scores.index, key=lambda ticker: (-scores[ticker], ticker))[:TOP_N]
+    assert dict(portfolio.weights) == dict.fromkeys(top, 0.1)
+    assert portfolio.generator == "ranker-equal"
+    assert portfolio.reason.startswith(
+        f"the ranker (rank:pairwise, a ranking objective whose score has no sign) picked the top {TOP_N} of "
+    )
 
 
 def test_models_trained_up_to_or_after_the_decision_date_are_not_used_the_older_ones_or_the_fallback_are(

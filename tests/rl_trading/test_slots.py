@@ -17,6 +17,7 @@ from rl_trading.slots import (
     candidate_features,
     held_candidates,
     rank_candidates,
+    scores_as_ranks,
     select_top_positive,
 )
 
@@ -54,6 +55,29 @@ def test_select_top_positive_of_nothing_positive_is_empty() -> None:
 def test_select_top_positive_refuses_fewer_than_one_slot() -> None:
     with pytest.raises(ValueError, match="top_n must be at least 1, got 0"):
         select_top_positive(pd.Series({"AAA": 0.1}), 0)
+
+
+@given(
+    st.dictionaries(TICKERS, st.one_of(PREDICTIONS, st.floats(-50, 50)), max_size=25),
+    st.integers(min_value=1, max_value=8),
+)
+def test_a_ranking_models_scores_as_ranks_select_the_top_n_finite_names_by_score_whatever_their_sign(
+    scores: dict[str, float], top_n: int
+) -> None:
+    ranks = scores_as_ranks(pd.Series(scores, dtype=np.float64))
+    chosen = select_top_positive(ranks, top_n)
+
+    usable = [(ticker, value) for ticker, value in scores.items() if math.isfinite(value)]
+    expected = sorted(usable, key=lambda pair: (-pair[1], pair[0]))[:top_n]
+    assert list(chosen.index) == [ticker for ticker, _ in expected]
+    assert ((ranks > 0) & (ranks <= 1)).sum() == len(usable)
+
+
+def test_scores_as_ranks_rank_each_date_of_a_date_and_ticker_index_on_its_own() -> None:
+    index = pd.MultiIndex.from_product([["2020-01-02", "2020-01-03"], ["AAA", "BBB"]], names=["date", "ticker"])
+    scores = pd.Series([-3.0, -1.0, 10.0, 20.0], index=index)
+
+    assert scores_as_ranks(scores).tolist() == [0.5, 1.0, 0.5, 1.0]
 
 
 def test_candidate_features_standardise_the_prediction_and_centre_the_ranks_in_the_selected_order() -> None:

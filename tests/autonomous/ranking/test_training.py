@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from autonomous.ranking.training import evaluate_rankers, parse_strategies, train_rankers
+from autonomous.ranking.training import (
+    evaluate_rankers,
+    parse_strategies,
+    ranker_training_parameters,
+    train_rankers,
+)
+from autonomous.ranking.xgb import MONOTONE, booster_from_bytes
 from tests.autonomous.ranking.conftest import run_fund
 from trading.errors import ConfigurationError, DataError
 from trading.settings import STRATEGIES, FundSettings, load_settings
-from trading.store.models import RANKER, list_models, newest_models
+from trading.store.models import RANKER, find_model, list_models, load_artifact, newest_models
 
 REPO = Path(__file__).resolve().parents[3]
 START, END = date(2013, 1, 2), date(2013, 12, 31)
@@ -238,3 +244,40 @@ def test_a_strategy_the_data_gives_no_rows_is_skipped_with_its_reason_and_the_ot
     assert result.exit_code == 1
     assert "no ranker trained" in result.output
     assert "Traceback" not in result.output
+
+
+def test_fund_train_xgboost_stores_a_constrained_ranking_ensemble_that_evaluate_and_explain_load_as_one_model(
+    market: Engine, tiny: FundSettings
+) -> None:
+    options = ("--objective", "rank:pairwise", "--monotone", "baselines", "--ensemble", "2")
+    trained = run_fund(
+        "train", "xgboost", "--models", "growth_midcap", "--start-date", str(START), "--end-date", str(END), *options
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "rank:pairwise, monotone in the baselines inputs, 2 boosters averaged" in trained.output
+    [record] = list_models(market)
+    assert (record.parameters["objective"], record.parameters["ensemble"]) == ("rank:pairwise", 2)
+    assert [booster["seed"] for booster in record.parameters["booster"]] == [7, 8]
+    assert record.parameters["booster"][0]["monotone_constraints"] == MONOTONE["baselines"]
+    model = booster_from_bytes(load_artifact(market, record))
+    assert (len(model.boosters), model.objective) == (2, "rank:pairwise")
+
+    # The reuse key of these settings finds it; the default settings' key does not.
+    ranker = tiny.models.ranker.model_copy(
+        update={"objective": "rank:pairwise", "monotone": "baselines", "ensemble": 2}
+    )
+    window = {"train_start": START, "train_end": END, "feature_set": record.feature_set}
+    key = ranker_training_parameters(ranker, ranker.horizon)
+    assert find_model(market, RANKER, "growth_midcap", **window, parameters=key) == record
+    default_key = ranker_training_parameters(tiny.models.ranker, ranker.horizon)
+    assert find_model(market, RANKER, "growth_midcap", **window, parameters=default_key) is None
+
+    evaluated = run_fund(
+        "models", "evaluate", "--models", "growth_midcap", "--start-date", "2014-01-02", "--end-date", "2014-12-31"
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    explained = run_fund(
+        "models", "explain", str(record.id), "--start", "2014-01-02", "--end", "2014-12-31", "--repeats", "1"
+    )
+    assert explained.exit_code == 0, explained.output
+    assert "IC drop" in explained.output
