@@ -205,6 +205,7 @@ class PassFigures:
     sharpe: float  # annualised, of the net daily returns (0 when they do not vary)
     turnover: float
     cost: float  # slippage plus commission, as a fraction of value
+    cash: float  # the weight in cash at each close, after the session's trades
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,7 @@ def summarise(outcomes: list[StepOutcome]) -> PassFigures:
         sharpe=annualised_sharpe(net),
         turnover=float(np.mean([outcome.turnover for outcome in outcomes])),
         cost=float(np.mean([outcome.cost for outcome in outcomes])),
+        cash=float(np.mean([outcome.state.cash for outcome in outcomes])),
     )
 
 

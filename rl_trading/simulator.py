@@ -20,6 +20,14 @@ Accounting of one step decided at session t's close, all as fractions of the val
   the overnight move and the new ones the session after the fill;
 - reward: the agent setting's named reward (`reward`) of the net return and of how far the target
   breaks the risk limits (`autonomous.risk.numeric.limit_excess`, the risk layer's own definition).
+
+The differential Sharpe reward (Moody & Saffell) is the increment of an exponentially weighted Sharpe
+ratio of the agent's returns. Its return is the risk-scaled reward's value (the log net return less
+penalty x breach x invested weight x the benchmark's volatility): a breach costs what it costs under
+`risk_scaled`, in return, and is then judged against the agent's own volatility like any other loss; cash
+takes no risk, so it pays no penalty and earns no Sharpe. Its state, the moving moments of that return,
+lives in PortfolioState: `reset` (and `holding`) start them afresh at every episode, from a mean of 0 and
+the benchmark's variance at the start, so training, evaluation and every episode compute it alike.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from rl_trading.episodes import EMPTY_SLOT, EpisodeData
 from rl_trading.slots import assign_slots, held_candidates
 from trading.execution.costs import CostModels
 from trading.execution.vectorised import FloatCosts, fill_market_orders
-from trading.settings import AgentSettings, ExecutionSettings, RewardName, RiskLimits
+from trading.settings import DEFAULT_SHARPE_ETA, AgentSettings, ExecutionSettings, RewardName, RiskLimits
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,8 @@ TRADE_EPSILON = 1e-12
 # Growth at or below zero means the costs ate the whole portfolio; the log reward is floored here
 # so the agent sees a very bad but finite reward.
 RUIN_GROWTH = 1e-6
+# Below this variance of its return the Sharpe ratio is undefined: the differential Sharpe reward is 0.
+MIN_VARIANCE = 1e-18
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,37 @@ class TradingCosts:
 
 
 @dataclass(frozen=True)
+class SharpeMoments:
+    """The exponentially weighted mean and mean square of the differential Sharpe reward's return
+    (Moody & Saffell's A and B). An episode starts from a mean of 0 and a mean square of the benchmark's
+    variance: a prior of the risk of a fully invested book, so the first steps are not divided by a
+    variance estimated from one or two returns."""
+
+    mean: float
+    square: float
+
+    @classmethod
+    def prior(cls, volatility: float) -> SharpeMoments:
+        return cls(0.0, volatility * volatility)
+
+    def after(self, value: float, eta: float) -> SharpeMoments:
+        return SharpeMoments(self.mean + eta * (value - self.mean), self.square + eta * (value * value - self.square))
+
+    def differential_sharpe(self, value: float) -> float:
+        """D = (B dA - A dB / 2) / (B - A^2)^(3/2), dA = value - A, dB = value^2 - B: the derivative of the
+        moving Sharpe ratio with respect to eta at this return (0 while its variance is nil)."""
+        variance = self.square - self.mean * self.mean
+        if variance <= MIN_VARIANCE:
+            return 0.0
+        change_mean = value - self.mean
+        change_square = value * value - self.square
+        return (self.square * change_mean - 0.5 * self.mean * change_square) / (variance * math.sqrt(variance))
+
+
+@dataclass(frozen=True)
 class Reward:
-    """A named reward (trading/settings.py AgentSettings.reward) and its penalty weight.
+    """A named reward (trading/settings.py AgentSettings.reward), its penalty weight and, for the
+    differential Sharpe one, its adaptation rate.
 
     - penalised: log(1 + net) - penalty x breach. Breaches are in weight and cost the same whatever the
       risk taken, so with any penalty the cheapest policy is cash (issue 15): kept for comparison.
@@ -85,24 +124,37 @@ class Reward:
       volatility at t. A breach of one full weight costs `penalty` daily standard deviations of the risk
       the target takes: cash takes none and earns none, and a portfolio pays for a breach in proportion
       to the return it can expect for its risk, so sitting in cash no longer beats a rising market.
+    - differential_sharpe: eta x D, D the differential Sharpe ratio of the risk-scaled reward's value
+      (SharpeMoments): to first order the increase of the moving Sharpe ratio this step brings, so an
+      episode's rewards add up to about the moving Sharpe ratio at its end. Cash from the start earns
+      exactly 0; cash after gains lowers the ratio (a negative reward), after losses it raises it.
     """
 
     name: RewardName
     penalty: float
+    eta: float = DEFAULT_SHARPE_ETA
 
     def __post_init__(self) -> None:
         if self.penalty < 0.0:
             raise ValueError(f"risk penalty must be >= 0, got {self.penalty}")
+        if not 0.0 < self.eta < 1.0:
+            raise ValueError(f"the differential Sharpe reward's eta must be in (0, 1), got {self.eta}")
 
     @classmethod
     def from_settings(cls, agent: AgentSettings) -> Reward:
-        return cls(agent.reward, agent.risk_penalty)
+        return cls(agent.reward, agent.risk_penalty, agent.sharpe_eta)
 
-    def of(self, growth: float, breach: float, invested: float, volatility: float) -> float:
+    def of(
+        self, growth: float, breach: float, invested: float, volatility: float, moments: SharpeMoments
+    ) -> tuple[float, SharpeMoments]:
+        """The step's reward and the moments after it (unchanged but under differential_sharpe)."""
         log_return = math.log(max(growth, RUIN_GROWTH))
         if self.name == "penalised":
-            return log_return - self.penalty * breach
-        return log_return - self.penalty * breach * invested * volatility
+            return log_return - self.penalty * breach, moments
+        risk_scaled = log_return - self.penalty * breach * invested * volatility
+        if self.name == "risk_scaled":
+            return risk_scaled, moments
+        return self.eta * moments.differential_sharpe(risk_scaled), moments.after(risk_scaled, self.eta)
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +168,8 @@ class PortfolioState:
     value: float  # growth of the portfolio since the episode started (1.0 at the start)
     slot_tickers: IntArray  # (N,)
     slot_positions: IntArray  # (N,)
+    # The differential Sharpe reward's moving moments, from the episode's start up to t.
+    moments: SharpeMoments
 
     @property
     def slot_filled(self) -> BoolArray:
@@ -166,11 +220,11 @@ class PortfolioSimulator:
         return self._state
 
     def reset(self, start: int) -> PortfolioState:
-        """All cash at session `start`, value 1.0."""
+        """All cash at session `start`, value 1.0, the reward's moments afresh (an episode's start)."""
         if not 0 <= start < self.data.sessions:
             raise ValueError(f"start session {start} is outside the window 0..{self.data.sessions - 1}")
         holdings = np.zeros(len(self.data.tickers), dtype=np.float64)
-        self._state = self._with_slots(start, holdings, cash=1.0, value=1.0)
+        self._state = self._with_slots(start, holdings, cash=1.0, value=1.0, moments=self._prior(start))
         return self._state
 
     def holding(self, t: int, holdings: FloatArray, cash: float) -> PortfolioState:
@@ -178,7 +232,8 @@ class PortfolioSimulator:
         slots it is offered there: to start a replay from a book, or to see what it would be offered."""
         if not 0 <= t < self.data.sessions:
             raise ValueError(f"session {t} is outside the window 0..{self.data.sessions - 1}")
-        self._state = self._with_slots(t, np.asarray(holdings, dtype=np.float64), cash=cash, value=1.0)
+        holdings = np.asarray(holdings, dtype=np.float64)
+        self._state = self._with_slots(t, holdings, cash=cash, value=1.0, moments=self._prior(t))
         return self._state
 
     def step(self, target: FloatArray) -> StepOutcome:
@@ -205,11 +260,12 @@ class PortfolioSimulator:
         growth = 1.0 + net
         violation = limit_excess(weights, state.holdings, state.cash, self.costs.slippage_rate, self.risk)
         invested = float(weights.sum())
-        reward = self.reward.of(growth, violation, invested, float(self.data.market_volatility[t]))
+        volatility = float(self.data.market_volatility[t])
+        reward, moments = self.reward.of(growth, violation, invested, volatility, state.moments)
         # Whatever of the new value is not in the names is cash: the target's, less costs and the
         # overnight moves the orders were priced at.
         cash = growth - float(weights @ (1.0 + returns))
-        new_state = self._drifted(t + 1, weights, returns, cash, state, growth)
+        new_state = self._drifted(t + 1, weights, returns, cash, state, growth, moments)
         self._state = new_state
         return StepOutcome(
             gross_return=gross,
@@ -258,7 +314,12 @@ class PortfolioSimulator:
         charged = np.where(known, fills.commission, self.costs.engine.commission_minimum)
         return slippage, float(charged.sum()) / equity
 
-    def _with_slots(self, t: int, holdings: FloatArray, *, cash: float, value: float) -> PortfolioState:
+    def _prior(self, t: int) -> SharpeMoments:
+        return SharpeMoments.prior(float(self.data.market_volatility[t]))
+
+    def _with_slots(
+        self, t: int, holdings: FloatArray, *, cash: float, value: float, moments: SharpeMoments
+    ) -> PortfolioState:
         # Past the window's end there is no ranking of its own: the last session's stands in (a value
         # bootstrap at the end of the window is all that state is used for).
         row = min(t, self.data.sessions - 1)
@@ -268,13 +329,26 @@ class PortfolioSimulator:
         positions[: len(chosen)] = chosen
         tickers = np.where(positions == EMPTY_SLOT, EMPTY_SLOT, ranked[np.maximum(positions, 0)]).astype(np.intp)
         return PortfolioState(
-            t=t, holdings=holdings, cash=cash, value=value, slot_tickers=tickers, slot_positions=positions
+            t=t,
+            holdings=holdings,
+            cash=cash,
+            value=value,
+            slot_tickers=tickers,
+            slot_positions=positions,
+            moments=moments,
         )
 
     def _drifted(
-        self, t: int, weights: FloatArray, returns: FloatArray, cash: float, state: PortfolioState, growth: float
+        self,
+        t: int,
+        weights: FloatArray,
+        returns: FloatArray,
+        cash: float,
+        state: PortfolioState,
+        growth: float,
+        moments: SharpeMoments,
     ) -> PortfolioState:
         if growth <= 0.0:
-            return self._with_slots(t, np.zeros_like(weights), cash=0.0, value=0.0)
+            return self._with_slots(t, np.zeros_like(weights), cash=0.0, value=0.0, moments=moments)
         holdings = weights * (1.0 + returns) / growth
-        return self._with_slots(t, holdings, cash=cash / growth, value=state.value * growth)
+        return self._with_slots(t, holdings, cash=cash / growth, value=state.value * growth, moments=moments)

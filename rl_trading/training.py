@@ -152,13 +152,18 @@ def agent_training_parameters(
     key a stored agent must match to stand in for one trained now (backtesting/walk_forward.py).
 
     The risk limits are the ones the simulator's reward penalises; the benchmark and universe
-    settings decide which names the episodes hold.
+    settings decide which names the episodes hold. `sharpe_eta` shapes only the differential Sharpe
+    reward, so only its agents carry it: agents of the other rewards, stored before it existed, still
+    match the key of their own settings.
     """
     agent = settings.models.agent
     costs = TradingCosts.from_settings(settings.execution, agent).engine
     risk = settings.risk
+    exclude = set(USE_ONLY_SETTINGS)
+    if agent.reward != "differential_sharpe":
+        exclude.add("sharpe_eta")
     return {
-        **agent.model_dump(mode="json", exclude=USE_ONLY_SETTINGS),
+        **agent.model_dump(mode="json", exclude=exclude),
         "seed": agent.seed if seed is None else seed,
         "timesteps": timesteps,
         "slots": settings.strategy.top_n,
@@ -323,6 +328,8 @@ def evaluation_dict(evaluation: AgentEvaluation, held_out: EpisodeData) -> dict[
         "total_return_equal_weight": evaluation.equal_weight.total_return,
         "turnover_agent": evaluation.agent.turnover,
         "turnover_equal_weight": evaluation.equal_weight.turnover,
+        "cash_agent": evaluation.agent.cash,
+        "cash_equal_weight": evaluation.equal_weight.cash,
         "cost_agent": evaluation.agent.cost,
         "cost_equal_weight": evaluation.equal_weight.cost,
     }

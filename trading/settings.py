@@ -38,7 +38,10 @@ Trend = Literal["bull", "bear", "sideways"]
 DrawdownResume = Literal["manual", "after_sessions", "on_recovery"]
 Volatility = Literal["low", "medium", "high", "extreme"]
 # The agent's reward (rl_trading/simulator.py Reward): `penalised` is the old one, kept for comparison.
-RewardName = Literal["penalised", "risk_scaled"]
+RewardName = Literal["penalised", "risk_scaled", "differential_sharpe"]
+# The differential Sharpe reward's adaptation rate: its moving moments remember about 1 / eta = 50
+# sessions, less than an episode (63), so by an episode's end they are mostly the agent's own returns.
+DEFAULT_SHARPE_ETA = 0.02
 # Which ranker's picks the hybrid's agent weighs: the one it was trained on (paired), or the newest.
 AgentRankerName = Literal["paired", "newest"]
 
@@ -297,9 +300,13 @@ class AgentSettings(_Section):
 
     episode_sessions: int = Field(63, ge=5, le=2520)
     # risk_scaled: log net return - penalty x (how far the weights break the risk limits, in weight) x
-    # (invested weight x the benchmark's daily volatility); penalised: the same without the risk factor.
+    # (invested weight x the benchmark's daily volatility); penalised: the same without the risk factor;
+    # differential_sharpe: the increment of a moving Sharpe ratio of the risk-scaled reward's value.
     reward: RewardName = "risk_scaled"
     risk_penalty: float = Field(1.0, ge=0)
+    # The differential Sharpe reward's adaptation rate (only that reward reads it, and only its agents
+    # store it: rl_trading/training.py agent_training_parameters).
+    sharpe_eta: float = Field(DEFAULT_SHARPE_ETA, gt=0, lt=1)
     # The agent's slots are filled from the ranking's first slot_band x top_n names; a held name keeps
     # its slot while it stays among them (rl_trading/slots.py). 1: only today's top N.
     slot_band: int = Field(2, ge=1, le=10)

@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rl_trading.env import PortfolioEnv
 from rl_trading.interpreters import observation_size
-from rl_trading.simulator import Reward
+from rl_trading.simulator import Reward, SharpeMoments
 from tests.rl_trading.builders import FREE, LOOSE, PENALISED, random_episode
 from trading.settings import RiskLimits
 
@@ -85,3 +85,20 @@ def test_the_info_carries_the_net_return_costs_and_violation() -> None:
 def test_a_window_shorter_than_an_episode_always_starts_at_zero() -> None:
     env = make_env(sessions=4, episode_sessions=EPISODE)
     assert {env.reset(seed=seed)[1]["session"] for seed in range(20)} == {0}
+
+
+def test_every_episode_of_the_environment_starts_the_differential_sharpe_afresh() -> None:
+    data = random_episode(sessions_count=12, tickers=6, slots=3, features=2, seed=1)
+    reward = Reward("differential_sharpe", 1.0, 0.1)
+    env = PortfolioEnv(data, costs=FREE, risk=RiskLimits(), reward=reward, episode_sessions=EPISODE)
+    actions = np.random.default_rng(3).uniform(-2.0, 2.0, size=(EPISODE, 4)).astype(np.float32)
+
+    def rewards(start: int) -> list[float]:
+        env.reset(options={"start": start})
+        return [env.step(action)[1] for action in actions]
+
+    first = rewards(1)
+    rewards(4)
+    assert rewards(1) == first
+    env.reset(options={"start": 4})
+    assert env.simulator.state.moments == SharpeMoments.prior(data.market_volatility[4])

@@ -167,6 +167,9 @@ def test_the_equal_weight_figures_match_a_hand_computation(agent: Agent) -> None
     breaches = 0.001 * np.array([turnover_0, turnover_1, turnover_2])
     assert figures.mean_reward == pytest.approx(np.mean(np.log1p(nets) - breaches))
     assert figures.sharpe == pytest.approx(nets.mean() / nets.std(ddof=1) * math.sqrt(252))
+    # Fully invested, so the cash at each close is what the costs took from it, over the new value.
+    turnovers = np.array([turnover_0, turnover_1, turnover_2])
+    assert figures.cash == pytest.approx(np.mean(-0.001 * turnovers / (1.0 + nets)))
 
 
 def test_an_evaluation_on_data_of_another_shape_is_refused(agent: Agent) -> None:

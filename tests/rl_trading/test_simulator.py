@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -12,8 +13,17 @@ from hypothesis import strategies as st
 from autonomous.risk.numeric import limit_excess
 from rl_trading.episodes import EpisodeData
 from rl_trading.interpreters import decode_action, equal_weights, session_view
-from rl_trading.simulator import PortfolioSimulator, Reward, TradingCosts
-from tests.rl_trading.builders import FREE, LOOSE, NOTIONAL, PENALISED, costs, episode, random_episode
+from rl_trading.simulator import PortfolioSimulator, Reward, SharpeMoments, TradingCosts
+from tests.rl_trading.builders import (
+    FREE,
+    LOOSE,
+    MARKET_VOLATILITY,
+    NOTIONAL,
+    PENALISED,
+    costs,
+    episode,
+    random_episode,
+)
 from trading.execution.costs import CommissionModel, CostModels, SlippageModel
 from trading.execution.fills import BarPrices, fill_market_order
 from trading.execution.vectorised import FloatCosts
@@ -168,6 +178,95 @@ def test_the_risk_scaled_reward_charges_the_violation_per_unit_of_risk_taken() -
     assert outcome.reward == pytest.approx(math.log1p(outcome.net_return) - 2.0 * outcome.violation * risk)
 
 
+def moody_saffell_d(mean: float, square: float, value: float) -> float:
+    """Moody & Saffell's differential Sharpe ratio, written out as in their paper."""
+    change_mean, change_square = value - mean, value**2 - square
+    return (square * change_mean - 0.5 * mean * change_square) / (square - mean**2) ** 1.5
+
+
+def test_the_differential_sharpe_reward_is_eta_times_moody_and_saffells_d_of_each_log_return() -> None:
+    # One name held throughout, no costs, no breach: the reward's return is the plain log return.
+    data = episode(slot_tickers=[[0]] * 3, next_returns=[[0.02], [-0.01], [0.03]])
+    eta, sigma = 0.1, MARKET_VOLATILITY
+    sim = simulator(data, reward=Reward("differential_sharpe", 1.0, eta))
+    sim.reset(0)
+    rewards = [sim.step(np.array([1.0, 0.0])).reward for _ in range(3)]
+
+    # From the prior (A = 0, B = sigma^2) D is B x / B^1.5 = x / sigma: 0.1 x log(1.02) / 0.01.
+    assert rewards[0] == pytest.approx(0.198026273, abs=1e-9)
+    mean, square = 0.0, sigma**2
+    for value, reward in zip((math.log(1.02), math.log(0.99), math.log(1.03)), rewards, strict=True):
+        assert reward == pytest.approx(eta * moody_saffell_d(mean, square, value), rel=1e-12)
+        mean, square = mean + eta * (value - mean), square + eta * (value**2 - square)
+    assert sim.state.moments.mean == pytest.approx(mean, rel=1e-12)
+    assert sim.state.moments.square == pytest.approx(square, rel=1e-12)
+
+
+def test_under_the_differential_sharpe_reward_a_breach_costs_its_risk_scaled_penalty_in_return() -> None:
+    data = episode(slot_tickers=[[0, 1, 2], [0, 1, 2]], next_returns=[[0.02, 0.01, -0.01], [0.0, 0.0, 0.0]])
+    sim = simulator(data, costs=costs(10.0), risk=LIMITS, reward=Reward("differential_sharpe", 2.0, 0.05))
+    sim.reset(0)
+    outcome = sim.step(np.array([0.5, 0.3, 0.15, 0.05]))
+    assert outcome.violation > 0.0
+    penalised = math.log1p(outcome.net_return) - 2.0 * outcome.violation * 0.95 * MARKET_VOLATILITY
+    # The first step is judged against the prior: the penalised return over the benchmark's volatility.
+    assert outcome.reward == pytest.approx(0.05 * penalised / MARKET_VOLATILITY)
+    assert outcome.reward < 0.05 * math.log1p(outcome.net_return) / MARKET_VOLATILITY
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), start=st.integers(0, 11), eta=st.floats(0.001, 0.5))
+def test_sitting_in_cash_earns_exactly_nothing_under_the_differential_sharpe_reward(
+    seed: int, start: int, eta: float
+) -> None:
+    data = random_episode(sessions_count=12, seed=seed)
+    data = replace(data, market_volatility=np.random.default_rng(seed).uniform(0.0, 0.05, size=12))
+    sim = simulator(data, costs=PRICED, risk=RiskLimits(), reward=Reward("differential_sharpe", 1.0, eta))
+    sim.reset(start)
+    cash = np.zeros(data.slots + 1)
+    cash[-1] = 1.0
+    for _ in range(start, data.sessions):
+        assert sim.step(cash).reward == 0.0
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0, -0.1])
+def test_a_differential_sharpe_eta_outside_zero_to_one_is_refused(eta: float) -> None:
+    with pytest.raises(ValueError, match="eta must be in"):
+        Reward("differential_sharpe", 1.0, eta)
+
+
+def test_moving_to_cash_after_gains_lowers_the_moving_sharpe_ratio() -> None:
+    data = episode(slot_tickers=[[0]] * 3, next_returns=[[0.01], [0.01], [0.01]])
+    sim = simulator(data, reward=Reward("differential_sharpe", 1.0, 0.1))
+    sim.reset(0)
+    assert sim.step(np.array([1.0, 0.0])).reward > 0.0
+    assert sim.step(np.array([1.0, 0.0])).reward > 0.0
+    assert sim.step(np.array([0.0, 1.0])).reward < 0.0
+
+
+def test_the_differential_sharpe_moments_start_afresh_at_every_episode() -> None:
+    data = random_episode(sessions_count=12, seed=5)
+    data = replace(data, market_volatility=np.linspace(0.01, 0.02, 12))
+    sim = simulator(data, costs=PRICED, risk=RiskLimits(), reward=Reward("differential_sharpe", 1.0, 0.1))
+
+    def episode_rewards(start: int) -> list[float]:
+        state = sim.reset(start)
+        assert state.moments.mean == 0.0
+        assert state.moments.square == pytest.approx(data.market_volatility[start] ** 2)
+        rewards = []
+        for _ in range(4):
+            outcome = sim.step(equal_weights(state.slot_filled))
+            rewards.append(outcome.reward)
+            state = outcome.state
+        assert state.moments != SharpeMoments.prior(data.market_volatility[start])
+        return rewards
+
+    first = episode_rewards(2)
+    episode_rewards(6)
+    assert episode_rewards(2) == first, "nothing of the episode between carries over"
+    assert simulator(data).holding(3, np.zeros(6), 1.0).moments == SharpeMoments.prior(data.market_volatility[3])
+
+
 def rising_market(sessions: int = 60, names: int = 40, slots: int = 20, replaced: int = 4) -> EpisodeData:
     """Every name gains 0.3% a day (0.1% of it overnight), and `replaced` of the top N leave the ranking
     every day: equal weights over it trade about 2 x replaced / N a day, 40% against the 30% cap, as
@@ -202,12 +301,13 @@ def total_reward(data: EpisodeData, reward: Reward, policy: str) -> float:
     return math.fsum(rewards)
 
 
-def test_all_cash_beat_equal_weights_on_a_rising_market_under_the_penalised_reward_but_not_the_risk_scaled() -> None:
+def test_all_cash_beats_equal_weights_on_a_rising_market_under_the_penalised_reward_but_not_the_others() -> None:
     data = rising_market()
     penalised = Reward("penalised", 1.0)
-    risk_scaled = Reward("risk_scaled", 1.0)
     assert total_reward(data, penalised, "cash") > total_reward(data, penalised, "equal")
-    assert total_reward(data, risk_scaled, "cash") < total_reward(data, risk_scaled, "equal")
+    for name in ("risk_scaled", "differential_sharpe"):
+        reward = Reward(name, 1.0)
+        assert total_reward(data, reward, "cash") == 0.0 < total_reward(data, reward, "equal"), name
 
 
 def test_holding_all_cash_earns_nothing_and_costs_nothing() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -361,3 +361,23 @@ def test_the_stored_agent_names_its_ranker_by_id_and_holds_every_setting_that_sh
     assert {name: parameters[name] for name in key} == key
     assert parameters["risk_limits"]["max_position_weight"] == settings.risk.max_position_weight
     assert parameters["data"]["universe"] == settings.universe.model_dump(mode="json")
+
+
+def with_reward(settings: FundSettings, reward: str, eta: float = 0.02) -> FundSettings:
+    agent = settings.models.agent.model_copy(update={"reward": reward, "sharpe_eta": eta})
+    return settings.model_copy(update={"models": settings.models.model_copy(update={"agent": agent})})
+
+
+def test_only_a_differential_sharpe_agents_training_key_holds_its_eta_so_stored_agents_of_the_other_rewards_still_match(
+    settings: FundSettings,
+) -> None:
+    ranker = ModelRecord(1, RANKER, STRATEGY, "v", RANKER_START, RANKER_END, [], {}, {}, "", 0, datetime.now(UTC))
+
+    def key(reward: str, eta: float = 0.02) -> dict[str, object]:
+        return agent_training_parameters(with_reward(settings, reward, eta), timesteps=64, seed=None, ranker=ranker)
+
+    for reward in ("risk_scaled", "penalised"):
+        assert "sharpe_eta" not in key(reward), reward
+        assert key(reward, 0.02) == key(reward, 0.3), "eta does not shape their training"
+    assert key("differential_sharpe", 0.05)["sharpe_eta"] == 0.05
+    assert key("differential_sharpe", 0.05) != key("differential_sharpe", 0.3)
