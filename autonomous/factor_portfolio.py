@@ -1,5 +1,6 @@
 """Single-factor target portfolios: the strategy's universe ranked by one simple factor at the decision
-date, the top N held in equal weight. The yardstick a ranker has to beat with real money, not only IC.
+date, the top N held in equal weight (held names kept within the holding band: autonomous/holding_band.py).
+The yardstick a ranker has to beat with real money, not only IC.
 
 The factors are the baselines the rankers are scored against (autonomous/ranking/baselines.py): 12-1
 momentum, low volatility, distance to the 200-session average (each a feature of autonomous/features.py,
@@ -10,12 +11,13 @@ the names as the rankers' percentile-rank inputs do, so a factor's picks are the
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
 
 from autonomous.features import FEATURE_NAMES
+from autonomous.holding_band import pick_with_band
 from autonomous.portfolio import TargetPortfolio
 from autonomous.ranking.baselines import BASELINES, FACTOR_BASELINES, UNIVERSE_SCORE
 from autonomous.ranking.dataset import RANKER_FEATURES
@@ -54,14 +56,19 @@ def factor_values(factor: str, universe: Universe, cross_section: pd.DataFrame) 
     return (sign * values).rename(factor)
 
 
+def rank_by_factor(values: pd.Series) -> list[str]:
+    """The names with a finite value, highest first, ties broken by ticker (so row order never matters)."""
+    finite = values[np.isfinite(values.to_numpy(dtype=np.float64))]
+    frame = pd.DataFrame({"value": finite.to_numpy(dtype=np.float64), "ticker": finite.index.astype(str)})
+    ordered = frame.sort_values(["value", "ticker"], ascending=[False, True], kind="mergesort")
+    return ordered["ticker"].tolist()
+
+
 def top_by_factor(values: pd.Series, top_n: int) -> list[str]:
     """The `top_n` names with the highest finite value, ties broken by ticker (so row order never matters)."""
     if top_n < 1:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
-    finite = values[np.isfinite(values.to_numpy(dtype=np.float64))]
-    frame = pd.DataFrame({"value": finite.to_numpy(dtype=np.float64), "ticker": finite.index.astype(str)})
-    ordered = frame.sort_values(["value", "ticker"], ascending=[False, True], kind="mergesort")
-    return ordered["ticker"].head(top_n).tolist()
+    return rank_by_factor(values)[:top_n]
 
 
 def factor_portfolio(
@@ -70,10 +77,13 @@ def factor_portfolio(
     factor: str,
     top_n: int,
     *,
+    held: Collection[str] = (),
+    band: int = 1,
     generator: str | None = None,
     model_versions: Mapping[str, str] | None = None,
 ) -> TargetPortfolio:
-    """Equal weight over the universe's top `top_n` names by `factor`; names without it are not eligible.
+    """Equal weight over the universe's top `top_n` names by `factor`, where a `held` name stays while it
+    ranks within the first `band` x `top_n` (autonomous/holding_band.py); names without it are not eligible.
 
     Weights sum to one, as the mock's do: the risk manager makes room for minimum cash for every
     generator alike. An unavailable universe, or one where no name has the factor, is all cash with
@@ -84,13 +94,14 @@ def factor_portfolio(
     if not universe.available:
         return TargetPortfolio(universe.strategy, {}, name, f"all cash: {universe.reason}", versions)
     values = factor_values(factor, universe, cross_section)
-    chosen = top_by_factor(values, top_n)
+    picks = pick_with_band(rank_by_factor(values), held, top_n, band)
+    chosen = picks.tickers
     if not chosen:
         reason = f"all cash: none of the {len(universe.tickers)} names of the universe has {factor}"
         return TargetPortfolio(universe.strategy, {}, name, reason, versions)
     known = int(np.isfinite(values.to_numpy(dtype=np.float64)).sum())
     reason = (
-        f"equal weight over the top {len(chosen)} of {known} names with {factor} "
-        f"({len(universe.tickers) - known} without it) in the {universe.strategy} universe"
+        f"equal weight over {picks.selection} of {known} names with {factor} "
+        f"({len(universe.tickers) - known} without it) in the {universe.strategy} universe{picks.band_note}"
     )
     return TargetPortfolio(universe.strategy, dict.fromkeys(chosen, 1.0 / len(chosen)), name, reason, versions)

@@ -6,8 +6,9 @@ account's current weights. The mock generator is the transparent rule-based base
 (the models did not beat it out of sample: README); the hybrid generator (rl_trading/hybrid.py: the
 XGBoost ranker plus PPO weights) and the ranker with equal weights are opt-in. The factor generators hold
 the top N by one simple factor (autonomous/factor_portfolio.py), fixed or chosen walk-forward by its
-past rank IC (autonomous/factor_choice.py). The defensive mode is the same for every generator: the
-safe haven and cash.
+past rank IC (autonomous/factor_choice.py). The rule-based generators keep a held name while it ranks
+within the first strategy.hold_band x top_n names (autonomous/holding_band.py). The defensive mode is
+the same for every generator: the safe haven and cash.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from autonomous.factor_choice import DEFAULT_FACTOR, FactorSchedule
 from autonomous.factor_portfolio import factor_generator_name, factor_portfolio, require_factor
+from autonomous.holding_band import held_names
 from autonomous.market_state import MarketState
 from autonomous.mock_portfolio import MOCK_GENERATOR, defensive_portfolio, mock_portfolio
 from autonomous.portfolio import TargetPortfolio
@@ -49,7 +51,10 @@ class MockGenerator:
     def generate(self, state: MarketState, choice: StrategyChoice, holdings: Mapping[str, float]) -> TargetPortfolio:
         if choice.strategy == DEFENSIVE:
             return defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=self.settings.risk)
-        return mock_portfolio(state.universes[choice.strategy], self.settings.strategy.top_n)
+        strategy = self.settings.strategy
+        return mock_portfolio(
+            state.universes[choice.strategy], strategy.top_n, held=held_names(holdings), band=strategy.hold_band
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,15 @@ class FactorGenerator:
         if choice.strategy == DEFENSIVE:
             return defensive_portfolio(state.close, safe_haven=state.safe_haven, risk=self.settings.risk)
         universe = state.universes[choice.strategy]
-        return factor_portfolio(universe, state.cross_section, self.factor, self.settings.strategy.top_n)
+        strategy = self.settings.strategy
+        return factor_portfolio(
+            universe,
+            state.cross_section,
+            self.factor,
+            strategy.top_n,
+            held=held_names(holdings),
+            band=strategy.hold_band,
+        )
 
 
 BEST_FACTOR_GENERATOR = "best-factor"
@@ -102,6 +115,8 @@ class BestFactorGenerator:
             state.cross_section,
             factor,
             self.settings.strategy.top_n,
+            held=held_names(holdings),
+            band=self.settings.strategy.hold_band,
             generator=BEST_FACTOR_GENERATOR,
             model_versions={"factor_choice": evidence},
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 
 import pandas as pd
 
+from autonomous.holding_band import pick_with_band
 from autonomous.portfolio import TargetPortfolio
 from autonomous.universes import Universe
 from trading.marketdata.decision_view import priced_at_adjusted_close
@@ -19,25 +21,25 @@ MOCK_GENERATOR = "mock"
 DEFENSIVE_GENERATOR = "defensive"
 
 
-def mock_portfolio(universe: Universe, top_n: int) -> TargetPortfolio:
-    """Equal weight over the first `top_n` names of the universe (fewer if it is smaller).
+def mock_portfolio(universe: Universe, top_n: int, *, held: Collection[str] = (), band: int = 1) -> TargetPortfolio:
+    """Equal weight over the first `top_n` names of the universe (fewer if it is smaller), where a
+    `held` name stays while it ranks within the first `band` x `top_n` (autonomous/holding_band.py).
 
     The universe is already ordered by the strategy's own score (ties by ticker), so the same
-    universe always gives the same portfolio. Weights sum to one: the risk manager, not the
-    generator, makes room for minimum cash and clips positions above the per-name limit, exactly
+    universe and holdings always give the same portfolio. Weights sum to one: the risk manager, not
+    the generator, makes room for minimum cash and clips positions above the per-name limit, exactly
     as it does for every other generator, which keeps the baseline comparable. An unavailable (or
     empty) universe gives all cash with the universe's reason.
     """
-    if top_n < 1:
-        raise ValueError(f"top_n must be at least 1, got {top_n}")
-    chosen = universe.tickers[:top_n]
+    picks = pick_with_band(universe.tickers, held, top_n, band)
+    chosen = picks.tickers
     if not universe.available or not chosen:
         reason = universe.reason if not universe.available else "the universe is empty"
         return TargetPortfolio(universe.strategy, {}, MOCK_GENERATOR, f"all cash: {reason}")
     weight = 1.0 / len(chosen)
     reason = (
-        f"equal weight over the top {len(chosen)} of {len(universe.tickers)} names "
-        f"by {universe.scores.name or 'score'} ({universe.reason})"
+        f"equal weight over {picks.selection} of {len(universe.tickers)} names "
+        f"by {universe.scores.name or 'score'}{picks.band_note} ({universe.reason})"
     )
     return TargetPortfolio(universe.strategy, dict.fromkeys(chosen, weight), MOCK_GENERATOR, reason)
 

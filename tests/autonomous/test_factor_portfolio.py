@@ -161,3 +161,14 @@ def test_best_factor_before_any_choice_holds_the_default_and_says_so(settings: F
     assert portfolio.model_versions["factor"] == DEFAULT_FACTOR
     assert "no factor chosen by 2020-06-01" in portfolio.model_versions["factor_choice"]
     assert list(portfolio.weights) == ["T00", "T01", "T02"]  # the universe's own order
+
+
+def test_a_held_name_within_the_band_keeps_its_place_among_the_factor_picks() -> None:
+    frame = features(mom_12_1=[0.1, 0.5, -0.2, 0.3, 0.4, 0.0])  # order: T01 T04 T03 T00 T05 T02
+    whole = universe(list(frame.index))
+    portfolio = factor_portfolio(whole, frame, "mom_12_1", top_n=2, held={"T00"}, band=2)
+    assert list(portfolio.weights) == ["T01", "T00"]
+    assert "1 of the top 2, and 1 held name ranked within the first 4 that the holding band kept" in portfolio.reason
+    beyond = factor_portfolio(whole, frame, "mom_12_1", top_n=2, held={"T05"}, band=2)
+    assert list(beyond.weights) == ["T01", "T04"]
+    assert "equal weight over the top 2 of 6 names with mom_12_1" in beyond.reason

@@ -81,3 +81,17 @@ def test_without_a_safe_haven_price_the_defensive_portfolio_is_all_cash_and_says
     portfolio = defensive_portfolio(close, safe_haven="GLD", risk=RiskLimits())
     assert portfolio.is_all_cash
     assert portfolio.reason == "all cash: the safe haven GLD has no price at this date"
+
+
+def test_a_held_name_within_the_band_keeps_its_place_in_the_mock_and_the_reason_says_so() -> None:
+    portfolio = mock_portfolio(universe(30), top_n=10, held={"T00", "T12", "T25"}, band=2)
+    assert list(portfolio.weights) == [*(f"T{i:02d}" for i in range(9)), "T12"]  # T25 is beyond the first 20
+    assert set(portfolio.weights.values()) == {0.1}
+    assert "equal weight over 10 of 30 names by momentum_quality: 9 of the top 10, and 1 held name" in portfolio.reason
+    assert "within the first 20 that the holding band kept" in portfolio.reason
+
+
+def test_with_band_one_the_mock_holds_todays_top_n_whatever_it_holds() -> None:
+    portfolio = mock_portfolio(universe(30), top_n=20, held={"T22", "T29"}, band=1)
+    assert list(portfolio.weights) == [f"T{i:02d}" for i in range(20)]
+    assert "top 20 of 30 names by momentum_quality (test universe)" in portfolio.reason
