@@ -143,7 +143,9 @@ def _show(
             f"  {rank:>3} {_number(configuration.value):>{width}}{figures} {configuration.trials:>7} "
             f"{configuration.failed:>7} {configuration.seconds:>8.1f}  {settings}"
         )
-    legend = [BESIDE_LEGEND[name] for name in summary.beside if name in BESIDE_LEGEND]
+    # Explained only where some configuration has the figure (not for trials stored before it existed).
+    shown_figures = {name for c in summary.configurations for name, value in c.beside.items() if value is not None}
+    legend = [BESIDE_LEGEND[name] for name in summary.beside if name in BESIDE_LEGEND and name in shown_figures]
     if legend:
         click.echo("  " + "; ".join(legend))
     _print_verdict(record.kind, summary)

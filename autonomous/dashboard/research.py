@@ -106,6 +106,10 @@ def configurations_frame(record: SweepRecord, summary: SweepSummary) -> pd.DataF
             {
                 "rank": rank,
                 record.metric: configuration.value,
+            }
+            # A ranker's rank IC over every name and without the late joiners, whichever does not rank it.
+            | {name: configuration.beside.get(name) for name in summary.beside}
+            | {
                 "trials": configuration.trials,
                 "failed": configuration.failed,
                 "seconds": round(configuration.seconds, 1),

@@ -12,7 +12,13 @@ from sqlalchemy import Engine, text
 
 from autonomous.ranking.baselines import baseline_scores, compare_with_baselines
 from autonomous.ranking.dataset import RANKER_FEATURES, load_ranker_data
-from autonomous.ranking.late_joiners import split_late_joiners
+from autonomous.ranking.late_joiners import (
+    LateJoinerRows,
+    count_late_joiners,
+    on_known_dates,
+    rows_without_late_joiners,
+    split_late_joiners,
+)
 from autonomous.ranking.metrics import ranking_metrics
 from trading.settings import load_settings
 
@@ -94,6 +100,53 @@ def test_fundamentals_that_start_mid_window_shorten_the_figure_without_late_join
     # Every name over the same dates: the two figures differ by the late joiners only.
     assert split.same_dates == ranking_metrics(scored[~before_snapshot], overlap_lags=3)
     assert split.as_dict()["every_name_same_dates"]["dates"] == len(DATES) - 6
+
+
+def test_the_rank_ic_without_late_joiners_is_every_names_when_all_have_fundamentals_and_absent_when_none_has() -> None:
+    scored, baselines, has_fundamentals = crafted_rows(seed=8)
+    everyone = ranking_metrics(scored, overlap_lags=3)
+    split = split_late_joiners(scored, baselines, has_fundamentals, overlap_lags=3)
+    every = split_late_joiners(scored, baselines, has_fundamentals | True, overlap_lags=3)
+    none = split_late_joiners(scored, baselines, has_fundamentals & False, overlap_lags=3)
+
+    assert split.metrics is not None
+    assert split.rank_ic_without_late_joiners(everyone) == split.metrics.rank_ic
+    assert split.rank_ic_every_name_same_dates(everyone) == everyone.rank_ic  # the same dates already
+    # Nothing to remove: the figure without late joiners is every name's.
+    assert every.rank_ic_without_late_joiners(everyone) == everyone.rank_ic
+    assert every.rank_ic_every_name_same_dates(everyone) == everyone.rank_ic
+    # No row with fundamentals: there is no such figure, nor a counterpart to it.
+    assert none.rank_ic_without_late_joiners(everyone) is None
+    assert none.rank_ic_every_name_same_dates(everyone) is None
+
+    kept, all_kept = rows_without_late_joiners(has_fundamentals), rows_without_late_joiners(has_fundamentals | True)
+    assert kept is not None
+    assert kept.tolist() == has_fundamentals.tolist()
+    assert all_kept is not None
+    assert all_kept.all()
+    assert rows_without_late_joiners(has_fundamentals & False) is None
+
+
+def test_every_names_counterpart_covers_the_dates_from_the_first_fundamentals_row_on() -> None:
+    scored, baselines, has_fundamentals = crafted_rows(seed=9)
+    before_snapshot = scored.index.get_level_values("date") < DATES[6]
+    flags = has_fundamentals & ~before_snapshot
+    split = split_late_joiners(scored, baselines, flags, overlap_lags=3)
+
+    counts = count_late_joiners(flags)
+    assert counts == LateJoinerRows(len(scored), int((~flags).sum()), DATES[0].date(), DATES[6].date())
+    assert counts.as_dict() == {
+        "verdict": "informative",
+        "rows": len(scored),
+        "late_joiner_rows": int((~flags).sum()),
+        "first_date": DATES[0].date().isoformat(),
+        "first_known": DATES[6].date().isoformat(),
+    }
+    assert counts.starts_later
+    assert on_known_dates(flags).tolist() == (~before_snapshot).tolist()
+    assert not on_known_dates(flags & False).any()
+    same_dates = ranking_metrics(scored[~before_snapshot], overlap_lags=3)
+    assert split.rank_ic_every_name_same_dates(ranking_metrics(scored, overlap_lags=3)) == same_dates.rank_ic
 
 
 def test_the_flag_must_be_on_the_scored_rows() -> None:

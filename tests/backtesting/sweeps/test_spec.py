@@ -144,3 +144,12 @@ def test_a_missing_or_broken_spec_file_is_named(tmp_path: Path) -> None:
         load_spec(tmp_path / "nothing.toml", FundSettings())
     with pytest.raises(ConfigurationError, match=r"bad.toml: not valid TOML"):
         load_spec(write(tmp_path / "bad.toml", "name = \n"), FundSettings())
+
+
+def test_a_ranker_sweep_may_be_ranked_by_its_rank_ic_without_late_joiners_and_a_backtest_may_not() -> None:
+    ranker = spec_with(
+        kind="ranker", metric="rank_ic_without_late_joiners", fixed={}, grid={"models.ranker.max_depth": [2, 4]}
+    )
+    assert parse_spec(ranker).metric == "rank_ic_without_late_joiners"
+    with pytest.raises(ConfigurationError, match="metric = 'rank_ic_without_late_joiners': a backtest trial reports"):
+        parse_spec(spec_with(metric="rank_ic_without_late_joiners"))

@@ -1,7 +1,8 @@
 """`fund sweep` as a user runs it, over the synthetic market of tests/autonomous on SQLite and PostgreSQL:
 grids and searches of backtests, a failed trial recorded while the rest finish, a rerun that skips what is
 done, the deflated Sharpe against an independent computation, the same results serially and on Ray (a local
-one, and a separate `ray start --head` cluster), and ranker and agent trials that store their models."""
+one, and a separate `ray start --head` cluster), ranker and agent trials that store their models, and ranker
+sweeps read with and without the late joiners (names with no fundamentals row at the decision date)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ from scipy import stats
 from sqlalchemy import Engine, func, select
 
 from autonomous.cli.app import fund
+from backtesting.statistics import per_period_sharpe
 from backtesting.sweeps.executors import RayExecutor, SerialExecutor
 from backtesting.sweeps.runner import run_sweep
 from backtesting.sweeps.spec import load_spec
+from backtesting.sweeps.trials import TrialOutcome
+from backtesting.sweeps.writing import trial_row
 from tests.autonomous import conftest as market_fixtures
+from tests.autonomous.ranking.test_late_joiners import late_joiners_in
 from trading.db.schema import BacktestRun, RebalancingLog, Sweep, SweepTrial
 from trading.settings import load_settings
 from trading.store.models import AGENT, list_models
-from trading.store.sweeps import get_sweep, sweep_trials
+from trading.store.sweeps import get_sweep, open_sweep, record_trial, sweep_trials
 
 sqlite_market_template = market_fixtures.sqlite_market_template
 postgres_market_tables = market_fixtures.postgres_market_tables
@@ -384,3 +389,94 @@ def test_without_ray_or_optuna_the_command_says_what_to_install_and_writes_nothi
     serial = run("sweep", "run", str(write_spec(tmp_path, GRID.format(name="g"), "g.toml")), "--serial")
     assert serial.exit_code == 0, serial.output
     assert "8 trial(s) run, 0 failed" in serial.stdout
+
+
+def test_a_ranker_sweep_ranked_by_the_rank_ic_without_late_joiners_stores_shows_and_deflates_that_figure(
+    market: Engine, database_url: str, tmp_path: Path
+) -> None:
+    late_joiners_in(market)  # late joiners until 2014: the whole held-out window below
+    spec = (
+        'name = "survivors"\nkind = "ranker"\nmetric = "rank_ic_without_late_joiners"\nseeds = [7]\n'
+        '[[windows]]\nstart = "2013-07-01"\nend = "2013-12-31"\n'
+        + TINY_RANKERS
+        # Universes of 30 of the 60 names: without its late joiners a date keeps the ten names a rank IC needs.
+        + '"universe.min_bucket_size" = 30\n[grid]\n"models.ranker.n_estimators" = [3, 6]\n'
+    )
+    result = run("sweep", "run", str(write_spec(tmp_path, spec, "s.toml")), "--serial")
+    assert result.exit_code == 0, result.output
+    record = get_sweep(market, "survivors")
+    trials = sweep_trials(market, record.id)
+    assert [t.status for t in trials] == ["done", "done"], [t.error for t in trials]
+    for trial in trials:
+        splits = trial.metrics["without_late_joiners"]
+        assert set(splits) == {"growth_midcap", "dividend"}
+        assert {split["verdict"] for split in splits.values()} == {"informative"}
+        without = np.mean([split["rank_ic"] for split in splits.values()])
+        assert trial.metric_value == pytest.approx(without)
+        assert trial.metrics["rank_ic_without_late_joiners"] == pytest.approx(without)
+        # Fundamentals from the window's first date: every name's counterpart is its figure over the window.
+        assert trial.metrics["rank_ic_every_name_same_dates"] == pytest.approx(trial.metrics["rank_ic"])
+        assert 0 < trial.metrics["late_joiner_share"] < 1
+        assert len(trial.series["values_without_late_joiners"]) == len(trial.series["dates"])
+
+    from backtesting.sweeps.summary import configuration_series, summarise
+
+    # The deflation and the PBO take the series of the figure the sweep is ranked by.
+    kept = configuration_series(trials, "rank_ic_without_late_joiners")
+    for trial in trials:
+        expected = [v for v in trial.series["values_without_late_joiners"] if v is not None]
+        assert kept[trial.configuration].tolist() == pytest.approx(expected)
+        assert kept[trial.configuration].tolist() != pytest.approx(trial.series["values"])
+    summary = summarise(record, trials)
+    assert summary.beside == ("rank_ic", "rank_ic_every_name_same_dates")
+    best = summary.configurations[0]
+    assert best.value == max(t.metric_value or -1.0 for t in trials)
+
+    shown = run("sweep", "show", "survivors")
+    assert shown.exit_code == 0, shown.output
+    assert "rank_ic_without_late_joiners    rank_ic same dates" in shown.stdout
+    assert "ranked by the rank IC without late joiners, the conservative figure, with its own series" in shown.stdout
+    assert summary.deflated_sharpe is not None
+    assert summary.best_sharpe == pytest.approx(per_period_sharpe(kept[best.key].to_numpy()))
+    assert "the Sharpe of its rank IC without late joiners on dates whose labels do not overlap" in shown.stdout
+
+    by_every_name = run("sweep", "show", "survivors", "--metric", "rank_ic", "--trials")
+    assert by_every_name.exit_code == 0, by_every_name.output
+    assert "trials by rank_ic (the sweep's: rank_ic_without_late_joiners)" in by_every_name.stdout
+    assert "w/o late same dates" in by_every_name.stdout
+    assert "trials best first (of 2 with a rank_ic; beside it w/o late, same dates)" in by_every_name.stdout
+    assert "believe the rank IC without them, the conservative one" in by_every_name.stdout
+    refused = run("sweep", "show", "survivors", "--metric", "sharpe")
+    assert refused.exit_code == 1
+    assert "metric 'sharpe': a ranker trial reports rank_ic, ic" in refused.output
+
+
+def test_a_ranker_sweep_stored_before_the_late_joiner_split_still_shows_without_that_figure(
+    market: Engine, database_url: str
+) -> None:
+    from backtesting.sweeps.spec import TrialPlan, Window
+
+    sweep = open_sweep(
+        market, name="old", kind="ranker", metric="rank_ic", direction="maximize", search="grid", spec={}, code="old"
+    )
+    dates = [f"2013-0{month}-0{day}" for month in (4, 5, 6) for day in (1, 2, 3, 4, 5, 8)]
+    rng = np.random.default_rng(3)
+    for depth in (2, 4):
+        plan = TrialPlan("ranker", {"models.ranker.max_depth": depth}, 0, Window(date(2013, 4, 1), date(2013, 6, 28)))
+        values = rng.normal(0.02, 0.05, size=len(dates)).tolist()
+        # A trial as stored before the split: neither the figure without late joiners nor its series.
+        metrics = {"rank_ic": float(np.mean(values)), "by_strategy": {}, "train_window": ["2012-09-04", "2013-03-28"]}
+        outcome = TrialOutcome(plan, "done", metrics, {"dates": dates, "values": values}, 1.0, {}, "old:1")
+        record_trial(market, sweep.id, trial_row(outcome, "rank_ic", "old"))
+
+    shown = run("sweep", "show", "old")
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split() for line in shown.stdout.splitlines() if "models.ranker.max_depth=" in line]
+    assert [row[2:4] for row in rows] == [["-", "-"], ["-", "-"]]
+    assert "the best of 2 configurations: deflated Sharpe" in shown.stdout
+    assert "late joiners" not in shown.stdout
+    by_without = run("sweep", "show", "old", "--metric", "rank_ic_without_late_joiners")
+    assert by_without.exit_code == 0, by_without.output
+    rows = [line.split() for line in by_without.stdout.splitlines() if "models.ranker.max_depth=" in line]
+    assert [row[1] for row in rows] == ["-", "-"]
+    assert "deflated Sharpe" not in by_without.stdout
