@@ -85,9 +85,9 @@ MONOTONE: dict[str, dict[str, int]] = {
 
 
 def booster_parameters(settings: RankerSettings, *, seed: int | None = None) -> dict[str, Any]:
-    """xgboost's parameters for one booster (`seed`: an ensemble member's, default settings.seed). A
-    setting at its default adds no key, so a default booster's parameters are those recorded before
-    the setting existed."""
+    """xgboost's parameters for one booster (`seed`: an ensemble member's, default settings.seed). The
+    constraints enter only when there are some, so a default booster's parameters are the ones recorded
+    before the options existed."""
     parameters: dict[str, Any] = {
         "objective": settings.objective,
         "tree_method": "hist",

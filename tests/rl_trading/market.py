@@ -28,6 +28,7 @@ __all__ = [
     "BACKENDS",
     "FULL_INPUTS",
     "PostgresServer",
+    "low_volatility_booster",
     "momentum_booster",
     "pessimist_booster",
     "ranking_booster",
@@ -70,6 +71,12 @@ def momentum_booster() -> Any:
     return fitted_booster(
         lambda x, rng: 0.1 * (x[:, momentum] - x[:, volatility]) - 0.01 + rng.normal(scale=0.01, size=len(x))
     )
+
+
+def low_volatility_booster() -> Any:
+    """Expects the calmer half of the names to beat the benchmark (another ensemble member than momentum's)."""
+    volatility = RANKER_FEATURES.index("vol_60_rank")
+    return fitted_booster(lambda x, rng: 0.1 * (0.5 - x[:, volatility]) + rng.normal(scale=0.01, size=len(x)))
 
 
 def pessimist_booster() -> Any:

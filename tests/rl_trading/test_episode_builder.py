@@ -18,13 +18,14 @@ from sqlalchemy import Engine, select, update
 
 from autonomous.marketview.database import market_state_on
 from autonomous.ranking.dataset import ranker_inputs
-from autonomous.ranking.xgb import predict
+from autonomous.ranking.xgb import RankerModel, booster_from_bytes, booster_to_bytes, predict
 from rl_trading.episode_builder import load_episode_data
 from rl_trading.episodes import EMPTY_SLOT, EpisodeData
 from rl_trading.market_features import MARKET_FEATURES
 from rl_trading.slots import SLOT_FEATURES, assign_slots, candidate_features, rank_candidates
 from tests.factories import import_synthetic_market
 from tests.rl_trading.market import (
+    low_volatility_booster,
     momentum_booster,
     pessimist_booster,
     ranking_booster,
@@ -136,6 +137,23 @@ def test_a_ranking_models_candidates_are_its_top_names_by_score_and_every_one_ma
         assert (np.diff(data.ranked_predictions[row][: len(names)]) <= 0).all()
         slots = assign_slots(data.ranked_predictions[row], nobody, TOP_N)
         assert [names[i] for i in slots] == ordered[:TOP_N]
+
+
+def test_an_ensemble_loaded_from_its_artifact_ranks_the_candidates_by_its_members_mean_prediction(
+    shared_market: Engine, settings: FundSettings
+) -> None:
+    members = (momentum_booster(), low_volatility_booster())
+    model = booster_from_bytes(booster_to_bytes(RankerModel(members, "reg:squarederror")))
+    data = load_episode_data(shared_market, settings, STRATEGY, model, START, END)
+    band = TOP_N * settings.models.agent.slot_band
+
+    state = market_state_on(shared_market, settings, data.dates[0])
+    inputs = ranker_inputs(state.cross_section, state.stocks)
+    universe = [ticker for ticker in state.universes[STRATEGY].tickers if ticker in inputs.index]
+    mean = (predict(members[0], inputs.loc[universe]) + predict(members[1], inputs.loc[universe])) / 2
+    names = ranked_names(data, 0)
+    assert names == sorted(mean.index, key=lambda ticker: (-mean[ticker], ticker))[:band]
+    np.testing.assert_allclose(data.ranked_predictions[0][: len(names)], mean[names].to_numpy(), rtol=1e-6)
 
 
 def test_the_fill_is_at_the_next_sessions_open_and_the_gap_runs_to_it_in_adjusted_terms(

@@ -25,7 +25,7 @@ from autonomous.market_state import MarketState, regime_on
 from autonomous.marketview.database import market_state_on
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.ranking.dataset import ranker_inputs
-from autonomous.ranking.xgb import booster_from_bytes, booster_to_bytes, predict
+from autonomous.ranking.xgb import RankerModel, booster_from_bytes, booster_to_bytes, predict
 from autonomous.selector import StrategyChoice, select_strategy
 from backtesting.walk_forward import ModelSchedule
 from rl_trading.hybrid import HybridGenerator, SlotBand, agent_weights
@@ -34,6 +34,8 @@ from rl_trading.ppo import load_agent
 from rl_trading.training import agent_training_parameters, train_weight_agent
 from tests.rl_trading.market import (
     FULL_INPUTS,
+    low_volatility_booster,
+    momentum_booster,
     pessimist_booster,
     ranking_booster,
     store_momentum_ranker,
@@ -330,6 +332,26 @@ def test_a_ranking_model_picks_the_top_n_names_by_score_though_every_score_is_ne
     assert portfolio.reason.startswith(
         f"the ranker (rank:pairwise, a ranking objective whose score has no sign) picked the top {TOP_N} of "
     )
+
+
+def test_an_ensemble_stored_as_one_artifact_picks_the_top_names_of_its_members_mean_prediction(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    members = (momentum_booster(), low_volatility_booster())
+    ensemble = booster_to_bytes(RankerModel(members, "reg:squarederror"))
+    ranker = trained.ranker.store(db, artifact=ensemble)
+    state, choice = decision(db, settings, DAY)
+
+    portfolio = HybridGenerator(db, settings, agents=False).generate(state, choice, {})
+
+    universe = state.universes[STRATEGY]
+    inputs = ranker_inputs(state.cross_section, state.stocks).loc[list(universe.tickers)]
+    mean = (predict(members[0], inputs) + predict(members[1], inputs)) / 2
+    assert ensemble.startswith(b"PK")
+    names = positive_top(db, ranker, state, TOP_N)
+    assert len(names) >= 2, "the test needs picks"
+    assert names == sorted(mean.index[mean > 0], key=lambda ticker: (-mean[ticker], ticker))[:TOP_N]
+    assert dict(portfolio.weights) == dict.fromkeys(names, 0.1)
 
 
 def test_models_trained_up_to_or_after_the_decision_date_are_not_used_the_older_ones_or_the_fallback_are(
