@@ -246,7 +246,7 @@ class HybridGenerator:
         if not isinstance(label, str):
             return ModelLookup(None, "it does not name the ranker it learned on")
         if agent.id not in self._pairs:  # a backtest asks every session: one query per agent
-            rankers = newest_models(self._engine, RANKER, agent.strategy)
+            rankers = newest_models(self._engine, RANKER, agent.strategy, include_sweep_trials=True)
             self._pairs[agent.id] = [record for record in rankers if record.label == label]
         stored = self._pairs[agent.id]
         if not stored:

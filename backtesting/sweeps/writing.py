@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from backtesting.sweeps.spec import TrialPlan
 from backtesting.sweeps.trials import TrialOutcome, run_trial, written
 from trading.db.engine import make_engine
+from trading.store.models import SWEEP_LINEAGE
 from trading.store.sweeps import record_trial
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def write_outcome(
     engine: Engine, sweep_id: int, sweep_name: str, metric: str, code: str, outcome: TrialOutcome
 ) -> TrialOutcome:
     """Stores the outcome's models and its row; answers the outcome with the model ids, without the models."""
-    lineage = {"sweep": sweep_name, "sweep_id": sweep_id, "trial": outcome.plan.key}
+    lineage = {SWEEP_LINEAGE: sweep_name, "sweep_id": sweep_id, "trial": outcome.plan.key}
     started = time.perf_counter()
     model_ids = tuple(_store_model(engine, model, lineage) for model in outcome.models)
     if outcome.models:

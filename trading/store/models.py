@@ -84,6 +84,10 @@ _SUMMARY_COLUMNS = (
 )
 
 
+# The parameter naming the sweep whose trial trained a model (backtesting/sweeps/writing.py).
+SWEEP_LINEAGE = "sweep"
+
+
 def sha256_of(artifact: bytes) -> str:
     return hashlib.sha256(artifact).hexdigest()
 
@@ -157,15 +161,26 @@ def list_models(bind: Bind, *, kind: str | None = None, strategy: str | None = N
 
 
 def newest_models(
-    bind: Bind, kind: ModelKind, strategy: str, *, trained_before: date | None = None
+    bind: Bind,
+    kind: ModelKind,
+    strategy: str,
+    *,
+    trained_before: date | None = None,
+    include_sweep_trials: bool = False,
 ) -> list[ModelRecord]:
     """The models of a kind and strategy, newest first; with `trained_before`, only those whose
-    training window ended strictly before that date (what a decision on that date may use)."""
+    training window ended strictly before that date (what a decision on that date may use).
+
+    A sweep's trial models (parameters[SWEEP_LINEAGE]) are left out unless asked for: they are
+    experiments with whatever settings the sweep tried (another horizon, objective or reward), and
+    would otherwise become the newest model the daily run, `fund train ppo` and `fund models evaluate`
+    pick up."""
     query = select(*_SUMMARY_COLUMNS, _SIZE).where(ModelArtifact.kind == kind, ModelArtifact.strategy == strategy)
     if trained_before is not None:
         query = query.where(ModelArtifact.train_end < trained_before)
     with connection_for(bind) as connection:
-        return [_record(row) for row in connection.execute(query.order_by(*_NEWEST_FIRST))]
+        records = [_record(row) for row in connection.execute(query.order_by(*_NEWEST_FIRST))]
+    return records if include_sweep_trials else [record for record in records if SWEEP_LINEAGE not in record.parameters]
 
 
 def find_model(

@@ -12,6 +12,7 @@ from trading.store.models import (
     AGENT,
     IMPORTANCE,
     RANKER,
+    SWEEP_LINEAGE,
     CorruptModel,
     UnknownModel,
     add_evaluation,
@@ -156,3 +157,17 @@ def test_a_models_age_reads_in_the_largest_whole_unit(engine: Engine) -> None:
     assert record.age(record.created_at + timedelta(hours=5, minutes=2)) == "5 h"
     assert record.age(record.created_at + timedelta(minutes=12)) == "12 min"
     assert record.age(record.created_at + timedelta(seconds=4)) == "4 s"
+
+
+def test_a_sweeps_trial_models_are_not_the_newest_unless_asked_for(engine: Engine) -> None:
+    kept = store(engine, date(2005, 1, 1), date(2012, 12, 31), b"trained by fund train xgboost")
+    trial = store(
+        engine,
+        date(2005, 1, 1),
+        date(2014, 12, 31),
+        b"a sweep's horizon-100 trial",
+        parameters={"horizon": 100, SWEEP_LINEAGE: "ranker-horizon", "sweep_id": 3},
+    )
+    assert [record.id for record in newest_models(engine, RANKER, "growth_midcap")] == [kept.id]
+    everything = newest_models(engine, RANKER, "growth_midcap", include_sweep_trials=True)
+    assert [record.id for record in everything] == [trial.id, kept.id]
