@@ -4,7 +4,8 @@ holds already, so that a name at rank N+1 today and N-1 tomorrow is not sold and
 A held name stays while it ranks within the first band x N names of the day's order; the places
 left go to the best names not held. Band 1 is today's top N, whatever is held. The rule reads only
 today's order and today's holdings (no memory of earlier days), so a replay decides as the daily run
-does. The PPO agent's slots follow the same rule (rl_trading/slots.py), which this layer must not import.
+does. Used by mock, factor-* and best-factor (autonomous/generators.py) and ranker-equal (over the names
+with a positive prediction); the PPO agent's slots follow the same rule in rl_trading/slots.py.
 """
 
 from __future__ import annotations

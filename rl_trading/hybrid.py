@@ -46,6 +46,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
+from autonomous.holding_band import held_names, pick_with_band
 from autonomous.market_state import MarketState
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.portfolio import TargetPortfolio
@@ -144,7 +145,9 @@ class HybridGenerator:
         present = present_groups(inputs)
         ranker, agent = self._models(strategy, state.day, present)
         if ranker.loaded is None:
-            fallback = mock_portfolio(universe, top_n)
+            fallback = mock_portfolio(
+                universe, top_n, held=held_names(holdings), band=self._settings.strategy.hold_band
+            )
             return TargetPortfolio(
                 strategy,
                 fallback.weights,
@@ -178,12 +181,15 @@ class HybridGenerator:
                 f"{len(selected)} of {len(members)} names by its {horizon}-session score (best {selected.index[0]})"
             )
         if not self._agents:
-            weights, capped = self._equal_weights(selected)
+            # The rule-based generators' holding band (autonomous/holding_band.py), over the positive predictions.
+            ranked = list(select_top_positive(predictions, len(predictions)).index)
+            picks = pick_with_band(ranked, held_names(holdings), top_n, self._settings.strategy.hold_band)
+            weights, capped = self._equal_weights(predictions.reindex(list(picks.tickers)))
             return TargetPortfolio(
                 strategy,
                 weights,
                 RANKER_EQUAL_GENERATOR,
-                f"{picked}; equal weights{capped} (the ranker-equal generator uses no agent)",
+                f"{picked}{picks.band_note}; equal weights{capped} (the ranker-equal generator uses no agent)",
                 versions | {"agent": "not used (ranker-equal)"},
             )
         assert agent is not None  # _models looks one up whenever agents are used

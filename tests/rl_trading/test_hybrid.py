@@ -591,3 +591,25 @@ def test_how_an_agent_is_paired_with_a_ranker_is_not_part_of_its_training_key(
     assert keys[0] == keys[1]
     assert keys[0]["ranker"] == ranker.label
     assert "ranker_pairing" not in keys[0]
+
+
+def test_the_ranker_equal_generator_keeps_a_held_positive_name_within_the_holding_band(
+    db: Engine, settings: FundSettings, trained: Trained
+) -> None:
+    ranker = trained.ranker.store(db)
+    state, choice = decision(db, settings, DAY)
+    ranked = positive_top(db, ranker, state, TOP_N)
+    assert len(ranked) == TOP_N, "the test needs four positive names: a top 2 and a band of 4"
+    held = {ranked[2]: 0.1, "GLD": 0.1}  # the first name below the top 2, and one the ranking never holds
+
+    def two(band: int) -> FundSettings:
+        return settings.model_copy(
+            update={"strategy": settings.strategy.model_copy(update={"top_n": 2, "hold_band": band})}
+        )
+
+    portfolio = HybridGenerator(db, two(2), agents=False).generate(state, choice, held)
+    today = HybridGenerator(db, two(1), agents=False).generate(state, choice, held)
+
+    assert list(portfolio.weights) == [ranked[0], ranked[2]]
+    assert "1 of the top 2, and 1 held name ranked within the first 4 that the holding band kept" in portfolio.reason
+    assert list(today.weights) == ranked[:2]
