@@ -176,9 +176,10 @@ class StrategySettings(_Section):
     fallback_strategy: str = "dividend"
     fallback_confidence: float = Field(0.3, ge=0, le=1)
     top_n: int = Field(20, ge=1)
-    # The rule-based generators (mock, factor-*, best-factor) keep a held name while it ranks within the
-    # first hold_band x top_n names of their order (autonomous/holding_band.py). 1: today's top N only.
-    hold_band: int = Field(1, ge=1, le=10)
+    # The rule-based generators (mock, factor-*, best-factor, ranker-equal) keep a held name while it ranks
+    # within the first hold_band x top_n names of their order (autonomous/holding_band.py). 1: today's top
+    # N only. 2: on the shared data (2015-2021) it cut turnover by over a third with no loss of return (README).
+    hold_band: int = Field(2, ge=1, le=10)
     # Matching rules whose confidence is within this margin of the first match are a tie that
     # strategy_performance evidence may break (autonomous/selector.py).
     tie_margin: float = Field(0.05, ge=0, le=1)
