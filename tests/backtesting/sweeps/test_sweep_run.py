@@ -33,7 +33,7 @@ from tests.autonomous import conftest as market_fixtures
 from tests.autonomous.ranking.test_late_joiners import late_joiners_in
 from trading.db.schema import BacktestRun, RebalancingLog, Sweep, SweepTrial
 from trading.settings import load_settings
-from trading.store.models import AGENT, list_models
+from trading.store.models import AGENT, RANKER, list_models
 from trading.store.sweeps import get_sweep, open_sweep, record_trial, sweep_trials
 
 sqlite_market_template = market_fixtures.sqlite_market_template
@@ -318,8 +318,8 @@ def test_a_bad_spec_or_request_stops_before_anything_is_written(
 TINY_RANKERS = '[fixed]\nstrategies = ["growth_midcap", "dividend"]\ntrain_sessions = 126\n"models.ranker.folds" = 2\n'
 
 
-def test_ranker_and_agent_trials_store_their_models_with_the_sweep_as_lineage(
-    market: Engine, database_url: str, tmp_path: Path
+def test_ranker_and_agent_trials_store_their_models_with_the_sweep_as_lineage_and_agents_learn_on_no_trials_ranker(
+    market: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On SQLite the command stores the models a trial hands back; on PostgreSQL the trial stores them itself.
     rankers = (
@@ -344,6 +344,11 @@ def test_ranker_and_agent_trials_store_their_models_with_the_sweep_as_lineage(
         assert trial.series["dates"]
         assert all(d >= "2013-04-01" for d in trial.series["dates"])
 
+    # An agent trial learns from the newest ranker that is not a sweep's experiment: this one.
+    monkeypatch.setenv("FUND_MODELS__RANKER__FOLDS", "2")
+    trained = run("train", "xgboost", "--models", "dividend", "--start-date", "2012-10-01", "--end-date", "2013-03-28")
+    assert trained.exit_code == 0, trained.output
+    (ranker,) = [m for m in list_models(market, kind=RANKER, strategy="dividend") if "sweep" not in m.parameters]
     agents = (
         'name = "penalty"\nkind = "agent"\nmetric = "sharpe_over_equal_weight"\nseeds = [1]\n'
         '[[windows]]\nstart = "2013-08-01"\nend = "2013-08-30"\n'
@@ -364,6 +369,7 @@ def test_ranker_and_agent_trials_store_their_models_with_the_sweep_as_lineage(
             trial.metrics["sharpe_agent"] - trial.metrics["sharpe_equal_weight"]
         )
         assert model.train_end <= date(2013, 8, 1)
+        assert trial.metrics["ranker_id"] == ranker.id
 
 
 def test_without_ray_or_optuna_the_command_says_what_to_install_and_writes_nothing(
