@@ -26,8 +26,8 @@ schedule's rankers, and is judged on a held-out window; both end before R (`agen
   start that leaves MIN_TRAIN_SESSIONS, so that the agent learns from out-of-sample predictions, as
   in the daily run (rl_trading/training.py says why). The ranker in force AT R was trained up to L,
   over the agent's window, so it is never that one. From R on the hybrid generator ranks with the
-  agent's own ranker (models.agent.ranker_pairing = paired, the default: rl_trading/hybrid.py), or with the
-  newest ranker in force (newest); it logs both. A date with no ranker that old gets no agent
+  agent's own ranker (models.agent.ranker_pairing = paired: rl_trading/hybrid.py), or with the
+  newest ranker in force (newest, the default); it logs both. A date with no ranker that old gets no agent
   (skipped, with the reason): the previous agent stays in force or, before the first, the hybrid
   gives equal weights.
 Reuse as for rankers: a stored agent of the strategy with the same training window and every parameter

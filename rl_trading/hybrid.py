@@ -11,11 +11,13 @@ trained it). A backtest pins its own walk-forward models instead by passing a `M
 schedule, backtesting/walk_forward.py): the candidates are then the source's only, with the same
 checks and fallbacks, and a candidate trained up to t or later is refused whatever its source.
 
-Which ranker the agent's weights go with (models.agent.ranker_pairing). Paired, the default: the ranker the
-agent learned on (its parameters name it), since an agent learns the scale and noise of one ranker's
-predictions; the agent is always trained on a ranker older than its own window (rl_trading/training.py),
-so a paired ranker is older than the newest. Newest: the newest usable ranker, whichever the agent
-learned on. Either way the portfolio's model_versions name the ranker in use and the agent's own.
+Which ranker the agent's weights go with (models.agent.ranker_pairing). Paired: the ranker the agent
+learned on (its parameters name it), since an agent learns the scale and noise of one ranker's
+predictions. But an agent is always trained on a ranker older than its own window (it must learn from
+out-of-sample predictions: rl_trading/training.py), so the paired ranker is older than the newest, by
+about two years in a walk-forward that retrains both every two. Newest, the default: the newest usable
+ranker, whichever the agent learned on; on the shared data it did better (benchmarks/README.md). Either
+way the portfolio's model_versions name the ranker in use and the agent's own.
 
 Without agents (`agents=False`, the "ranker-equal" generator) the ranker's picks get equal weights,
 capped at the position limit, as when no agent is usable; a report tells the two apart by name.
@@ -229,7 +231,7 @@ class HybridGenerator:
     def _models(self, strategy: str, day: date, present: frozenset[str]) -> tuple[ModelLookup, ModelLookup | None]:
         """The ranker to rank with and, when the generator uses agents, the agent (None otherwise).
 
-        Paired (models.agent.ranker_pairing, the default): the newest valid agent, and the ranker it learned on
+        Paired (models.agent.ranker_pairing): the newest valid agent, and the ranker it learned on
         (its parameters' "ranker" label), so that it weighs predictions like those it was trained on.
         When that ranker is unusable (no longer stored, or it reads an input group the data lacks), the
         newest usable ranker ranks and the agent is not used: its picks get equal weights, and the note

@@ -314,10 +314,11 @@ class AgentSettings(_Section):
     # The agent's slots are filled from the ranking's first slot_band x top_n names; a held name keeps
     # its slot while it stays among them (rl_trading/slots.py). 1: only today's top N.
     slot_band: int = Field(2, ge=1, le=10)
-    # paired: the hybrid ranks with the ranker the agent learned on (its parameters' "ranker"), so the
-    # agent sees the prediction distribution it was trained on; newest: the newest usable ranker. How an
-    # agent is used, not how it is trained: not part of its training key (rl_trading/training.py).
-    ranker_pairing: AgentRankerName = "paired"
+    # newest: the hybrid ranks with the newest usable ranker; paired: with the ranker the agent learned on
+    # (its parameters' "ranker"), which is older (rl_trading/hybrid.py). Newest is the default: on the
+    # shared data 2015-2020 the paired hybrid trailed it (Sharpe 0.13 against 0.45; benchmarks/README.md).
+    # How an agent is used, not how it is trained: not part of its training key (rl_trading/training.py).
+    ranker_pairing: AgentRankerName = "newest"
     # Per-share commissions and their minimum are charged against this equity in the simulator.
     notional_equity: Decimal = Field(Decimal("100000"), gt=0)
     learning_rate: float = Field(3e-4, gt=0, le=1)

@@ -517,7 +517,7 @@ def test_rewriting_every_bar_from_an_agents_date_on_leaves_it_unchanged_and_its_
     assert control.metrics["evaluation"]["total_return_agent"] != original.metrics["evaluation"]["total_return_agent"]
 
 
-def test_a_generator_pinned_to_the_merged_schedule_weighs_the_picks_of_the_scheduled_agents_own_ranker_or_the_newest(
+def test_a_generator_pinned_to_the_merged_schedule_weighs_the_newest_rankers_picks_or_the_scheduled_agents_own(
     market: Engine, tiny_agents: FundSettings
 ) -> None:
     dates = agent_dates(market)
@@ -541,14 +541,14 @@ def test_a_generator_pinned_to_the_merged_schedule_weighs_the_picks_of_the_sched
     state = market_state_on(market, tiny_agents, day)
     choice = StrategyChoice(AGENT_STRATEGY, 0.6, "chosen by the test", "bull_medium_vol", rule_index=None)
 
-    agent_settings = tiny_agents.models.agent.model_copy(update={"ranker_pairing": "newest"})
-    newest = tiny_agents.model_copy(update={"models": tiny_agents.models.model_copy(update={"agent": agent_settings})})
+    agent_settings = tiny_agents.models.agent.model_copy(update={"ranker_pairing": "paired"})
+    paired = tiny_agents.model_copy(update={"models": tiny_agents.models.model_copy(update={"agent": agent_settings})})
     pinned = HybridGenerator(market, tiny_agents, schedule=schedule).generate(state, choice, {})
-    pinned_newest = HybridGenerator(market, newest, schedule=schedule).generate(state, choice, {})
+    pinned_paired = HybridGenerator(market, paired, schedule=schedule).generate(state, choice, {})
     unpinned = HybridGenerator(market, tiny_agents).generate(state, choice, {})
 
     [in_force, older] = schedule.models_for(RANKER, AGENT_STRATEGY, day)
-    for portfolio, ranker in ((pinned, older), (pinned_newest, in_force)):
+    for portfolio, ranker in ((pinned, in_force), (pinned_paired, older)):
         assert portfolio.generator == "hybrid"
         assert portfolio.weights
         assert dict(portfolio.model_versions) == {

@@ -121,7 +121,7 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> FundSettings:
 
 
 def ranking_with(settings: FundSettings, ranker: str) -> FundSettings:
-    """`settings` with models.agent.ranker_pairing set: "paired" (the default) or "newest"."""
+    """`settings` with models.agent.ranker_pairing set: "paired" or "newest" (the default)."""
     agent = settings.models.agent.model_copy(update={"ranker_pairing": ranker})
     return settings.model_copy(update={"models": settings.models.model_copy(update={"agent": agent})})
 
@@ -540,7 +540,7 @@ def test_a_model_trained_up_to_the_decision_date_is_refused_whatever_source_offe
     )
 
 
-def test_the_agent_weighs_the_picks_of_the_ranker_it_learned_on_unless_the_settings_ask_for_the_newest(
+def test_the_agent_weighs_the_newest_rankers_picks_unless_the_settings_pair_it_with_the_one_it_learned_on(
     db: Engine, settings: FundSettings, trained: Trained
 ) -> None:
     own, agent = trained.ranker.store(db), trained.agent.store(db)
@@ -549,10 +549,10 @@ def test_the_agent_weighs_the_picks_of_the_ranker_it_learned_on_unless_the_setti
     state, choice = decision(db, settings, DAY)
     assert agent.parameters["ranker"] == own.label
 
-    paired = HybridGenerator(db, settings).generate(state, choice, {})
-    newest = HybridGenerator(db, ranking_with(settings, "newest")).generate(state, choice, {})
+    paired = HybridGenerator(db, ranking_with(settings, "paired")).generate(state, choice, {})
+    newest = HybridGenerator(db, settings).generate(state, choice, {})
 
-    assert settings.models.agent.ranker_pairing == "paired"
+    assert settings.models.agent.ranker_pairing == "newest"
     assert paired.generator == "hybrid"
     assert dict(paired.model_versions) == versions_with_agent(own.label, agent)
     assert paired.weights
@@ -561,9 +561,10 @@ def test_the_agent_weighs_the_picks_of_the_ranker_it_learned_on_unless_the_setti
     assert dict(newest.weights) == {}
 
 
-def test_an_agent_whose_own_ranker_is_gone_is_not_used_and_the_newest_rankers_picks_get_equal_weights(
+def test_a_paired_agent_whose_own_ranker_is_gone_is_not_used_and_the_newest_rankers_picks_get_equal_weights(
     db: Engine, settings: FundSettings, trained: Trained
 ) -> None:
+    settings = ranking_with(settings, "paired")
     agent = trained.agent.store(db)
     # Another ranker of the strategy, with another window than the one the agent learned on.
     other = trained.ranker.store(db, train_end=date(2012, 12, 31))
