@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from autonomous.ranking.baselines import FACTOR_BASELINES
-from autonomous.ranking.dataset import RANKER_FEATURES
 from autonomous.ranking.feature_sets import FEATURE_SETS
 from autonomous.ranking.training import ranker_training_parameters
 from autonomous.ranking.xgb import (
@@ -26,20 +25,10 @@ from autonomous.ranking.xgb import (
     predict,
     recorded_boosters,
 )
+from tests.autonomous.ranking.momentum_rows import rows
 from trading.settings import RankerSettings
 
 SMALL = RankerSettings(n_estimators=20, max_depth=3, min_child_weight=1.0)
-
-
-def rows(dates: int = 12, names: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """Random inputs whose label rises with 1-month momentum, plus noise."""
-    rng = np.random.default_rng(seed)
-    index = pd.MultiIndex.from_product(
-        [pd.bdate_range("2020-01-01", periods=dates), [f"T{i:02d}" for i in range(names)]], names=["date", "ticker"]
-    )
-    inputs = pd.DataFrame(rng.uniform(size=(len(index), len(RANKER_FEATURES))), index=index, columns=RANKER_FEATURES)
-    labels = pd.Series(0.05 * inputs["mom_21_rank"] + rng.normal(scale=0.02, size=len(index)), index=index)
-    return inputs, labels
 
 
 def rank_correlation(a: pd.Series, b: pd.Series) -> float:

@@ -15,20 +15,11 @@ from autonomous.ranking.xgb import (
     overlap_lags,
     predict,
 )
+from tests.autonomous.ranking.momentum_rows import rows
 from trading.errors import DataError
 from trading.settings import RankerSettings
 
 SETTINGS = RankerSettings(n_estimators=20, max_depth=3)
-
-
-def rows(dates: int = 12, names: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(seed)
-    index = pd.MultiIndex.from_product(
-        [pd.bdate_range("2020-01-01", periods=dates), [f"T{i:02d}" for i in range(names)]], names=["date", "ticker"]
-    )
-    inputs = pd.DataFrame(rng.uniform(size=(len(index), len(RANKER_FEATURES))), index=index, columns=RANKER_FEATURES)
-    labels = pd.Series(0.05 * inputs["mom_21_rank"] + rng.normal(scale=0.02, size=len(index)), index=index)
-    return inputs, labels
 
 
 def test_labels_are_clipped_to_each_dates_own_quantiles() -> None:
