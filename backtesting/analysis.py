@@ -156,17 +156,29 @@ def verdict_lines(returns: pd.DataFrame, main: str, *, seed: int) -> list[str]:
         d_cagr = difference_interval(a, b, cagr, samples=BOOTSTRAP_SAMPLES, seed=seed)
         differences[other] = d_sharpe
         word = "beat" if d_sharpe.point > 0 else "trailed"
-        sure = (
-            "the interval excludes zero"
-            if d_sharpe.low > 0 or d_sharpe.high < 0
-            else "the interval includes zero: not distinguishable"
-        )
+        sure = which_exclude_zero(d_sharpe, d_cagr)
         lines.append(
             f"{main} {word} {other}: Sharpe {d_sharpe.point:+.2f} [{d_sharpe.low:+.2f}, {d_sharpe.high:+.2f}], "
             f"CAGR {d_cagr.point:+.1%} [{d_cagr.low:+.1%}, {d_cagr.high:+.1%}] (95%; {sure})."
         )
     lines.extend(_switching_lines(main, differences))
     return lines
+
+
+def which_exclude_zero(sharpe: Interval, cagr: Interval) -> str:
+    """Which of the two paired intervals exclude zero, in words (the verdict is the Sharpe's)."""
+    sharpe_sure, cagr_sure = _excludes_zero(sharpe), _excludes_zero(cagr)
+    if sharpe_sure and cagr_sure:
+        return "both intervals exclude zero"
+    if sharpe_sure:
+        return "the Sharpe interval excludes zero, the CAGR interval does not"
+    if cagr_sure:
+        return "the CAGR interval excludes zero, the Sharpe interval does not"
+    return "both intervals include zero: not distinguishable"
+
+
+def _excludes_zero(interval: Interval) -> bool:
+    return interval.low > 0 or interval.high < 0
 
 
 def _switching_lines(main: str, differences: dict[str, Interval]) -> list[str]:
