@@ -33,7 +33,7 @@ with neither), because a plain highs/lows ratio is infinite on most days of a bu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -93,6 +93,14 @@ class RegimeHistory:
             raise KeyError(f"no regime for {day}: not a session with enough history (first: {self.first_date})")
         # A unique DatetimeIndex: one row per date, so .loc gives a Series.
         return _snapshot(stamp, pd.Series(self.frame.loc[stamp]))
+
+    def snapshots_before(self, day: date, sessions: int) -> tuple[RegimeSnapshot, ...]:
+        """The regimes of the (at most) `sessions` rows strictly before `day`, oldest first."""
+        if sessions <= 0:
+            return ()
+        end = int(self.frame.index.searchsorted(pd.Timestamp(day), side="left"))
+        rows = self.frame.iloc[max(0, end - sessions) : end]
+        return tuple(_snapshot(stamp, row) for stamp, row in zip(rows.index, rows.to_dict("records"), strict=True))
 
     @property
     def first_date(self) -> date | None:
@@ -251,7 +259,7 @@ def _sector_momentum(universe: pd.DataFrame, sectors: Mapping[str, str], window:
     return pd.Series(records, index=universe.index, dtype=object)
 
 
-def _snapshot(stamp: pd.Timestamp, row: pd.Series) -> RegimeSnapshot:
+def _snapshot(stamp: pd.Timestamp, row: pd.Series | Mapping[Hashable, Any]) -> RegimeSnapshot:
     def optional(value: Any) -> float | None:
         return None if value is None or pd.isna(value) else float(value)
 

@@ -9,13 +9,30 @@ strategies) are tied. When strategy_performance holds at least `min_evidence_per
 one or more of them in the current regime, the one with the best mean Sharpe ratio wins (mean
 return when no Sharpe was recorded; rule order on equal evidence). Without such evidence the first
 match stands. Evidence never overrides a rule that is not tied: it breaks ties, nothing more.
+
+Confirmation (`confirm_sessions` N, 3 by default; 1 turns it off). A regime that flickers across a bucket
+boundary for a session or two would replace the universe twice; so the selector leaves the strategy it
+held only when the table (ties broken as above) has chosen the same new strategy on each of the last N
+sessions, the decision session included. Otherwise it keeps the held strategy, with today's confidence
+(confirmation changes what is held, not how much) and a reason saying how often the new one was chosen.
+Switching INTO the defensive mode is immediate: a crash does not wait N sessions; leaving it follows the
+rule.
+
+"The strategy held" is not read from the account or the journal: it is derived from the regimes of the
+`CONFIRM_LOOKBACK_SESSIONS` sessions before the decision, by applying the table and the same rule to each
+in turn, starting from the table's choice on the first of them. So the decision reads regimes up to the
+decision session only, and a dry run, a paper run and a backtest decide alike. Those earlier sessions are
+judged with the strategies available at the decision session and with the evidence recorded before it
+(each session with the evidence of its own regime): the whole chain is one function of what is known at
+the decision. Any N sessions in a row with one choice, or a defensive session, fix the chain from there on,
+so the look-back's start matters only after a quarter of unbroken flicker.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -33,6 +50,18 @@ class StrategyChoice:
     rule_index: int | None
     tied_with: tuple[str, ...] = ()
     decided_by_evidence: bool = False
+    # The strategy the table chose today when the selector kept the earlier one (not yet confirmed).
+    pending: str | None = None
+
+
+# Sessions before the decision whose regimes the confirmation rule reads (a quarter; at least 3 x 20,
+# the largest confirm_sessions). The market views hold the regime's five-year window for each of them.
+CONFIRM_LOOKBACK_SESSIONS = 63
+
+
+def lookback_sessions(settings: StrategySettings) -> int:
+    """Earlier sessions' regimes the selector needs: none when confirmation is off."""
+    return 0 if settings.confirm_sessions <= 1 else CONFIRM_LOOKBACK_SESSIONS
 
 
 def rule_matches(rule: RegimeRule, regime: RegimeSnapshot) -> bool:
@@ -49,13 +78,69 @@ def select_strategy(
     *,
     evidence: pd.DataFrame | None = None,
     available: Collection[str] | None = None,
+    earlier: Sequence[RegimeSnapshot] = (),
+    earlier_evidence: Mapping[str, pd.DataFrame] | None = None,
 ) -> StrategyChoice:
     """The strategy for the regime.
 
     `evidence`: indexed by strategy, columns `periods`, `mean_sharpe`, `mean_return` (strategy_performance
     rows of this regime from before the decision date). `available`: strategies whose universe can be
     built today; rules naming another are skipped (the defensive mode is always available).
+    `earlier`: the regimes of the sessions before the decision, oldest first (lookback_sessions of them);
+    read only when `confirm_sessions` > 1. `earlier_evidence`: evidence by regime label for them (today's
+    `evidence` stands for today's label when it is missing).
     """
+    today = _table_choice(regime, settings, evidence, available)
+    required = settings.confirm_sessions
+    if required <= 1 or not earlier or today.strategy == DEFENSIVE:
+        return today
+    by_label = dict(earlier_evidence or {})
+    if evidence is not None:
+        by_label.setdefault(regime.label, evidence)
+    chosen = [_table_choice(past, settings, by_label.get(past.label), available).strategy for past in earlier] + [
+        today.strategy
+    ]
+    held = confirmed_strategies(chosen, required)
+    if held[-1] == today.strategy:
+        if held[-2] != today.strategy:
+            return replace(today, reason=f"{today.reason}; chosen on each of the last {required} sessions")
+        return today
+    recent = chosen[-required:]
+    count = sum(name == today.strategy for name in recent)
+    return StrategyChoice(
+        strategy=held[-1],
+        confidence=today.confidence,
+        reason=(
+            f"kept {held[-1]}: {today.strategy} chosen on {count} of the last {required} sessions ({today.reason})"
+        ),
+        regime_label=regime.label,
+        rule_index=None,
+        pending=today.strategy,
+    )
+
+
+def confirmed_strategies(chosen: Sequence[str], required: int) -> list[str]:
+    """The strategy held after each session, given the table's choice of each (oldest first): the first
+    session's choice, then a change only when the last `required` choices all name the new strategy, or
+    at once into the defensive mode."""
+    held: list[str] = []
+    for position, name in enumerate(chosen):
+        if not held or name == DEFENSIVE:
+            held.append(name)
+            continue
+        window = chosen[position - required + 1 : position + 1] if position + 1 >= required else ()
+        confirmed = len(window) == required and all(other == name for other in window)
+        held.append(name if confirmed else held[-1])
+    return held
+
+
+def _table_choice(
+    regime: RegimeSnapshot,
+    settings: StrategySettings,
+    evidence: pd.DataFrame | None,
+    available: Collection[str] | None,
+) -> StrategyChoice:
+    """The rule table's choice for one session's regime, ties broken by evidence."""
     discount = 0.5 + 0.5 * regime.confidence
     skipped: list[str] = []
     matches: list[tuple[int, RegimeRule]] = []

@@ -54,8 +54,19 @@ def select(app: AppContext, day: date | None) -> None:
     market = DatabaseMarketView(engine, app.settings).session(day)
     snapshot = market.regime
     available = {name for name, universe in market.state.universes.items() if universe.available}
-    evidence = performance_by_strategy(engine, snapshot.label, before=day)
-    choice = select_strategy(snapshot, app.settings.strategy, evidence=evidence, available=available)
+    earlier = market.earlier_regimes
+    evidence = {
+        label: performance_by_strategy(engine, label, before=day)
+        for label in sorted({snapshot.label, *(past.label for past in earlier)})
+    }
+    choice = select_strategy(
+        snapshot,
+        app.settings.strategy,
+        evidence=evidence[snapshot.label],
+        available=available,
+        earlier=earlier,
+        earlier_evidence=evidence,
+    )
     click.echo(f"regime:     {snapshot.describe()}")
     click.echo(f"strategy:   {choice.strategy}")
     click.echo(f"confidence: {choice.confidence:.2f}")

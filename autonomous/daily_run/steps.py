@@ -159,8 +159,19 @@ def choose_strategy(
 ) -> StrategyChoice:
     """The meta-strategy selector over the strategies whose universe can be built today."""
     available = {name for name, universe in market.state.universes.items() if universe.available}
-    evidence = journal.strategy_evidence(regime.label, before=market.day)
-    return select_strategy(regime, settings.strategy, evidence=evidence, available=available)
+    earlier = market.earlier_regimes
+    evidence = {
+        label: journal.strategy_evidence(label, before=market.day)
+        for label in sorted({regime.label, *(past.label for past in earlier)})
+    }
+    return select_strategy(
+        regime,
+        settings.strategy,
+        evidence=evidence[regime.label],
+        available=available,
+        earlier=earlier,
+        earlier_evidence=evidence,
+    )
 
 
 # --- target ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pandas as pd
 
 from autonomous.market_state import MarketState, snapshot_of
 from autonomous.regime import RegimeHistory, RegimeSnapshot
+from autonomous.selector import lookback_sessions
 from autonomous.universes import Universe, build_universes
 from trading.errors import DataError
 from trading.marketdata.calendar import TradingCalendar
@@ -51,6 +52,7 @@ class KnownMarket:
     regime_history: RegimeHistory | None
     universes: dict[str, Universe] | None
     regime: RegimeSnapshot | None = None
+    earlier_regimes: tuple[RegimeSnapshot, ...] | None = None
 
 
 # Latest raw closes (date, close) of tickers the loaded panel has none for: a longer search.
@@ -142,6 +144,13 @@ class SessionMarket:
         return self.regime_history.snapshot(self.day)
 
     @cached_property
+    def earlier_regimes(self) -> tuple[RegimeSnapshot, ...]:
+        """The regimes of the sessions before this one that the selector's confirmation rule reads
+        (autonomous/selector.py; none when it is off), oldest first; never a session after this one."""
+        sessions = lookback_sessions(self._settings.strategy)
+        return self._regimes().snapshots_before(self.day, sessions) if sessions else ()
+
+    @cached_property
     def _stocks(self) -> list[str]:
         stocks = self.decision_market.stocks
         if self._members is not None:
@@ -198,6 +207,8 @@ class SessionMarket:
             self.__dict__["regime_history"] = known.regime_history
         if known.regime is not None:
             self.__dict__["regime"] = known.regime
+        if known.earlier_regimes is not None:
+            self.__dict__["earlier_regimes"] = known.earlier_regimes
         if known.universes is not None:
             self.__dict__["universes"] = known.universes
 
@@ -208,7 +219,7 @@ class SessionMarket:
         gate = self.gate
         if not gate.passed:
             return KnownMarket(self.day, gate, None, None)
-        return KnownMarket(self.day, gate, self.regime_history, self.universes, self.regime)
+        return KnownMarket(self.day, gate, self.regime_history, self.universes, self.regime, self.earlier_regimes)
 
     @property
     def sectors(self) -> Mapping[str, str]:

@@ -24,7 +24,7 @@ from autonomous.marketview.database import market_state_on
 from autonomous.mock_portfolio import defensive_portfolio
 from trading.brokers.paper.venue import PaperVenue
 from trading.db.schema import PaperFill, PaperOrder, PaperPosition, PriceBar, RebalancingLog
-from trading.execution.costs import CostModels
+from trading.execution.costs import CostModels, round_money
 from trading.marketdata.bars_import import import_bar_files
 from trading.marketdata.calendar import TradingCalendar
 from trading.marketdata.decision_view import DECISION_FIELDS, DecisionMarket, priced_at_adjusted_close
@@ -111,9 +111,8 @@ def test_the_daily_run_trades_a_market_of_adjusted_closes_only_at_the_next_adjus
     last = sessions[-1]
     for position in _table(adjusted_market, PaperPosition):
         if position.ticker in {t for t, day in adjusted if day == last}:
-            assert position.market_value == (position.quantity * adjusted[position.ticker, last]).quantize(
-                Decimal("0.01")
-            )
+            # Marked as the venue keeps money: to the ledger's 4 places (trading/execution/costs.py).
+            assert position.market_value == round_money(position.quantity * adjusted[position.ticker, last])
     account = get_paper_account(adjusted_market, ACCOUNT)
     positions_value = sum((p.market_value for p in _table(adjusted_market, PaperPosition)), Decimal(0))
     assert account.cash >= 0

@@ -228,6 +228,25 @@ def test_replaying_a_paper_account_matches_it_until_its_data_changes(market: Eng
     assert "1 of 8 sessions diverge" in changed.stdout
 
 
+def test_with_confirmed_switches_a_paper_account_and_its_replay_keep_the_same_strategies(
+    market: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The paper runs read the database view, the replay the preloaded one: both derive the strategy held
+    # from the regimes before each session, never from the account.
+    monkeypatch.setenv("FUND_STRATEGY__CONFIRM_SESSIONS", "3")
+    create_paper_account(market, "CONFIRMED", Decimal(100_000))
+    traded = run("replay", "--sessions", "20", "--use-mock", "--account-id", "CONFIRMED")
+    assert traded.exit_code == 0, traded.output
+    same = run("backtest", "replay-account", "CONFIRMED", "--use-mock")
+    assert same.exit_code == 0, same.output
+    assert "no session diverges" in same.stdout
+    with market.connect() as connection:
+        reasons = connection.execute(
+            select(RebalancingLog.strategy_reason).where(RebalancingLog.account_id == "CONFIRMED")
+        ).scalars()
+        assert any((reason or "").startswith("kept ") for reason in reasons), "no switch waited: a weak test"
+
+
 def test_replaying_an_account_that_never_traded_says_so(market: Engine, database_url: str) -> None:
     create_paper_account(market, "IDLE", Decimal(1_000))
     result = run("backtest", "replay-account", "IDLE", "--use-mock")

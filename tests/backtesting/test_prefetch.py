@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pandas as pd
+import pytest
 from sqlalchemy import Engine
 
 from autonomous.generators import GeneratorChoice, MockGenerator
@@ -24,8 +25,14 @@ postgres_market_tables = market_fixtures.postgres_market_tables
 market = market_fixtures.market
 
 
-def test_a_replay_over_prefetched_markets_decides_and_trades_exactly_as_without(market: Engine) -> None:
+@pytest.mark.parametrize("confirm_sessions", [1, 3])
+def test_a_replay_over_prefetched_markets_decides_and_trades_exactly_as_without(
+    market: Engine, confirm_sessions: int
+) -> None:
     settings = backtest_settings(load_settings(None))
+    # With confirmation the other process also hands over the earlier sessions' regimes the selector reads.
+    strategy = settings.strategy.model_copy(update={"confirm_sessions": confirm_sessions})
+    settings = settings.model_copy(update={"strategy": strategy})
     view = PreloadedMarketView.load(market, settings, date(2013, 9, 3), date(2013, 10, 31))
     sessions = replay_sessions(view.calendar(), date(2013, 9, 3), date(2013, 10, 31))
     bars = FillBars.load(market, sessions[0], date(2013, 11, 1))

@@ -262,8 +262,10 @@ def test_a_daily_run_without_the_mock_states_the_hybrid_fallback_when_the_strate
 
 
 def test_a_daily_run_without_the_mock_records_the_versions_of_the_models_it_used(
-    market: Engine, trained: Result
+    market: Engine, trained: Result, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The table picks STRATEGY (the one trained) on MODELLED_DAY; without confirmation the run follows it.
+    monkeypatch.setenv("FUND_STRATEGY__CONFIRM_SESSIONS", "1")
     result = run(market, "rebalance", "--dry-run", "--date", str(MODELLED_DAY), "--account-id", ACCOUNT)
     assert result.exit_code == 0, result.output
     logged = logged_run(market, MODELLED_DAY)

@@ -18,7 +18,7 @@ from autonomous.marketview.database import DatabaseMarketView
 from autonomous.marketview.preloaded import PreloadedMarketView
 from autonomous.order_planning import plan_orders
 from autonomous.risk import RiskInput, evaluate_risk
-from autonomous.selector import select_strategy
+from autonomous.selector import CONFIRM_LOOKBACK_SESSIONS, select_strategy
 from trading.db.schema import PriceBar
 from trading.marketdata.calendar import TradingCalendar
 from trading.settings import FundSettings, load_settings
@@ -167,3 +167,34 @@ def test_a_preloaded_span_viewed_under_other_settings_decides_as_a_span_loaded_u
         settings.model_copy(update={"risk": settings.risk.model_copy(update={"max_drawdown": 0.3})})
     )
     assert same.regimes is base.regimes
+
+
+def test_both_views_give_the_selector_the_same_earlier_regimes_and_so_the_same_confirmed_choice(
+    market: Engine, settings: FundSettings
+) -> None:
+    confirming = settings.model_copy(update={"strategy": settings.strategy.model_copy(update={"confirm_sessions": 3})})
+    history = TradingCalendar.from_database(market, "SPY").history
+    days = [stamp.date() for stamp in history[-90::3]]
+    database = DatabaseMarketView(market, confirming)
+    preloaded = PreloadedMarketView.load(market, confirming, days[0], days[-1])
+    kept = 0
+    labels: set[str] = set()
+    for day in days:
+        by_db, by_panel = database.session(day), preloaded.session(day)
+        earlier = by_db.earlier_regimes
+        assert len(earlier) == CONFIRM_LOOKBACK_SESSIONS
+        assert earlier[-1].date < day
+        assert [(r.date, r.label) for r in earlier] == [(r.date, r.label) for r in by_panel.earlier_regimes], day
+        choices = []
+        for session in (by_db, by_panel):
+            available = {name for name, universe in session.state.universes.items() if universe.available}
+            choices.append(
+                select_strategy(
+                    session.regime, confirming.strategy, available=available, earlier=session.earlier_regimes
+                )
+            )
+        assert choices[0] == choices[1], day
+        kept += choices[0].pending is not None
+        labels |= {r.label for r in earlier}
+    assert len(labels) > 1, "the look-backs saw one regime only: a weak test"
+    assert kept, "no session kept an earlier strategy: a weak test"
