@@ -1,9 +1,13 @@
-"""Builders of decision-core inputs for tests: feature cross-sections at one date."""
+"""Builders of decision-core inputs for tests: feature cross-sections at one date, regime snapshots."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
+
+from autonomous.regime import RegimeSnapshot
 
 
 def tickers(n: int) -> list[str]:
@@ -26,4 +30,31 @@ def cross_section(n: int = 60, seed: int = 0) -> pd.DataFrame:
             "div_stability": np.where(pays, rng.uniform(0.9, 1.2, n), np.nan),
         },
         index=tickers(n),
+    )
+
+
+def regime_snapshot(
+    trend: str,
+    volatility: str,
+    *,
+    below_sma200: bool = False,
+    confidence: float = 1.0,
+    day: date = date(2020, 3, 16),
+) -> RegimeSnapshot:
+    """A regime of this trend and volatility bucket on `day`; the other readings are neutral."""
+    return RegimeSnapshot(
+        date=day,
+        trend=trend,
+        volatility=volatility,
+        label=f"{trend}_{volatility}_vol",
+        confidence=confidence,
+        benchmark_below_sma200=below_sma200,
+        realized_volatility_20d=0.2,
+        volatility_score=0.5,
+        vix=None,
+        sma_50=100.0,
+        sma_200=100.0,
+        advance_decline_ratio=None,
+        new_highs_lows_ratio=None,
+        sector_momentum={},
     )

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -9,26 +7,12 @@ from hypothesis import strategies as st
 
 from autonomous.regime import RegimeSnapshot
 from autonomous.selector import select_strategy
+from tests.autonomous.builders import regime_snapshot
 from trading.settings import DEFENSIVE, STRATEGIES, RegimeRule, StrategySettings
 
 
 def _regime(trend: str, volatility: str, *, below_sma200: bool = False, confidence: float = 1.0) -> RegimeSnapshot:
-    return RegimeSnapshot(
-        date=date(2020, 3, 16),
-        trend=trend,
-        volatility=volatility,
-        label=f"{trend}_{volatility}_vol",
-        confidence=confidence,
-        benchmark_below_sma200=below_sma200,
-        realized_volatility_20d=0.2,
-        volatility_score=0.5,
-        vix=None,
-        sma_50=100.0,
-        sma_200=100.0,
-        advance_decline_ratio=None,
-        new_highs_lows_ratio=None,
-        sector_momentum={},
-    )
+    return regime_snapshot(trend, volatility, below_sma200=below_sma200, confidence=confidence)
 
 
 def _evidence(**rows: tuple[int, float, float]) -> pd.DataFrame:

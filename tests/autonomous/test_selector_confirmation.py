@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from autonomous.regime import RegimeSnapshot
 from autonomous.selector import CONFIRM_LOOKBACK_SESSIONS, StrategyChoice, confirmed_strategies, select_strategy
+from tests.autonomous.builders import regime_snapshot
 from trading.settings import DEFENSIVE, RegimeRule, StrategySettings
 
 # Regimes by the default table's choice: bull low -> growth_largecap, bull medium -> growth_midcap,
@@ -27,21 +28,8 @@ FIRST_DAY = date(2020, 1, 1)
 
 
 def _regime(day: int, trend: str, volatility: str, below: bool, confidence: float = 0.8) -> RegimeSnapshot:
-    return RegimeSnapshot(
-        date=FIRST_DAY + timedelta(days=day),
-        trend=trend,
-        volatility=volatility,
-        label=f"{trend}_{volatility}_vol",
-        confidence=confidence,
-        benchmark_below_sma200=below,
-        realized_volatility_20d=0.2,
-        volatility_score=0.5,
-        vix=None,
-        sma_50=100.0,
-        sma_200=100.0,
-        advance_decline_ratio=None,
-        new_highs_lows_ratio=None,
-        sector_momentum={},
+    return regime_snapshot(
+        trend, volatility, below_sma200=below, confidence=confidence, day=FIRST_DAY + timedelta(days=day)
     )
 
 
