@@ -48,7 +48,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
-from autonomous.holding_band import held_names, pick_with_band
+from autonomous.holding_band import HELD_WEIGHT, held_names, pick_with_band
 from autonomous.market_state import MarketState
 from autonomous.mock_portfolio import defensive_portfolio, mock_portfolio
 from autonomous.portfolio import TargetPortfolio
@@ -66,7 +66,6 @@ from rl_trading.episodes import EMPTY_SLOT
 from rl_trading.interpreters import gather_slot_features
 from rl_trading.market_features import market_features_of_snapshot
 from rl_trading.slots import (
-    HELD_WEIGHT,
     SLOT_FEATURES,
     assign_slots,
     candidate_features,

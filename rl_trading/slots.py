@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from autonomous.holding_band import HELD_WEIGHT  # dust below it is no holding, for slots as for the band
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
@@ -41,8 +43,6 @@ RANK_FEATURES: tuple[str, ...] = (
     "beta_252_rank",
 )
 SLOT_FEATURES: tuple[str, ...] = ("prediction_z", *RANK_FEATURES)
-# A weight below this is float dust left by drift, not a holding that earns a slot.
-HELD_WEIGHT = 1e-9
 
 
 def select_top_positive(predictions: pd.Series, top_n: int) -> pd.Series:

@@ -149,22 +149,20 @@ def fit_booster(
     inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings, *, seed: int | None = None
 ) -> xgboost.Booster:
     """One booster (`seed`: default settings.seed); `fit_ranker` fits a ranker, ensembles included."""
-    import xgboost
-
-    matrix = _training_matrix(inputs, labels, settings)
-    return xgboost.train(booster_parameters(settings, seed=seed), matrix, num_boost_round=settings.n_estimators)
+    return _train(_training_matrix(inputs, labels, settings), settings, seed)
 
 
 def fit_ranker(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> RankerModel:
     """The ranker of the settings: one booster, or `settings.ensemble` of them on one training matrix."""
+    matrix = _training_matrix(inputs, labels, settings)
+    boosters = tuple(_train(matrix, settings, seed) for seed in ensemble_seeds(settings))
+    return RankerModel(boosters, settings.objective)
+
+
+def _train(matrix: xgboost.DMatrix, settings: RankerSettings, seed: int | None) -> xgboost.Booster:
     import xgboost
 
-    matrix = _training_matrix(inputs, labels, settings)
-    boosters = tuple(
-        xgboost.train(booster_parameters(settings, seed=seed), matrix, num_boost_round=settings.n_estimators)
-        for seed in ensemble_seeds(settings)
-    )
-    return RankerModel(boosters, settings.objective)
+    return xgboost.train(booster_parameters(settings, seed=seed), matrix, num_boost_round=settings.n_estimators)
 
 
 def _training_matrix(inputs: pd.DataFrame, labels: pd.Series, settings: RankerSettings) -> xgboost.DMatrix:
